@@ -1,0 +1,3 @@
+from openem.cli import app
+
+app(prog_name="openem")

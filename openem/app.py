@@ -1,0 +1,84 @@
+"""FastAPI application factory: mounts each domain's router."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, text
+from starlette.concurrency import run_in_threadpool
+
+from openem import __version__
+from openem.access.api import router as access_router
+from openem.bus.factory import connect_bus
+from openem.config import Settings, get_settings
+from openem.db.engine import make_engine
+from openem.db.session import make_session_factory
+from openem.devices.api import router as devices_router
+from openem.http import metrics, problems
+from openem.http.limits import BodySizeLimit
+from openem.logs import configure_logging, get_logger
+from openem.subjects.api import router as subjects_router
+
+log = get_logger(__name__)
+
+ROUTERS = (access_router, subjects_router, devices_router)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(json=settings.log_json, level=settings.log_level)
+        engine = make_engine(settings.database_url)
+        app.state.engine = engine
+        app.state.sessions = make_session_factory(engine)
+        app.state.bus = await connect_bus(settings.bus_url)
+        log.info("openem_started", version=__version__, port=settings.port)
+        try:
+            yield
+        finally:
+            await app.state.bus.close()
+            engine.dispose()
+
+    app = FastAPI(
+        title="OpenEM",
+        version=__version__,
+        summary="Electronic monitoring with audited access and retention enforced in code.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    problems.install(app)
+    metrics.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["service"])
+    app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes, limits={})
+    return app
+
+
+def _ping_database(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """Liveness and readiness: the database answers and the bus answers."""
+    checks: dict[str, str] = {}
+    try:
+        await run_in_threadpool(_ping_database, request.app.state.engine)
+        checks["database"] = "ok"
+    except Exception:
+        checks["database"] = "unavailable"
+    try:
+        checks["bus"] = "ok" if await request.app.state.bus.ping() else "unavailable"
+    except Exception:
+        checks["bus"] = "unavailable"
+    healthy = all(value == "ok" for value in checks.values())
+    return JSONResponse(
+        {"status": "ok" if healthy else "degraded", "checks": checks},
+        status_code=200 if healthy else 503,
+    )

@@ -1,0 +1,119 @@
+"""In-process bus for the embedded default: one process, nothing to install."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from openem.bus.base import Bus, Message, Subscription, subject_matches
+
+DEDUP_WINDOW_S = 120.0
+
+
+@dataclass
+class _Stored:
+    subject: str
+    data: bytes
+    msg_id: str | None
+
+
+@dataclass
+class _Delivered:
+    subject: str
+    data: bytes
+    msg_id: str | None
+    deliveries: int
+    _consumer: _Consumer
+    _index: int
+
+    async def ack(self) -> None:
+        self._consumer.pending.pop(self._index, None)
+
+    async def nak(self) -> None:
+        if self._index in self._consumer.pending:
+            self._consumer.pending[self._index] = 0.0
+
+
+@dataclass
+class _Consumer:
+    pattern: str
+    ack_wait: float
+    next_index: int = 0
+    pending: dict[int, float] = field(default_factory=dict)
+    deliveries: dict[int, int] = field(default_factory=dict)
+
+
+class MemorySubscription(Subscription):
+    def __init__(self, bus: MemoryBus, consumer: _Consumer) -> None:
+        self._bus = bus
+        self._consumer = consumer
+
+    def _take(self, batch: int) -> list[Message]:
+        consumer, log = self._consumer, self._bus.log
+        now = time.monotonic()
+        indexes = [i for i, deadline in sorted(consumer.pending.items()) if deadline <= now]
+        while len(indexes) < batch and consumer.next_index < len(log):
+            if subject_matches(consumer.pattern, log[consumer.next_index].subject):
+                indexes.append(consumer.next_index)
+            consumer.next_index += 1
+        taken: list[Message] = []
+        for index in indexes[:batch]:
+            consumer.pending[index] = now + consumer.ack_wait
+            consumer.deliveries[index] = consumer.deliveries.get(index, 0) + 1
+            stored = log[index]
+            taken.append(
+                _Delivered(
+                    stored.subject,
+                    stored.data,
+                    stored.msg_id,
+                    consumer.deliveries[index],
+                    consumer,
+                    index,
+                )
+            )
+        return taken
+
+    async def fetch(self, batch: int = 100, timeout: float = 1.0) -> list[Message]:
+        deadline = time.monotonic() + timeout
+        while True:
+            taken = self._take(batch)
+            if taken or time.monotonic() >= deadline:
+                return taken
+            self._bus.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._bus.arrived.wait(), min(0.05, timeout))
+
+
+class MemoryBus(Bus):
+    def __init__(self) -> None:
+        self.log: list[_Stored] = []
+        self.consumers: dict[str, _Consumer] = {}
+        self.arrived = asyncio.Event()
+        self._recent_ids: OrderedDict[str, float] = OrderedDict()
+
+    def _duplicate(self, msg_id: str) -> bool:
+        now = time.monotonic()
+        while self._recent_ids and next(iter(self._recent_ids.values())) < now - DEDUP_WINDOW_S:
+            self._recent_ids.popitem(last=False)
+        if msg_id in self._recent_ids:
+            return True
+        self._recent_ids[msg_id] = now
+        return False
+
+    async def publish(self, subject: str, data: bytes, *, msg_id: str | None = None) -> None:
+        if msg_id is not None and self._duplicate(msg_id):
+            return
+        self.log.append(_Stored(subject, data, msg_id))
+        self.arrived.set()
+
+    async def subscribe(
+        self, subject: str, *, durable: str, ack_wait: float = 30.0
+    ) -> Subscription:
+        consumer = self.consumers.setdefault(durable, _Consumer(subject, ack_wait))
+        return MemorySubscription(self, consumer)
+
+    async def ping(self) -> bool:
+        return True

@@ -1,0 +1,93 @@
+"""NATS JetStream bus for production: durable, replicated, shared by worker processes."""
+
+from __future__ import annotations
+
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+from nats.js.errors import NotFoundError
+
+from openem.bus.base import Bus, Message, Subscription
+
+DUPLICATE_WINDOW_S = 120.0
+
+
+class _NatsMessage:
+    def __init__(self, msg: Msg) -> None:
+        self._msg = msg
+        self.subject = msg.subject
+        self.data = msg.data
+        self.msg_id = (msg.headers or {}).get("Nats-Msg-Id")
+        self.deliveries = msg.metadata.num_delivered
+
+    async def ack(self) -> None:
+        await self._msg.ack()
+
+    async def nak(self) -> None:
+        await self._msg.nak()
+
+
+class NatsSubscription(Subscription):
+    def __init__(self, subscription: JetStreamContext.PullSubscription) -> None:
+        self._subscription = subscription
+
+    async def fetch(self, batch: int = 100, timeout: float = 1.0) -> list[Message]:
+        try:
+            msgs = await self._subscription.fetch(batch, timeout=timeout)
+        except NatsTimeout:
+            return []
+        return [_NatsMessage(msg) for msg in msgs]
+
+    async def close(self) -> None:
+        await self._subscription.unsubscribe()
+
+
+class NatsBus(Bus):
+    def __init__(self, client: Client, js: JetStreamContext, stream: str) -> None:
+        self._client = client
+        self._js = js
+        self.stream = stream
+
+    @classmethod
+    async def connect(
+        cls, url: str, *, stream: str = "OPENEM", subjects: str = "openem.>"
+    ) -> NatsBus:
+        client = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=3)
+        js = client.jetstream()
+        config = StreamConfig(name=stream, subjects=[subjects], duplicate_window=DUPLICATE_WINDOW_S)
+        try:
+            await js.stream_info(stream)
+            await js.update_stream(config)
+        except NotFoundError:
+            await js.add_stream(config)
+        return cls(client, js, stream)
+
+    async def publish(self, subject: str, data: bytes, *, msg_id: str | None = None) -> None:
+        headers = {"Nats-Msg-Id": msg_id} if msg_id else None
+        await self._js.publish(subject, data, stream=self.stream, headers=headers)
+
+    async def subscribe(
+        self, subject: str, *, durable: str, ack_wait: float = 30.0
+    ) -> Subscription:
+        config = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait)
+        subscription = await self._js.pull_subscribe(
+            subject, durable=durable, stream=self.stream, config=config
+        )
+        return NatsSubscription(subscription)
+
+    async def ping(self) -> bool:
+        if not self._client.is_connected:
+            return False
+        await self._client.flush(timeout=2)
+        return True
+
+    async def delete_stream(self) -> None:
+        await self._js.delete_stream(self.stream)
+
+    async def close(self) -> None:
+        if self._client.is_connected:
+            await self._client.flush(timeout=2)
+        await self._client.close()

@@ -1,0 +1,141 @@
+"""The `openem` command."""
+
+from __future__ import annotations
+
+import getpass
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from openem.config import get_settings
+from openem.db import migrate as migrations
+from openem.db.base import utcnow
+from openem.db.engine import is_sqlite, make_engine
+from openem.db.session import make_session_factory, transaction
+
+app = typer.Typer(help="OpenEM electronic-monitoring platform.", no_args_is_help=True)
+users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+console = Console(stderr=True)
+
+
+@app.command()
+def migrate(
+    to: Annotated[str, typer.Option(help="Target revision (head, base or an id).")] = "head",
+    down: Annotated[bool, typer.Option(help="Downgrade to --to instead of upgrading.")] = False,
+) -> None:
+    """Bring the database schema to a revision (default: the newest)."""
+    url = get_settings().database_url
+    if down:
+        migrations.downgrade(url, to if to != "head" else "base")
+    else:
+        migrations.upgrade(url, to)
+    console.print(f"database at revision {to}{' (downgraded)' if down else ''}")
+
+
+@app.command()
+def serve(
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+) -> None:
+    """Run the HTTP server. On the embedded SQLite default, migrates first."""
+    settings = get_settings()
+    if is_sqlite(settings.database_url):
+        migrations.upgrade(settings.database_url)
+    uvicorn.run(
+        "openem.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers or settings.workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option(help="Login name.")],
+    role: Annotated[str, typer.Option(help="caseworker, operator, supervisor, police, ...")],
+    organisation: Annotated[str, typer.Option(help="Organisation name (created if missing).")],
+    organisation_kind: Annotated[
+        str, typer.Option(help="Kind, when the organisation is new.")
+    ] = "other",
+    display_name: Annotated[str | None, typer.Option(help="Shown name.")] = None,
+    team: Annotated[str | None, typer.Option(help="Caseload team.")] = None,
+    token: Annotated[bool, typer.Option(help="Also issue an API token (printed once).")] = False,
+) -> None:
+    """Create a staff account (the password is asked for, never taken as an argument)."""
+    from openem.access import service
+    from openem.access.models import Organisation
+    from openem.access.principal import SYSTEM
+    from openem.access.schemas import OrganisationCreate, UserCreate
+    from openem.access.tokens import issue_token
+
+    password = getpass.getpass("Password (at least 12 characters): ")
+    factory = make_session_factory(make_engine(get_settings().database_url))
+    with transaction(factory) as session:
+        existing = session.query(Organisation).filter_by(name=organisation).one_or_none()
+        org = existing or service.create_organisation(
+            session,
+            principal=SYSTEM,
+            data=OrganisationCreate(name=organisation, kind=organisation_kind),
+        )
+        user = service.create_user(
+            session,
+            principal=SYSTEM,
+            data=UserCreate(
+                username=username,
+                display_name=display_name or username,
+                role=role,
+                organisation_id=org.id,
+                team=team,
+                password=password,
+            ),
+        )
+        secret = (
+            issue_token(
+                session, user=user, label="cli", now=utcnow(), ttl=timedelta(days=90)
+            ).secret
+            if token
+            else None
+        )
+    console.print(f"created user {username} ({role})")
+    if secret:
+        typer.echo(secret)
+
+
+@app.command()
+def demo(
+    subjects: Annotated[int, typer.Option(help="Fictional subjects to create.")] = 50,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the server.")
+    ] = True,
+) -> None:
+    """Migrate, seed fictional organisations, staff and subjects, print the logins, serve."""
+    from openem.demo import seed
+
+    settings = get_settings()
+    migrations.upgrade(settings.database_url)
+    factory = make_session_factory(make_engine(settings.database_url))
+    with transaction(factory) as session:
+        logins = seed(session, subjects=subjects)
+    typer.echo("Demo logins (fictional data only; password, then API token):")
+    for login in logins:
+        typer.echo(f"  {login.username:<11} {login.role:<11} {login.password}  {login.api_token}")
+    out = Console()
+    out.print(
+        f"OpenEM demo: http://{settings.host}:{settings.port}/  "
+        f"(API docs: http://{settings.host}:{settings.port}/docs)"
+    )
+    if serve_after:
+        uvicorn.run(
+            "openem.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+        )

@@ -1,0 +1,8 @@
+"""Imports every domain's tables so metadata (and Alembic) sees them all."""
+
+from openem.access import models as access_models
+from openem.db.base import Base
+from openem.devices import models as devices_models
+from openem.subjects import models as subjects_models
+
+__all__ = ["Base", "access_models", "devices_models", "subjects_models"]

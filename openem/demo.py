@@ -1,0 +1,147 @@
+"""Fictional organisations, staff and subjects for `openem demo`. Nothing here is a real person."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from openem.access import service as access_service
+from openem.access.models import Organisation, OrganisationKind, Role
+from openem.access.principal import SYSTEM
+from openem.access.schemas import OrganisationCreate, UserCreate
+from openem.access.tokens import issue_token
+from openem.devices import service as devices_service
+from openem.devices.schemas import DeviceCreate
+from openem.subjects import service as subjects_service
+from openem.subjects.models import DeviceKind, ImmigrationStatus
+from openem.subjects.schemas import Conviction, OrderCreate, SubjectCreate
+
+DEMO_PASSWORD = "demo-password-not-for-production"
+
+ORGANISATIONS = (
+    ("Home Office Immigration Enforcement (demo)", OrganisationKind.home_office),
+    ("MoJ Electronic Monitoring Centre (demo)", OrganisationKind.moj),
+    ("Example Constabulary (demo)", OrganisationKind.police),
+    ("OpenEM Supplier (demo)", OrganisationKind.supplier),
+)
+
+STAFF = (
+    ("caseworker", "Casey Worker", Role.caseworker, 0, "north"),
+    ("operator", "Opal Operator", Role.operator, 1, None),
+    ("supervisor", "Sam Supervisor", Role.supervisor, 0, "north"),
+    ("police", "Pat Constable", Role.police, 2, None),
+    ("approver", "Avery Approver", Role.approver, 0, None),
+    ("auditor", "Audrey Auditor", Role.auditor, 1, None),
+    ("admin", "Ada Admin", Role.admin, 3, None),
+)
+
+GIVEN = ("Arin", "Bex", "Cato", "Dara", "Eko", "Fen", "Gil", "Hale", "Ivo", "Jory", "Kit", "Lumi")
+FAMILY = ("Ashdown", "Brackley", "Corran", "Dunmore", "Elsby", "Farrow", "Garside", "Hewlin")
+NATIONALITIES = ("ALB", "NGA", "POL", "ROU", "JAM", "IND", "PAK", "VNM", "BRA", "SOM")
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    role: str
+    password: str
+    api_token: str
+
+
+def _organisation(session: Session, name: str, kind: OrganisationKind) -> Organisation:
+    existing = session.scalar(select(Organisation).where(Organisation.name == name))
+    if existing:
+        return existing
+    data = OrganisationCreate(name=name, kind=kind)
+    return access_service.create_organisation(session, principal=SYSTEM, data=data)
+
+
+def seed_staff(session: Session, *, now: datetime) -> list[DemoLogin]:
+    organisations = [_organisation(session, name, kind) for name, kind in ORGANISATIONS]
+    logins = []
+    for username, display, role, org_index, team in STAFF:
+        user = access_service.find_user_by_username(session, username=username)
+        if user is None:
+            user = access_service.create_user(
+                session,
+                principal=SYSTEM,
+                data=UserCreate(
+                    username=username,
+                    display_name=display,
+                    role=role,
+                    organisation_id=organisations[org_index].id,
+                    team=team,
+                    password=DEMO_PASSWORD,
+                ),
+            )
+        issued = issue_token(session, user=user, label="demo", now=now, ttl=timedelta(days=7))
+        logins.append(DemoLogin(username, role, DEMO_PASSWORD, issued.secret))
+    return logins
+
+
+def seed_subjects(session: Session, *, count: int, now: datetime, seed: int = 7) -> int:
+    rng = random.Random(seed)
+    created = 0
+    for index in range(count):
+        reference = f"DEMO-{index:05d}"
+        if subjects_service.list_subjects(session, principal=SYSTEM, reference=reference).items:
+            continue
+        kind = DeviceKind.smartwatch if index % 3 else DeviceKind.fitted_tag
+        subject = subjects_service.create_subject(
+            session,
+            principal=SYSTEM,
+            data=SubjectCreate(
+                given_name=rng.choice(GIVEN),
+                family_name=rng.choice(FAMILY),
+                date_of_birth=date(
+                    1970 + rng.randrange(35), rng.randrange(1, 13), rng.randrange(1, 28)
+                ),
+                nationality=rng.choice(NATIONALITIES),
+                home_office_reference=reference,
+                caseload_team="north" if index % 2 == 0 else "south",
+            ),
+        )
+        subject.fictional = True
+        order = subjects_service.create_order(
+            session,
+            principal=SYSTEM,
+            data=OrderCreate(
+                subject_id=subject.id,
+                legal_basis_reference="Immigration Act 2016 Sch. 10 (demo)",
+                conviction=Conviction(
+                    offence="fictional offence for the demo",
+                    court="Demo Crown Court",
+                    conviction_date=date(2024, 1, 15),
+                ),
+                immigration_status=ImmigrationStatus.immigration_bail,
+                device_kind=kind,
+                starts_at=now - timedelta(days=rng.randrange(1, 60)),
+                ends_at=now + timedelta(days=365),
+                checkins_per_day=0 if kind == DeviceKind.fitted_tag else rng.randrange(1, 6),
+                waking_window_start=None if kind == DeviceKind.fitted_tag else time(8),
+                waking_window_end=None if kind == DeviceKind.fitted_tag else time(21),
+            ),
+        )
+        device = devices_service.register_device(
+            session,
+            principal=SYSTEM,
+            data=DeviceCreate(
+                kind=kind, serial=f"DEMO-{kind.value[:3].upper()}-{index:05d}", firmware="demo-1.0"
+            ),
+        )
+        devices_service.assign_device(
+            session, principal=SYSTEM, device_id=device.id, order_id=order.id, now=now
+        )
+        created += 1
+    return created
+
+
+def seed(session: Session, *, subjects: int = 50, now: datetime | None = None) -> list[DemoLogin]:
+    now = now or datetime.now(UTC)
+    logins = seed_staff(session, now=now)
+    seed_subjects(session, count=subjects, now=now)
+    return logins

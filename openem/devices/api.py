@@ -1,0 +1,64 @@
+"""Staff API: the device registry."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from openem.access.principal import Principal
+from openem.db.base import utcnow
+from openem.devices import service
+from openem.devices.models import Device, DeviceState
+from openem.devices.schemas import DeviceAssign, DeviceCreate, DeviceOut, DeviceUpdate
+from openem.http.deps import DbSession, requires
+from openem.http.schemas import PageOut
+from openem.pagination import Page
+from openem.subjects.models import DeviceKind
+
+router = APIRouter(prefix="/api/v1", tags=["devices"])
+
+ReadDevices = Annotated[Principal, Depends(requires("devices:read"))]
+WriteDevices = Annotated[Principal, Depends(requires("devices:write"))]
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+@router.post("/devices", status_code=201, response_model=DeviceOut)
+def register_device(data: DeviceCreate, session: DbSession, principal: WriteDevices) -> Device:
+    return service.register_device(session, principal=principal, data=data)
+
+
+@router.get("/devices", response_model=PageOut[DeviceOut])
+def list_devices(
+    session: DbSession,
+    principal: ReadDevices,
+    state: DeviceState | None = None,
+    kind: DeviceKind | None = None,
+    cursor: str | None = None,
+    limit: Limit = 50,
+) -> Page[Device]:
+    return service.list_devices(
+        session, principal=principal, state=state, kind=kind, cursor=cursor, limit=limit
+    )
+
+
+@router.get("/devices/{device_id}", response_model=DeviceOut)
+def get_device(device_id: uuid.UUID, session: DbSession, principal: ReadDevices) -> Device:
+    return service.get_device(session, principal=principal, device_id=device_id)
+
+
+@router.patch("/devices/{device_id}", response_model=DeviceOut)
+def update_device(
+    device_id: uuid.UUID, data: DeviceUpdate, session: DbSession, principal: WriteDevices
+) -> Device:
+    return service.update_device(session, principal=principal, device_id=device_id, data=data)
+
+
+@router.post("/devices/{device_id}/assignment", response_model=DeviceOut)
+def assign_device(
+    device_id: uuid.UUID, data: DeviceAssign, session: DbSession, principal: WriteDevices
+) -> Device:
+    return service.assign_device(
+        session, principal=principal, device_id=device_id, order_id=data.order_id, now=utcnow()
+    )

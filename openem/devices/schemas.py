@@ -1,0 +1,43 @@
+"""API shapes for devices."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from openem.devices.models import DeviceState
+from openem.subjects.models import DeviceKind
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class DeviceCreate(Strict):
+    kind: DeviceKind
+    serial: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    firmware: str | None = Field(None, max_length=64)
+
+
+class DeviceUpdate(Strict):
+    firmware: str | None = Field(None, max_length=64)
+    state: DeviceState | None = None
+
+
+class DeviceAssign(Strict):
+    order_id: uuid.UUID
+
+
+class DeviceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    kind: DeviceKind
+    serial: str
+    firmware: str | None
+    state: DeviceState
+    order_id: uuid.UUID | None
+    subject_id: uuid.UUID | None
+    created_at: datetime

@@ -1,0 +1,132 @@
+"""Device registry and assignment of devices to orders."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from openem.access import audit
+from openem.access.policy import require
+from openem.access.principal import Principal
+from openem.devices.models import Device, DeviceAssignment, DeviceState
+from openem.devices.schemas import DeviceCreate, DeviceUpdate
+from openem.errors import Conflict, Invalid, NotFound
+from openem.pagination import Page, paginate
+from openem.subjects.models import Order, OrderStatus
+
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    DeviceState.stock: frozenset({DeviceState.paired, DeviceState.faulty, DeviceState.retired}),
+    DeviceState.paired: frozenset({DeviceState.assigned, DeviceState.faulty, DeviceState.retired}),
+    DeviceState.assigned: frozenset({DeviceState.paired, DeviceState.faulty, DeviceState.retired}),
+    DeviceState.faulty: frozenset({DeviceState.stock, DeviceState.retired}),
+    DeviceState.retired: frozenset(),
+}
+
+
+def register_device(session: Session, *, principal: Principal, data: DeviceCreate) -> Device:
+    require(principal, "devices:write")
+    if session.scalar(select(Device.id).where(Device.serial == data.serial)):
+        raise Conflict("a device with that serial exists", field="serial")
+    device = Device(kind=data.kind, serial=data.serial, firmware=data.firmware)
+    session.add(device)
+    session.flush()
+    audit.record(
+        session,
+        principal=principal,
+        action="device.create",
+        record_type="device",
+        record_id=device.id,
+    )
+    return device
+
+
+def get_device(session: Session, *, principal: Principal, device_id: uuid.UUID) -> Device:
+    require(principal, "devices:read")
+    device = session.get(Device, device_id)
+    if device is None:
+        raise NotFound("no such device")
+    return device
+
+
+def change_state(device: Device, state: str) -> None:
+    if state != device.state and state not in ALLOWED_TRANSITIONS[device.state]:
+        raise Invalid(f"a {device.state} device cannot become {state}", field="state")
+    device.state = state
+
+
+def update_device(
+    session: Session, *, principal: Principal, device_id: uuid.UUID, data: DeviceUpdate
+) -> Device:
+    require(principal, "devices:write")
+    device = get_device(session, principal=principal, device_id=device_id)
+    if data.state is not None:
+        change_state(device, data.state)
+    if "firmware" in data.model_fields_set:
+        device.firmware = data.firmware
+    audit.record(
+        session,
+        principal=principal,
+        action="device.update",
+        record_type="device",
+        record_id=device.id,
+        subject_id=device.subject_id,
+    )
+    return device
+
+
+def assign_device(
+    session: Session,
+    *,
+    principal: Principal,
+    device_id: uuid.UUID,
+    order_id: uuid.UUID,
+    now: datetime,
+) -> Device:
+    require(principal, "devices:write")
+    device = get_device(session, principal=principal, device_id=device_id)
+    order = session.get(Order, order_id)
+    if order is None:
+        raise Invalid("no such order", field="order_id")
+    if order.status != OrderStatus.active:
+        raise Invalid("the order is not active", field="order_id")
+    if order.device_kind != device.kind:
+        raise Invalid("the order needs a different kind of device", field="order_id")
+    if device.state not in (DeviceState.stock, DeviceState.paired):
+        raise Invalid("only an unassigned, working device can be assigned", field="device_id")
+    device.state = DeviceState.assigned
+    device.order_id, device.subject_id = order.id, order.subject_id
+    session.add(
+        DeviceAssignment(
+            device_id=device.id, order_id=order.id, subject_id=order.subject_id, assigned_at=now
+        )
+    )
+    audit.record(
+        session,
+        principal=principal,
+        action="device.assign",
+        record_type="device",
+        record_id=device.id,
+        subject_id=order.subject_id,
+    )
+    return device
+
+
+def list_devices(
+    session: Session,
+    *,
+    principal: Principal,
+    state: str | None = None,
+    kind: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[Device]:
+    require(principal, "devices:read")
+    query = select(Device)
+    if state:
+        query = query.where(Device.state == state)
+    if kind:
+        query = query.where(Device.kind == kind)
+    return paginate(session, query, Device.id, cursor=cursor, limit=limit)

@@ -1,0 +1,162 @@
+"""API shapes for subjects and orders.
+
+Self-declared sex and ethnic group are accepted for bias monitoring only and
+never appear in any response shape.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pycountry
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from openem.subjects.models import DeviceKind, ImmigrationStatus, MonitoringMode, RiskLevel
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _nationality(value: str) -> str:
+    code = value.upper()
+    if len(code) != 3 or pycountry.countries.get(alpha_3=code) is None:
+        raise ValueError("nationality must be an ISO 3166-1 alpha-3 code")
+    return code
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError("timezone must be an IANA time zone name") from error
+    return value
+
+
+def _birth_date(value: date) -> date:
+    if value >= date.today():
+        raise ValueError("date of birth must be in the past")
+    if value.year < 1900:
+        raise ValueError("date of birth is before 1900")
+    return value
+
+
+class SubjectCreate(Strict):
+    given_name: str = Field(min_length=1, max_length=200)
+    family_name: str = Field(min_length=1, max_length=200)
+    date_of_birth: date
+    nationality: str
+    home_office_reference: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9/-]+$")
+    pnc_id: str | None = Field(None, max_length=32, pattern=r"^[0-9]{2,4}/[0-9]{1,7}[A-Z]$")
+    prison_number: str | None = Field(None, max_length=32, pattern=r"^[A-Za-z0-9]+$")
+    sex: str | None = Field(None, max_length=32)
+    ethnic_group: str | None = Field(None, max_length=64)
+    language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+    timezone: str = "Europe/London"
+    risk_level: RiskLevel = RiskLevel.medium
+    caseload_team: str | None = Field(None, max_length=64)
+
+    _check_nationality = field_validator("nationality")(_nationality)
+    _check_timezone = field_validator("timezone")(_timezone)
+    _check_birth = field_validator("date_of_birth")(_birth_date)
+
+
+class SubjectUpdate(Strict):
+    given_name: str | None = Field(None, min_length=1, max_length=200)
+    family_name: str | None = Field(None, min_length=1, max_length=200)
+    date_of_birth: date | None = None
+    nationality: str | None = None
+    pnc_id: str | None = Field(None, max_length=32, pattern=r"^[0-9]{2,4}/[0-9]{1,7}[A-Z]$")
+    prison_number: str | None = Field(None, max_length=32, pattern=r"^[A-Za-z0-9]+$")
+    language: str | None = Field(None, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+    timezone: str | None = None
+    risk_level: RiskLevel | None = None
+    caseload_team: str | None = Field(None, max_length=64)
+
+    @field_validator("nationality")
+    @classmethod
+    def _nat(cls, value: str | None) -> str | None:
+        return None if value is None else _nationality(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else _timezone(value)
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _dob(cls, value: date | None) -> date | None:
+        return None if value is None else _birth_date(value)
+
+
+class SubjectOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    nationality: str
+    home_office_reference: str
+    pnc_id: str | None
+    prison_number: str | None
+    language: str
+    timezone: str
+    risk_level: RiskLevel
+    caseload_team: str | None
+    fictional: bool
+    created_at: datetime
+
+
+class Conviction(Strict):
+    offence: str | None = Field(None, min_length=1, max_length=2000)
+    court: str | None = Field(None, min_length=1, max_length=200)
+    conviction_date: date | None = None
+
+
+class OrderCreate(Strict):
+    subject_id: uuid.UUID
+    legal_basis_reference: str = Field(min_length=1, max_length=200)
+    conviction: Conviction | None = None
+    immigration_status: ImmigrationStatus | None = None
+    device_kind: DeviceKind
+    monitoring_mode: MonitoringMode = MonitoringMode.full_trail
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    checkins_per_day: int = Field(0, ge=0, le=5)
+    waking_window_start: time | None = None
+    waking_window_end: time | None = None
+    next_review_on: date | None = None
+
+
+class OrderUpdate(Strict):
+    monitoring_mode: MonitoringMode | None = None
+    ends_at: AwareDatetime | None = None
+    checkins_per_day: int | None = Field(None, ge=0, le=5)
+    waking_window_start: time | None = None
+    waking_window_end: time | None = None
+    next_review_on: date | None = None
+
+
+class OrderOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    subject_id: uuid.UUID
+    legal_basis_reference: str
+    offence: str
+    court: str
+    conviction_date: date
+    immigration_status: ImmigrationStatus
+    device_kind: DeviceKind
+    monitoring_mode: MonitoringMode
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    checkins_per_day: int
+    waking_window_start: time | None
+    waking_window_end: time | None
+    next_review_on: date
+    status: str
+    created_at: datetime

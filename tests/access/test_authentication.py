@@ -1,0 +1,101 @@
+"""Every staff API route needs an authenticated caller; roles the policy denies get 403."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from openem.access.models import Role
+from openem.access.tokens import issue_token, revoke_token
+from openem.app import ROUTERS, create_app
+from openem.config import Settings
+from tests.conftest import bearer
+from tests.support import factories
+
+FAKE_ID = "00000000-0000-0000-0000-000000000001"
+
+
+def _staff_routes() -> list[APIRoute]:
+    return [
+        route
+        for router in ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.path.startswith("/api/")
+    ]
+
+
+def _api_routes() -> list[tuple[str, str]]:
+    return sorted((method, route.path) for route in _staff_routes() for method in route.methods)
+
+
+API_ROUTES = _api_routes()
+
+
+def test_the_staff_api_has_routes_to_check() -> None:
+    assert len(API_ROUTES) >= 15
+
+
+@pytest.mark.parametrize(("method", "path"), API_ROUTES)
+def test_every_api_route_refuses_unauthenticated_calls(
+    client: TestClient, method: str, path: str
+) -> None:
+    url = re.sub(r"\{[^}]+\}", FAKE_ID, path)
+    response = client.request(method, url, json={})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_unknown_token_is_refused(client: TestClient) -> None:
+    response = client.get("/api/v1/subjects", headers=bearer("oem_not-a-real-token"))
+    assert response.status_code == 401
+
+
+def test_expired_and_revoked_tokens_are_refused(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    with sessions() as session, session.begin():
+        user = factories.user(session, Role.caseworker)
+        past = datetime.now(UTC) - timedelta(days=100)
+        expired = issue_token(
+            session, user=user, label="old", now=past, ttl=timedelta(days=1)
+        ).secret
+        revoked = issue_token(session, user=user, label="gone", now=datetime.now(UTC))
+        revoke_token(session, token=revoked.token, now=datetime.now(UTC))
+        good = factories.token_for(session, user)
+    assert client.get("/api/v1/subjects", headers=bearer(expired)).status_code == 401
+    assert client.get("/api/v1/subjects", headers=bearer(revoked.secret)).status_code == 401
+    assert client.get("/api/v1/subjects", headers=bearer(good)).status_code == 200
+
+
+def test_a_role_the_policy_does_not_allow_is_forbidden(
+    client: TestClient, staff_tokens: dict[str, str]
+) -> None:
+    police = bearer(staff_tokens["police"])
+    response = client.get("/api/v1/subjects", headers=police)
+    assert response.status_code == 403
+    assert "subjects:read" in response.json()["detail"]
+    created = client.post(
+        "/api/v1/subjects", json=factories.subject_data(), headers=bearer(staff_tokens["auditor"])
+    )
+    assert created.status_code == 403
+
+
+def test_every_api_route_declares_a_permission() -> None:
+    for route in _staff_routes():
+        permissions = [
+            getattr(dep.call, "permission", None) for dep in route.dependant.dependencies
+        ]
+        assert any(permissions), f"{route.path} declares no permission"
+
+
+def test_every_api_path_in_the_openapi_schema_is_checked() -> None:
+    schema_paths = {
+        path for path in create_app(Settings()).openapi()["paths"] if path.startswith("/api/")
+    }
+    assert schema_paths == {path for _, path in API_ROUTES}

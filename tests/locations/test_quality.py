@@ -1,0 +1,156 @@
+"""GPS quality filter: which fixes are doubtful, and why."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from openem.ingest.items import PositionItem
+from openem.locations.quality import (
+    Fix,
+    QualityFlag,
+    QualitySettings,
+    check_fix,
+    haversine_m,
+)
+
+NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+LONDON = Fix(ts=NOW - timedelta(minutes=1), lat=51.5007, lon=-0.1246, accuracy_m=10)
+
+
+def fix(**changes: object) -> Fix:
+    values = {"ts": NOW, "lat": 51.5033, "lon": -0.1196, "accuracy_m": 10.0}
+    values.update(changes)
+    return Fix(**values)  # type: ignore[arg-type]
+
+
+def test_an_ordinary_fix_passes() -> None:
+    verdict = check_fix(fix(), previous=LONDON, now=NOW)
+    assert verdict.ok
+    assert verdict.flags == frozenset()
+
+
+def test_first_fix_without_previous_passes() -> None:
+    assert check_fix(fix(), previous=None, now=NOW).ok
+
+
+def test_fix_at_zero_zero_is_null_island() -> None:
+    verdict = check_fix(fix(lat=0.0, lon=0.0), previous=None, now=NOW)
+    assert verdict.flags == {QualityFlag.null_island}
+
+
+def test_fix_on_the_equator_elsewhere_is_not_null_island() -> None:
+    assert check_fix(fix(lat=0.0, lon=10.0), previous=None, now=NOW).ok
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon"), [(91.0, 0.5), (-90.5, 0.5), (10.0, 180.5), (10.0, -181.0), (math.nan, 1.0)]
+)
+def test_coordinates_outside_wgs84_are_out_of_range(lat: float, lon: float) -> None:
+    verdict = check_fix(fix(lat=lat, lon=lon), previous=LONDON, now=NOW)
+    assert verdict.flags == {QualityFlag.out_of_range}
+
+
+def test_accuracy_worse_than_500_m_is_poor() -> None:
+    assert check_fix(fix(accuracy_m=500.0), previous=None, now=NOW).ok
+    verdict = check_fix(fix(accuracy_m=501.0), previous=None, now=NOW)
+    assert verdict.flags == {QualityFlag.poor_accuracy}
+
+
+def test_accuracy_threshold_is_a_setting() -> None:
+    strict = QualitySettings(max_accuracy_m=50)
+    verdict = check_fix(fix(accuracy_m=80.0), previous=None, now=NOW, settings=strict)
+    assert verdict.flags == {QualityFlag.poor_accuracy}
+
+
+def test_missing_accuracy_is_not_flagged() -> None:
+    assert check_fix(fix(accuracy_m=None), previous=None, now=NOW).ok
+
+
+def test_jump_implying_more_than_300_kmh_is_flagged() -> None:
+    # London to Paris (about 340 km) in one minute.
+    paris = fix(lat=48.8583, lon=2.2945)
+    verdict = check_fix(paris, previous=LONDON, now=NOW)
+    assert verdict.flags == {QualityFlag.implied_speed}
+    assert "km/h" in verdict.issues[0].reason
+    assert "48.8" not in verdict.issues[0].reason
+
+
+def test_fast_train_below_300_kmh_is_not_flagged() -> None:
+    # About 4 km in one minute: 240 km/h.
+    ahead = fix(lat=LONDON.lat + 0.036, lon=LONDON.lon, accuracy_m=5)
+    assert check_fix(ahead, previous=LONDON, now=NOW).ok
+
+
+def test_accuracy_radii_are_allowed_for_before_judging_speed() -> None:
+    # 600 m apart, one second later, but both fixes claim 400 m accuracy.
+    previous = Fix(ts=NOW - timedelta(seconds=1), lat=51.5, lon=-0.12, accuracy_m=400)
+    jittery = fix(lat=51.5054, lon=-0.12, accuracy_m=400)
+    assert QualityFlag.implied_speed not in check_fix(jittery, previous=previous, now=NOW).flags
+
+
+def test_two_different_places_at_the_same_instant_are_flagged() -> None:
+    previous = Fix(ts=NOW, lat=51.5, lon=-0.12, accuracy_m=5)
+    elsewhere = fix(ts=NOW, lat=51.6, lon=-0.12, accuracy_m=5)
+    verdict = check_fix(elsewhere, previous=previous, now=NOW)
+    assert verdict.flags == {QualityFlag.implied_speed}
+
+
+def test_same_place_at_the_same_instant_is_fine() -> None:
+    same = Fix(ts=NOW, lat=51.5, lon=-0.12, accuracy_m=5)
+    assert check_fix(same, previous=same, now=NOW).ok
+
+
+def test_fix_from_the_future_is_time_skew() -> None:
+    verdict = check_fix(fix(ts=NOW + timedelta(minutes=6)), previous=None, now=NOW)
+    assert verdict.flags == {QualityFlag.time_skew}
+
+
+def test_late_fix_within_a_week_is_not_time_skew() -> None:
+    late = fix(ts=NOW - timedelta(days=2))
+    assert check_fix(late, previous=None, now=NOW).ok
+
+
+def test_fix_older_than_a_week_is_time_skew() -> None:
+    verdict = check_fix(fix(ts=NOW - timedelta(days=8)), previous=None, now=NOW)
+    assert verdict.flags == {QualityFlag.time_skew}
+
+
+def test_several_problems_are_all_reported() -> None:
+    verdict = check_fix(
+        fix(lat=0.0, lon=0.0, accuracy_m=2000, ts=NOW + timedelta(hours=1)),
+        previous=LONDON,
+        now=NOW,
+    )
+    assert verdict.flags == {
+        QualityFlag.null_island,
+        QualityFlag.poor_accuracy,
+        QualityFlag.time_skew,
+        QualityFlag.implied_speed,
+    }
+
+
+def test_canonical_position_items_can_be_checked_directly() -> None:
+    item = PositionItem(seq=1, ts=NOW, lat=51.5033, lon=-0.1196, accuracy_m=10)
+    assert check_fix(item, previous=LONDON, now=NOW).ok
+
+
+def test_haversine_matches_a_known_distance() -> None:
+    # One degree of latitude is about 111.2 km.
+    assert haversine_m(0.0, 0.0, 1.0, 0.0) == pytest.approx(111_195, rel=1e-3)
+
+
+@given(
+    lat=st.floats(-90, 90),
+    lon=st.floats(-180, 180),
+    accuracy=st.floats(0, 500),
+)
+def test_property_valid_fixes_away_from_null_island_without_history_pass(
+    lat: float, lon: float, accuracy: float
+) -> None:
+    verdict = check_fix(fix(lat=lat, lon=lon, accuracy_m=accuracy), previous=None, now=NOW)
+    assert verdict.flags <= {QualityFlag.null_island}
