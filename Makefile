@@ -18,7 +18,7 @@ demo: install
 	$(BIN)/openem demo
 
 lint: install
-	$(BIN)/ruff check openem tests benchmarks
+	$(BIN)/ruff check .
 
 typecheck: install
 	$(BIN)/mypy openem

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,18 +14,21 @@ from starlette.concurrency import run_in_threadpool
 from openem import __version__
 from openem.access.api import router as access_router
 from openem.bus.factory import connect_bus
+from openem.bus.outbox import relay_until
 from openem.config import Settings, get_settings
 from openem.db.engine import make_engine
 from openem.db.session import make_session_factory
 from openem.devices.api import router as devices_router
 from openem.http import metrics, problems
 from openem.http.limits import BodySizeLimit
+from openem.ingest.api import router as device_router
+from openem.locations.api import router as locations_router
 from openem.logs import configure_logging, get_logger
 from openem.subjects.api import router as subjects_router
 
 log = get_logger(__name__)
 
-ROUTERS = (access_router, subjects_router, devices_router)
+ROUTERS = (access_router, subjects_router, devices_router, locations_router, device_router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -37,10 +41,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = make_session_factory(engine)
         app.state.bus = await connect_bus(settings.bus_url)
+        stop_relay = asyncio.Event()
+        relay = asyncio.create_task(relay_until(stop_relay, app.state.sessions, app.state.bus))
         log.info("openem_started", version=__version__, port=settings.port)
         try:
             yield
         finally:
+            stop_relay.set()
+            await relay
             await app.state.bus.close()
             engine.dispose()
 

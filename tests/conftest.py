@@ -142,3 +142,16 @@ def staff_tokens(sessions: sessionmaker[Session]) -> dict[str, str]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    """Tests keep argon2id but at the lowest cost, so a hundred accounts take no time."""
+    from argon2 import PasswordHasher
+
+    from openem.access import passwords
+
+    production = passwords._hasher
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    passwords._hasher = production

@@ -22,6 +22,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "orders:write": frozenset({R.caseworker, R.supervisor}),
     "devices:read": frozenset({R.admin, R.caseworker, R.operator, R.supervisor}),
     "devices:write": frozenset({R.admin}),
+    "positions:read": frozenset({R.caseworker, R.supervisor}),
 }
 
 

@@ -1,8 +1,19 @@
 """Imports every domain's tables so metadata (and Alembic) sees them all."""
 
 from openem.access import models as access_models
+from openem.bus import outbox
 from openem.db.base import Base
 from openem.devices import models as devices_models
+from openem.ingest import models as ingest_models
+from openem.locations import models as locations_models
 from openem.subjects import models as subjects_models
 
-__all__ = ["Base", "access_models", "devices_models", "subjects_models"]
+__all__ = [
+    "Base",
+    "access_models",
+    "devices_models",
+    "ingest_models",
+    "locations_models",
+    "outbox",
+    "subjects_models",
+]

@@ -9,9 +9,17 @@ from fastapi import APIRouter, Depends, Query
 
 from openem.access.principal import Principal
 from openem.db.base import utcnow
-from openem.devices import service
+from openem.devices import pairing, service
 from openem.devices.models import Device, DeviceState
-from openem.devices.schemas import DeviceAssign, DeviceCreate, DeviceOut, DeviceUpdate
+from openem.devices.schemas import (
+    DeviceAssign,
+    DeviceCreate,
+    DeviceHealthOut,
+    DeviceOut,
+    DeviceUpdate,
+    PairingCodeOut,
+    TrackerSecretOut,
+)
 from openem.http.deps import DbSession, requires
 from openem.http.schemas import PageOut
 from openem.pagination import Page
@@ -62,3 +70,43 @@ def assign_device(
     return service.assign_device(
         session, principal=principal, device_id=device_id, order_id=data.order_id, now=utcnow()
     )
+
+
+@router.post("/devices/{device_id}/pairing-code", status_code=201, response_model=PairingCodeOut)
+def issue_pairing_code(
+    device_id: uuid.UUID, session: DbSession, principal: WriteDevices
+) -> PairingCodeOut:
+    """A one-time code (15 minutes, single use) the technician types into the device."""
+    issued = pairing.issue_pairing_code(
+        session, principal=principal, device_id=device_id, now=utcnow()
+    )
+    return PairingCodeOut(
+        device_id=issued.device_id, code=issued.code, expires_at=issued.expires_at
+    )
+
+
+@router.post("/devices/{device_id}/retirement", response_model=DeviceOut)
+def retire_device(device_id: uuid.UUID, session: DbSession, principal: WriteDevices) -> Device:
+    """Retire the device: its key and tracker secret are revoked at once."""
+    return pairing.retire_device(session, principal=principal, device_id=device_id, now=utcnow())
+
+
+@router.post(
+    "/devices/{device_id}/tracker-secret", status_code=201, response_model=TrackerSecretOut
+)
+def issue_tracker_secret(
+    device_id: uuid.UUID, session: DbSession, principal: WriteDevices
+) -> TrackerSecretOut:
+    """A secret for OwnTracks / OsmAnd clients, shown once; replaces any earlier one."""
+    secret = pairing.issue_tracker_secret(
+        session, principal=principal, device_id=device_id, now=utcnow()
+    )
+    return TrackerSecretOut(device_id=device_id, secret=secret)
+
+
+@router.get("/devices/{device_id}/health", response_model=DeviceHealthOut)
+def device_health(
+    device_id: uuid.UUID, session: DbSession, principal: ReadDevices
+) -> DeviceHealthOut:
+    """Last seen, last fix, battery, charging, strap and case state."""
+    return service.device_health(session, principal=principal, device_id=device_id)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openem.db.base import Base, IdMixin, TimestampMixin, utcnow
@@ -41,3 +42,68 @@ class DeviceAssignment(IdMixin, Base):
     subject_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subjects.id"), index=True)
     assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
     unassigned_at: Mapped[datetime | None]
+
+
+class DeviceKey(IdMixin, Base):
+    """A device's Ed25519 public key; retiring the device revokes it."""
+
+    __tablename__ = "device_keys"
+
+    device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id"), index=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class PairingCode(IdMixin, Base):
+    __tablename__ = "pairing_codes"
+
+    device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    failed_attempts: Mapped[int] = mapped_column(default=0)
+
+
+class DeviceSecret(IdMixin, Base):
+    """Shared secret for trackers that cannot sign (OwnTracks, OsmAnd); only a hash is kept."""
+
+    __tablename__ = "device_secrets"
+
+    device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class DeviceHealth(Base):
+    """Current state of a device, kept up to date as telemetry arrives."""
+
+    __tablename__ = "device_health"
+
+    device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id"), primary_key=True)
+    subject_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    last_seen_at: Mapped[datetime | None]
+    last_fix_at: Mapped[datetime | None]
+    battery_level: Mapped[int | None]
+    charging: Mapped[bool | None]
+    strap_state: Mapped[str | None] = mapped_column(String(16))
+    case_state: Mapped[str | None] = mapped_column(String(16))
+    worn: Mapped[bool | None]
+    signal_rssi: Mapped[int | None]
+
+
+class InboxItem(Base):
+    """What the server has for a device: configuration, wearer messages, check-in prompts."""
+
+    __tablename__ = "device_inbox"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]
+    acked_at: Mapped[datetime | None]

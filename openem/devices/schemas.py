@@ -41,3 +41,29 @@ class DeviceOut(BaseModel):
     order_id: uuid.UUID | None
     subject_id: uuid.UUID | None
     created_at: datetime
+
+
+class DeviceHealthOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    device_id: uuid.UUID
+    state: DeviceState
+    last_seen_at: datetime | None = None
+    last_fix_at: datetime | None = None
+    battery_level: int | None = None
+    charging: bool | None = None
+    strap_state: str | None = None
+    case_state: str | None = None
+    worn: bool | None = None
+    signal_rssi: int | None = None
+
+
+class PairingCodeOut(BaseModel):
+    device_id: uuid.UUID
+    code: str
+    expires_at: datetime
+
+
+class TrackerSecretOut(BaseModel):
+    device_id: uuid.UUID
+    secret: str

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from openem.access import audit
 from openem.access.policy import require
 from openem.access.principal import Principal
-from openem.devices.models import Device, DeviceAssignment, DeviceState
-from openem.devices.schemas import DeviceCreate, DeviceUpdate
+from openem.devices.models import Device, DeviceAssignment, DeviceHealth, DeviceState
+from openem.devices.schemas import DeviceCreate, DeviceHealthOut, DeviceUpdate
 from openem.errors import Conflict, Invalid, NotFound
 from openem.pagination import Page, paginate
 from openem.subjects.models import Order, OrderStatus
@@ -130,3 +130,20 @@ def list_devices(
     if kind:
         query = query.where(Device.kind == kind)
     return paginate(session, query, Device.id, cursor=cursor, limit=limit)
+
+
+def device_health(
+    session: Session, *, principal: Principal, device_id: uuid.UUID
+) -> DeviceHealthOut:
+    device = get_device(session, principal=principal, device_id=device_id)
+    health = session.get(DeviceHealth, device_id)
+    fields = (
+        {}
+        if health is None
+        else {
+            name: getattr(health, name)
+            for name in DeviceHealthOut.model_fields
+            if name not in ("device_id", "state")
+        }
+    )
+    return DeviceHealthOut(device_id=device.id, state=device.state, **fields)

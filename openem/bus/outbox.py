@@ -1,0 +1,76 @@
+"""Transactional outbox: events are written with the data they describe, then relayed.
+
+A crash between commit and publish loses nothing: the relay publishes every
+row still in the table, with a stable message id so the bus stores it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, delete, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from openem.bus.base import Bus
+from openem.db.base import Base, utcnow
+from openem.logs import get_logger
+
+log = get_logger(__name__)
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    subject: Mapped[str] = mapped_column(String(128))
+    msg_id: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def enqueue(session: Session, *, subject: str, msg_id: str, event: dict[str, Any]) -> None:
+    payload = json.dumps(event, separators=(",", ":"), default=str).encode()
+    session.add(OutboxMessage(subject=subject, msg_id=msg_id, payload=payload))
+
+
+def _pending(sessions: sessionmaker[Session], limit: int) -> list[OutboxMessage]:
+    with sessions() as session:
+        query = select(OutboxMessage).order_by(OutboxMessage.id).limit(limit)
+        return list(session.scalars(query))
+
+
+def _forget(sessions: sessionmaker[Session], ids: list[int]) -> None:
+    with sessions() as session, session.begin():
+        session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+
+
+async def relay_once(sessions: sessionmaker[Session], bus: Bus, *, limit: int = 500) -> int:
+    """Publish what is pending, oldest first; returns how many were published."""
+    pending = await run_in_threadpool(_pending, sessions, limit)
+    for message in pending:
+        await bus.publish(message.subject, message.payload, msg_id=message.msg_id)
+    if pending:
+        await run_in_threadpool(_forget, sessions, [message.id for message in pending])
+    return len(pending)
+
+
+async def relay_until(
+    stop: asyncio.Event, sessions: sessionmaker[Session], bus: Bus, *, idle_sleep: float = 0.05
+) -> None:
+    """Relay until ``stop`` is set; the batch in flight is always finished, never abandoned."""
+    while not stop.is_set():
+        try:
+            published = await relay_once(sessions, bus)
+        except Exception as error:
+            log.error("outbox_relay_failed", error_type=type(error).__name__)
+            published, idle_sleep = 0, max(idle_sleep, 1.0)
+        if published == 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), idle_sleep)

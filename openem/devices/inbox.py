@@ -1,0 +1,77 @@
+"""The device inbox: what the server has for a device, oldest first, acked by id."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from openem.devices.models import InboxItem
+
+KINDS = frozenset({"config", "message", "prompt", "notice"})
+DEFAULT_FIX_INTERVAL_S = 60
+DEFAULT_UPLOAD_INTERVAL_S = 300
+
+
+def post(
+    session: Session, *, device_id: uuid.UUID, kind: str, payload: dict[str, Any], now: datetime
+) -> InboxItem:
+    if kind not in KINDS:
+        raise ValueError(f"unknown inbox kind {kind!r}")
+    item = InboxItem(device_id=device_id, kind=kind, payload=payload, created_at=now)
+    session.add(item)
+    session.flush()
+    return item
+
+
+def configure(
+    session: Session,
+    *,
+    device_id: uuid.UUID,
+    fix_interval_s: int,
+    upload_interval_s: int,
+    reason: str,
+    now: datetime,
+) -> InboxItem:
+    return post(
+        session,
+        device_id=device_id,
+        kind="config",
+        now=now,
+        payload={
+            "fix_interval_s": fix_interval_s,
+            "upload_interval_s": upload_interval_s,
+            "reason": reason,
+        },
+    )
+
+
+def pending(
+    session: Session, *, device_id: uuid.UUID, now: datetime, limit: int = 100
+) -> list[InboxItem]:
+    items = list(
+        session.scalars(
+            select(InboxItem)
+            .where(InboxItem.device_id == device_id, InboxItem.acked_at.is_(None))
+            .order_by(InboxItem.id)
+            .limit(limit)
+        )
+    )
+    for item in items:
+        if item.delivered_at is None:
+            item.delivered_at = now
+    return items
+
+
+def acknowledge(session: Session, *, device_id: uuid.UUID, ids: list[int], now: datetime) -> int:
+    result = session.execute(
+        update(InboxItem)
+        .where(
+            InboxItem.device_id == device_id, InboxItem.id.in_(ids), InboxItem.acked_at.is_(None)
+        )
+        .values(acked_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

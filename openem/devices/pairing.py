@@ -1,0 +1,197 @@
+"""Pairing: a technician gets a one-time code; the device trades it and its key for an id."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from openem.access import audit
+from openem.access.policy import require
+from openem.access.principal import SYSTEM, Principal
+from openem.devices.models import Device, DeviceKey, DeviceSecret, DeviceState, PairingCode
+from openem.devices.service import change_state
+from openem.errors import Invalid, NotFound
+
+CODE_TTL = timedelta(minutes=15)
+MAX_FAILED_ATTEMPTS = 5
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    device_id: uuid.UUID
+    code: str
+    expires_at: datetime
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def issue_pairing_code(
+    session: Session, *, principal: Principal, device_id: uuid.UUID, now: datetime
+) -> IssuedCode:
+    require(principal, "devices:write")
+    device = session.get(Device, device_id)
+    if device is None:
+        raise NotFound("no such device")
+    if device.state in (DeviceState.retired, DeviceState.faulty):
+        raise Invalid(f"a {device.state} device cannot be paired", field="device_id")
+    session.execute(
+        update(PairingCode)
+        .where(PairingCode.device_id == device_id, PairingCode.used_at.is_(None))
+        .values(used_at=now)
+    )
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
+    session.add(
+        PairingCode(device_id=device_id, code_hash=_digest(code), expires_at=now + CODE_TTL)
+    )
+    audit.record(
+        session,
+        principal=principal,
+        action="device.pairing_code",
+        record_type="device",
+        record_id=device_id,
+    )
+    return IssuedCode(device_id=device_id, code=code, expires_at=now + CODE_TTL)
+
+
+def _public_key(raw: bytes) -> Ed25519PublicKey:
+    try:
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError as error:
+        raise Invalid("public_key must be a raw 32-byte Ed25519 key", field="public_key") from error
+
+
+PAIRING_REFUSED = "pairing refused: unknown device, or a wrong, used or expired code"
+
+
+def pair_device(
+    session: Session, *, serial: str, code: str, public_key: bytes, now: datetime
+) -> Device | None:
+    """The device's side: one attempt with the code. ``None`` means refused; the caller
+    commits (so failed attempts count) and then refuses without saying which part was wrong."""
+    _public_key(public_key)
+    device = session.scalar(select(Device).where(Device.serial == serial))
+    if device is None:
+        return None
+    pending = session.scalar(
+        select(PairingCode)
+        .where(PairingCode.device_id == device.id, PairingCode.used_at.is_(None))
+        .order_by(PairingCode.expires_at.desc())
+    )
+    if pending is None or pending.expires_at <= now:
+        return None
+    if not hmac.compare_digest(pending.code_hash, _digest(code.strip().upper())):
+        pending.failed_attempts += 1
+        if pending.failed_attempts >= MAX_FAILED_ATTEMPTS:
+            pending.used_at = now
+        return None
+    pending.used_at = now
+    session.execute(
+        update(DeviceKey)
+        .where(DeviceKey.device_id == device.id, DeviceKey.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    session.add(DeviceKey(device_id=device.id, public_key=public_key, created_at=now))
+    if device.state == DeviceState.stock:
+        change_state(device, DeviceState.paired)
+    audit.record(
+        session,
+        principal=SYSTEM,
+        action="device.paired",
+        record_type="device",
+        record_id=device.id,
+        subject_id=device.subject_id,
+    )
+    return device
+
+
+def active_key(session: Session, device_id: uuid.UUID) -> Ed25519PublicKey | None:
+    raw = session.scalar(
+        select(DeviceKey.public_key)
+        .join(Device, Device.id == DeviceKey.device_id)
+        .where(
+            DeviceKey.device_id == device_id,
+            DeviceKey.revoked_at.is_(None),
+            Device.state != DeviceState.retired,
+        )
+    )
+    return Ed25519PublicKey.from_public_bytes(raw) if raw is not None else None
+
+
+def retire_device(
+    session: Session, *, principal: Principal, device_id: uuid.UUID, now: datetime
+) -> Device:
+    require(principal, "devices:write")
+    device = session.get(Device, device_id)
+    if device is None:
+        raise NotFound("no such device")
+    change_state(device, DeviceState.retired)
+    device.order_id = None
+    session.execute(
+        update(DeviceKey)
+        .where(DeviceKey.device_id == device_id, DeviceKey.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    session.execute(
+        update(DeviceSecret)
+        .where(DeviceSecret.device_id == device_id, DeviceSecret.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    audit.record(
+        session,
+        principal=principal,
+        action="device.retire",
+        record_type="device",
+        record_id=device.id,
+        subject_id=device.subject_id,
+    )
+    return device
+
+
+def issue_tracker_secret(
+    session: Session, *, principal: Principal, device_id: uuid.UUID, now: datetime
+) -> str:
+    """A per-device secret for OwnTracks / OsmAnd clients; shown once, stored hashed."""
+    require(principal, "devices:write")
+    if session.get(Device, device_id) is None:
+        raise NotFound("no such device")
+    session.execute(
+        update(DeviceSecret)
+        .where(DeviceSecret.device_id == device_id, DeviceSecret.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    secret = secrets.token_urlsafe(24)
+    session.add(DeviceSecret(device_id=device_id, secret_hash=_digest(secret), created_at=now))
+    audit.record(
+        session,
+        principal=principal,
+        action="device.tracker_secret",
+        record_type="device",
+        record_id=device_id,
+    )
+    return secret
+
+
+def device_for_secret(session: Session, *, identifier: str, secret: str) -> Device | None:
+    """The device whose serial is ``identifier`` and whose live secret is ``secret``."""
+    device = session.scalar(select(Device).where(Device.serial == identifier))
+    if device is None or device.state == DeviceState.retired:
+        return None
+    stored = session.scalar(
+        select(DeviceSecret.secret_hash).where(
+            DeviceSecret.device_id == device.id, DeviceSecret.revoked_at.is_(None)
+        )
+    )
+    if stored is None or not hmac.compare_digest(stored, _digest(secret)):
+        return None
+    return device

@@ -1,0 +1,227 @@
+"""Device API (/device/v1): pairing, signed telemetry, the inbox, and tracker protocols."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from openem.db.base import utcnow
+from openem.devices import inbox
+from openem.devices.models import Device
+from openem.devices.pairing import PAIRING_REFUSED, device_for_secret, pair_device
+from openem.errors import Invalid, Unauthorised
+from openem.http.problems import problem
+from openem.ingest.auth import DeviceUnauthorised, SignedRequest, signed_device
+from openem.ingest.items import BatchRejected, parse_batch
+from openem.ingest.protocols.osmand import OsmAndRejected, decode_osmand
+from openem.ingest.protocols.owntracks import (
+    OwnTracksRejected,
+    decode_owntracks,
+    owntracks_response,
+    parse_basic_auth,
+)
+from openem.ingest.schemas import InboxAck, PairRequest, PairResponse
+from openem.ingest.service import IngestResult, ingest
+
+router = APIRouter(prefix="/device/v1", tags=["device"])
+T = TypeVar("T")
+JSON_TYPES = ("application/json",)
+
+
+def _sessions(request: Request) -> sessionmaker[Session]:
+    return request.app.state.sessions
+
+
+def _with_retry(sessions: sessionmaker[Session], work: Callable[[Session], T]) -> T:
+    """Run ``work`` in one transaction; a concurrent duplicate insert is retried once."""
+    for attempt in range(2):
+        try:
+            with sessions() as session, session.begin():
+                return work(session)
+        except IntegrityError:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _signed(request: Request) -> SignedRequest:
+    body = await request.body()
+    return SignedRequest(
+        method=request.method, path=request.url.path, headers=dict(request.headers), body=body
+    )
+
+
+def _is_json(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return content_type in JSON_TYPES
+
+
+@router.post("/pair", response_model=PairResponse)
+def pair(data: PairRequest, request: Request) -> PairResponse:
+    """Trade a one-time pairing code and the device's public key for its device id."""
+    with _sessions(request)() as session, session.begin():
+        device = pair_device(
+            session,
+            serial=data.serial,
+            code=data.code,
+            public_key=base64.b64decode(data.public_key),
+            now=utcnow(),
+        )
+    if device is None:
+        raise Unauthorised(PAIRING_REFUSED)
+    return PairResponse(device_id=device.id)
+
+
+def _telemetry_work(signed: SignedRequest) -> Callable[[Session], IngestResult]:
+    def work(session: Session) -> IngestResult:
+        now = utcnow()
+        device = signed_device(session, request=signed, now=now)
+        try:
+            raw = json.loads(signed.body)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise Invalid("body is not valid JSON", field="body") from error
+        try:
+            parsed = parse_batch(raw, now=now)
+        except BatchRejected as rejected:
+            raise Invalid(f"batch refused: {rejected.reason}", field="items") from rejected
+        return ingest(session, device=device, items=parsed.items, rejected=parsed.rejected, now=now)
+
+    return work
+
+
+@router.post("/telemetry", responses={200: {"description": "Stored; per-item outcome"}})
+async def telemetry(request: Request) -> JSONResponse:
+    """A signed batch of up to 1,000 items; answered only after the batch is committed."""
+    if not _is_json(request):
+        return problem(415, "Unsupported media type", "send application/json")
+    signed = await _signed(request)
+    result = await run_in_threadpool(_with_retry, _sessions(request), _telemetry_work(signed))
+    return JSONResponse(result.as_response())
+
+
+@router.get("/inbox")
+async def read_inbox(request: Request) -> JSONResponse:
+    """Configuration, wearer messages and check-in prompts, oldest first."""
+    signed = await _signed(request)
+
+    def work(session: Session) -> list[dict[str, Any]]:
+        now = utcnow()
+        device = signed_device(session, request=signed, now=now)
+        return [
+            {
+                "id": item.id,
+                "kind": item.kind,
+                "created_at": item.created_at.isoformat(),
+                "payload": item.payload,
+            }
+            for item in inbox.pending(session, device_id=device.id, now=now)
+        ]
+
+    items = await run_in_threadpool(_with_retry, _sessions(request), work)
+    return JSONResponse({"items": items})
+
+
+@router.post("/inbox/ack")
+async def acknowledge_inbox(request: Request) -> JSONResponse:
+    """Acknowledge inbox items by id; acknowledged items are not sent again."""
+    if not _is_json(request):
+        return problem(415, "Unsupported media type", "send application/json")
+    signed = await _signed(request)
+
+    def work(session: Session) -> int:
+        now = utcnow()
+        device = signed_device(session, request=signed, now=now)
+        try:
+            data = InboxAck.model_validate_json(signed.body)
+        except ValueError as error:
+            raise Invalid("ids must be a list of 1 to 500 inbox item ids", field="ids") from error
+        return inbox.acknowledge(session, device_id=device.id, ids=data.ids, now=now)
+
+    count = await run_in_threadpool(_with_retry, _sessions(request), work)
+    return JSONResponse({"acknowledged": count})
+
+
+def _tracker_ingest(
+    session: Session, device: Device, raw_items: list[dict[str, Any]]
+) -> IngestResult:
+    now = utcnow()
+    parsed = parse_batch({"items": raw_items}, now=now)
+    return ingest(session, device=device, items=parsed.items, rejected=parsed.rejected, now=now)
+
+
+@router.post("/owntracks")
+async def owntracks(request: Request) -> Response:
+    """OwnTracks HTTP mode, unchanged app: HTTP Basic (device serial, device secret)."""
+    body = await request.body()
+    headers = dict(request.headers)
+    try:
+        decoded = decode_owntracks(headers=headers, body=body, query=request.url.query)
+    except OwnTracksRejected as rejected:
+        return problem(400, "Bad request", f"OwnTracks payload refused: {rejected.reason}")
+    credentials = decoded.credentials
+    if credentials is None:
+        raise DeviceUnauthorised("missing_credentials")
+
+    def work(session: Session) -> IngestResult:
+        device = device_for_secret(
+            session, identifier=credentials.username, secret=credentials.password
+        )
+        if device is None:
+            raise DeviceUnauthorised("unknown_device_or_secret")
+        return _tracker_ingest(session, device, list(decoded.items))
+
+    await run_in_threadpool(_with_retry, _sessions(request), work)
+    return Response(owntracks_response(), media_type="application/json")
+
+
+def _osmand_secret(request: Request, query: list[tuple[str, str]]) -> str | None:
+    credentials = parse_basic_auth(request.headers.get("authorization"))
+    if credentials is not None:
+        return credentials.password
+    return next((value for key, value in query if key == "token"), None)
+
+
+@router.get("/osmand")
+async def osmand_query(request: Request) -> Response:
+    """OsmAnd / Traccar Client sending its fix as query parameters."""
+    return await _osmand(request)
+
+
+@router.post("/osmand")
+async def osmand_post(request: Request) -> Response:
+    """OsmAnd / Traccar Client: query parameters, form or JSON body; secret as token or Basic."""
+    return await _osmand(request)
+
+
+async def _osmand(request: Request) -> Response:
+    """OsmAnd / Traccar Client: query parameters or JSON body; secret as ``token`` or Basic."""
+    body = await request.body()
+    query = parse_qsl(request.url.query, keep_blank_values=True)
+    secret = _osmand_secret(request, query)
+    if not secret:
+        raise DeviceUnauthorised("missing_credentials")
+    remaining = urlencode([(key, value) for key, value in query if key != "token"])
+    try:
+        decoded = decode_osmand(
+            query=remaining, headers=dict(request.headers), body=body, now=utcnow()
+        )
+    except OsmAndRejected as rejected:
+        return problem(400, "Bad request", f"OsmAnd request refused: {rejected.reason}")
+
+    def work(session: Session) -> IngestResult:
+        device = device_for_secret(session, identifier=decoded.device_id, secret=secret)
+        if device is None:
+            raise DeviceUnauthorised("unknown_device_or_secret")
+        return _tracker_ingest(session, device, list(decoded.items))
+
+    await run_in_threadpool(_with_retry, _sessions(request), work)
+    return Response(status_code=200)

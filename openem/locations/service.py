@@ -1,0 +1,79 @@
+"""Reading a subject's positions: purpose-bound, audited, never more than asked for."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from openem.access import audit
+from openem.access.policy import require
+from openem.access.principal import Principal
+from openem.access.purposes import Purpose
+from openem.errors import Invalid, NotFound
+from openem.locations.models import Position
+from openem.locations.quality import Fix
+from openem.subjects.models import Subject
+
+MAX_WINDOW = timedelta(days=31)
+MAX_POSITIONS = 50_000
+
+
+def positions_for_subject(
+    session: Session,
+    *,
+    principal: Principal,
+    subject_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    purpose: Purpose,
+    purpose_detail: str | None,
+    include_flagged: bool = False,
+) -> list[Position]:
+    require(principal, "positions:read")
+    if end <= start:
+        raise Invalid("'to' must be after 'from'", field="to")
+    if end - start > MAX_WINDOW:
+        raise Invalid("ask for at most 31 days at a time", field="to")
+    if session.get(Subject, subject_id) is None:
+        raise NotFound("no such subject")
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    query = (
+        select(Position)
+        .where(
+            Position.subject_id == subject_id, Position.fixed_at >= start, Position.fixed_at < end
+        )
+        .order_by(Position.fixed_at)
+        .limit(MAX_POSITIONS)
+    )
+    if not include_flagged:
+        query = query.where(Position.flags == "")
+    positions = list(session.scalars(query))
+    audit.record(
+        session,
+        principal=principal,
+        action="positions.read",
+        record_type="positions",
+        record_id=f"{start:%Y%m%dT%H%M%SZ}/{end:%Y%m%dT%H%M%SZ}",
+        subject_id=subject_id,
+        purpose=purpose,
+        purpose_detail=purpose_detail,
+    )
+    return positions
+
+
+def as_fixes(positions: list[Position]) -> list[Fix]:
+    return [
+        Fix(
+            ts=p.fixed_at,
+            lat=p.lat,
+            lon=p.lon,
+            accuracy_m=p.accuracy_m,
+            altitude_m=p.altitude_m,
+            speed_mps=p.speed_mps,
+            heading_deg=p.heading_deg,
+        )
+        for p in positions
+    ]
