@@ -19,6 +19,8 @@ from openem.db.session import make_session_factory, transaction
 app = typer.Typer(help="OpenEM electronic-monitoring platform.", no_args_is_help=True)
 users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+bench_app = typer.Typer(help="Benchmarks; each prints one JSON object.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
 console = Console(stderr=True)
 
 
@@ -139,3 +141,76 @@ def demo(
             log_level="warning",
             access_log=False,
         )
+
+
+@app.command()
+def simulate(
+    server: Annotated[
+        str, typer.Option(help="Base URL of the OpenEM server.")
+    ] = "http://127.0.0.1:8000",
+    token: Annotated[
+        str,
+        typer.Option(
+            envvar="OPENEM_SIM_TOKEN", help="Administrator API token (pairs the devices)."
+        ),
+    ] = "",
+    devices: Annotated[int, typer.Option(help="How many devices to simulate.")] = 50,
+    seconds: Annotated[float | None, typer.Option(help="Stop after this long.")] = None,
+    serial_prefix: Annotated[
+        str, typer.Option(help="Simulate devices whose serial starts so.")
+    ] = "DEMO-",
+    fix_interval: Annotated[float, typer.Option(help="Seconds between fixes.")] = 10.0,
+    upload_interval: Annotated[float, typer.Option(help="Seconds between uploads.")] = 30.0,
+) -> None:
+    """Fictional wearers with daily routines; pairs and signs like real devices, HTTP only."""
+    import asyncio
+
+    from openem.sim.runner import simulate as run_simulation
+
+    if not token:
+        raise typer.BadParameter("an administrator API token is needed", param_hint="--token")
+    count = asyncio.run(
+        run_simulation(
+            server=server,
+            token=token,
+            devices=devices,
+            seconds=seconds,
+            serial_prefix=serial_prefix,
+            fix_interval_s=fix_interval,
+            upload_interval_s=upload_interval,
+        )
+    )
+    console.print(f"simulated {count} devices")
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    seconds: Annotated[float, typer.Option(help="Seconds per phase.")] = 10.0,
+    database_url: Annotated[str | None, typer.Option(help="One database to measure.")] = None,
+) -> None:
+    """Ingest throughput and latency against the real server (SQLite and PostgreSQL)."""
+    from openem.ingest.bench import default_database_urls, run_ingest_bench
+
+    result = run_ingest_bench(database_urls=default_database_urls(database_url), seconds=seconds)
+    _print_bench(result, json_output)
+
+
+@bench_app.command("startup")
+def bench_startup(
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    runs: Annotated[int, typer.Option(help="Warm starts to time.")] = 5,
+) -> None:
+    """Seconds from `openem serve` on SQLite to a healthy /healthz (median of warm starts)."""
+    from openem.startup_bench import run_startup_bench
+
+    _print_bench(run_startup_bench(runs=runs), json_output)
+
+
+def _print_bench(result: dict[str, object], json_output: bool) -> None:
+    import json
+
+    if not json_output:
+        console.print_json(data=result)
+        return
+    typer.echo(json.dumps(result))

@@ -37,7 +37,7 @@ class NatsSubscription(Subscription):
     async def fetch(self, batch: int = 100, timeout: float = 1.0) -> list[Message]:
         try:
             msgs = await self._subscription.fetch(batch, timeout=timeout)
-        except NatsTimeout:
+        except (NatsTimeout, TimeoutError):
             return []
         return [_NatsMessage(msg) for msg in msgs]
 

@@ -1,0 +1,364 @@
+"""`openem bench ingest`: the real server, driven by separate signing load-generator processes.
+
+Figures per backend: batch-mode fixes/s and the raw insert rate of the same rows in the
+same run (ratio), single-fix requests/s with p50/p99 against a no-op POST ceiling on the
+same server, and p99 latency at the national load (3,300 fixes/s) in batch mode.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+import psycopg
+from fastapi import FastAPI
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from openem.access.principal import SYSTEM
+from openem.app import create_app
+from openem.bench_common import machine, percentile, target
+from openem.db import migrate
+from openem.db.engine import is_sqlite, make_engine
+from openem.db.session import make_session_factory
+from openem.devices import pairing
+from openem.devices import service as devices_service
+from openem.devices.schemas import DeviceCreate
+from openem.sim.signer import generate_device_key_pair
+
+NATIONAL_FIXES_PER_S = 3_300
+BATCH_SIZE = 60
+
+
+def create_bench_app() -> FastAPI:
+    """The production app plus a no-op POST route, to measure the framework's ceiling."""
+    app = create_app()
+
+    @app.post("/bench/noop", include_in_schema=False)
+    async def noop() -> dict[str, bool]:
+        return {"ok": True}
+
+    return app
+
+
+def _devices(database_url: str, count: int) -> list[dict[str, str]]:
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    devices = []
+    with sessions() as session, session.begin():
+        for _ in range(count):
+            device = devices_service.register_device(
+                session,
+                principal=SYSTEM,
+                data=DeviceCreate(kind="fitted_tag", serial=f"BENCH-{time.time_ns()}"),
+            )
+            now = datetime.now(UTC)
+            code = pairing.issue_pairing_code(
+                session, principal=SYSTEM, device_id=device.id, now=now
+            ).code
+            keys = generate_device_key_pair(device_id=str(device.id))
+            pairing.pair_device(
+                session, serial=device.serial, code=code, public_key=keys.public_key_raw(), now=now
+            )
+            devices.append(
+                {
+                    "id": str(device.id),
+                    "private_key": base64.b64encode(keys.private_key_raw()).decode(),
+                }
+            )
+    engine.dispose()
+    return devices
+
+
+@contextmanager
+def _server(database_url: str, port: int, workers: int) -> Iterator[str]:
+    env = os.environ | {"OPENEM_DATABASE_URL": database_url, "OPENEM_BUS_URL": "memory://"}
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "openem.ingest.bench:create_bench_app",
+        "--factory",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _load(
+    base: str,
+    devices: list[dict[str, str]],
+    *,
+    mode: str,
+    seconds: float,
+    concurrency: int,
+    batch_size: int,
+    processes: int,
+    seq_start: int,
+    rate_per_s: float | None = None,
+) -> dict[str, Any]:
+    share = len(devices) // processes
+    running = []
+    for index in range(processes):
+        plan = {
+            "base_url": base,
+            "mode": mode,
+            "seconds": seconds,
+            "concurrency": concurrency,
+            "devices": devices[index * share : (index + 1) * share],
+            "batch_size": batch_size,
+            "seq_start": seq_start,
+            "rate_per_s": rate_per_s / processes if rate_per_s else None,
+        }
+        child = subprocess.Popen(
+            [sys.executable, "-m", "openem.sim.loadgen"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert child.stdin is not None
+        child.stdin.write(json.dumps(plan).encode())
+        child.stdin.close()
+        running.append(child)
+    results = []
+    for child in running:
+        assert child.stdout is not None
+        results.append(json.loads(child.stdout.read()))
+        child.wait()
+    latencies = sorted(lat for result in results for lat in result["latencies"])
+    elapsed = max(result["elapsed"] for result in results)
+    return {
+        "requests_per_s": sum(r["ok"] for r in results) / elapsed,
+        "items_per_s": sum(r["items"] for r in results) / elapsed,
+        "failed": sum(r["failed"] for r in results),
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+    }
+
+
+def _raw_rows(device_id: str, count: int) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    return [
+        {
+            "device_id": device_id,
+            "seq": 10_000_000 + i,
+            "fixed_at": now,
+            "received_at": now,
+            "lat": 51.5,
+            "lon": -0.12,
+            "accuracy_m": 8.0,
+            "source": "gnss",
+            "flags": "",
+        }
+        for i in range(count)
+    ]
+
+
+def raw_insert_rate(database_url: str, device_id: str, rows: int) -> float:
+    """Rows/s for the same rows put straight in by the fastest means the database offers."""
+    engine = make_engine(database_url)
+    data = _raw_rows(device_id, rows)
+    columns = list(data[0])
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS raw_bench_positions"))
+            connection.execute(
+                text("CREATE TABLE raw_bench_positions AS SELECT * FROM positions WHERE 1 = 0")
+            )
+        started = time.perf_counter()
+        if is_sqlite(database_url):
+            placeholders = ", ".join(f":{c}" for c in columns)
+            with engine.begin() as connection:
+                connection.execute(
+                    text(
+                        f"INSERT INTO raw_bench_positions ({', '.join(columns)}) "
+                        f"VALUES ({placeholders})"
+                    ),
+                    data,
+                )
+        else:
+            _copy_rows(engine, columns, data)
+        elapsed = time.perf_counter() - started
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE raw_bench_positions"))
+    finally:
+        engine.dispose()
+    return rows / elapsed
+
+
+def _copy_rows(engine: Engine, columns: list[str], data: list[dict[str, Any]]) -> None:
+    raw = engine.raw_connection()
+    try:
+        connection = cast(psycopg.Connection[Any], raw.driver_connection)
+        statement = f"COPY raw_bench_positions ({', '.join(columns)}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in data:
+                copy.write_row([row[c] for c in columns])
+        connection.commit()
+    finally:
+        raw.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bench_backend(
+    database_url: str,
+    *,
+    seconds: float,
+    workers: int = 2,
+    processes: int = 2,
+    concurrency: int = 32,
+) -> dict[str, float]:
+    migrate.upgrade(database_url)
+    devices = _devices(database_url, 64)
+    figures: dict[str, float] = {}
+    with _server(database_url, _free_port(), workers) as base:
+        ceiling = _load(
+            base,
+            devices,
+            mode="noop",
+            seconds=seconds,
+            concurrency=concurrency,
+            batch_size=0,
+            processes=processes,
+            seq_start=1,
+        )
+        single = _load(
+            base,
+            devices,
+            mode="single",
+            seconds=seconds,
+            concurrency=concurrency,
+            batch_size=1,
+            processes=processes,
+            seq_start=1,
+        )
+        batch = _load(
+            base,
+            devices,
+            mode="batch",
+            seconds=seconds,
+            concurrency=8,
+            batch_size=BATCH_SIZE,
+            processes=processes,
+            seq_start=1_000_000,
+        )
+        national = _load(
+            base,
+            devices,
+            mode="batch",
+            seconds=seconds,
+            concurrency=8,
+            batch_size=BATCH_SIZE,
+            processes=processes,
+            seq_start=5_000_000,
+            rate_per_s=NATIONAL_FIXES_PER_S / BATCH_SIZE,
+        )
+    raw = raw_insert_rate(
+        database_url, devices[0]["id"], max(10_000, int(batch["items_per_s"] * seconds))
+    )
+    figures.update(
+        {
+            "noop_requests_per_s": ceiling["requests_per_s"],
+            "single_requests_per_s": single["requests_per_s"],
+            "single_p50_ms": single["p50_ms"],
+            "single_p99_ms": single["p99_ms"],
+            "single_ratio_to_ceiling": single["requests_per_s"] / ceiling["requests_per_s"],
+            "batch_fixes_per_s": batch["items_per_s"],
+            "batch_p99_ms": batch["p99_ms"],
+            "raw_insert_rows_per_s": raw,
+            "batch_ratio_to_raw": batch["items_per_s"] / raw,
+            "national_batch_fixes_per_s": national["items_per_s"],
+            "national_batch_p99_ms": national["p99_ms"],
+            "failed_requests": single["failed"] + batch["failed"] + national["failed"],
+        }
+    )
+    return figures
+
+
+def run_ingest_bench(*, database_urls: dict[str, str], seconds: float) -> dict[str, Any]:
+    figures: dict[str, float] = {}
+    targets: dict[str, dict[str, Any]] = {}
+    for backend, url in database_urls.items():
+        for name, value in bench_backend(url, seconds=seconds).items():
+            figures[f"{backend}.{name}"] = round(value, 3)
+        ratio_target = 0.3 if backend == "sqlite" else 0.15
+        targets[f"{backend}.batch_ratio_to_raw"] = target(
+            figures[f"{backend}.batch_ratio_to_raw"], ratio_target, ">="
+        )
+        targets[f"{backend}.single_requests_per_s"] = target(
+            figures[f"{backend}.single_requests_per_s"], NATIONAL_FIXES_PER_S, ">="
+        )
+        targets[f"{backend}.single_p99_ms"] = target(figures[f"{backend}.single_p99_ms"], 250, "<=")
+        targets[f"{backend}.national_batch_p99_ms"] = target(
+            figures[f"{backend}.national_batch_p99_ms"], 250, "<="
+        )
+    return {"name": "ingest", "machine": machine(), "figures": figures, "targets": targets}
+
+
+def default_database_urls(database_url: str | None) -> dict[str, str]:
+    if database_url:
+        return {"sqlite" if is_sqlite(database_url) else "postgresql": database_url}
+    folder = Path(tempfile.mkdtemp(prefix="openem-bench-"))
+    urls = {"sqlite": f"sqlite:///{folder / 'bench.db'}"}
+    postgres = os.environ.get("OPENEM_BENCH_POSTGRES_URL", LOCAL_POSTGRES)
+    if _fresh_postgres(postgres):
+        urls["postgresql"] = postgres
+    return urls
+
+
+LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/openem_bench"
+
+
+def _fresh_postgres(url: str) -> bool:
+    """Recreate the benchmark database (PostGIS enabled); False when no server answers."""
+    parsed = make_url(url)
+    admin = parsed.set(drivername="postgresql", database="postgres")
+    name = parsed.database
+    try:
+        with psycopg.connect(
+            admin.render_as_string(hide_password=False), autocommit=True, connect_timeout=3
+        ) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            connection.execute(f'CREATE DATABASE "{name}"')
+        target_dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(target_dsn, autocommit=True) as connection:
+            connection.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    except psycopg.Error:
+        return False
+    return True

@@ -1,0 +1,147 @@
+"""Load generator: signs every request like a real device and drives a server over HTTP.
+
+Run as a separate process (``python -m openem.sim.loadgen``) with a JSON plan on
+stdin; prints one JSON result on stdout. Latencies are per request, in seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from openem.sim.signer import DeviceSigner
+
+PATH_TELEMETRY = "/device/v1/telemetry"
+
+
+@dataclass
+class Plan:
+    base_url: str
+    mode: str
+    seconds: float
+    concurrency: int
+    devices: list[dict[str, str]]
+    batch_size: int = 1
+    rate_per_s: float | None = None
+    seq_start: int = 1
+
+
+@dataclass
+class Tally:
+    latencies: list[float] = field(default_factory=list)
+    ok: int = 0
+    failed: int = 0
+    items: int = 0
+
+
+def _signers(plan: Plan) -> list[DeviceSigner]:
+    return [
+        DeviceSigner(
+            d["id"], Ed25519PrivateKey.from_private_bytes(base64.b64decode(d["private_key"]))
+        )
+        for d in plan.devices
+    ]
+
+
+def _batch(seq: int, size: int, now: datetime) -> bytes:
+    ts = now.isoformat()
+    items = [
+        {
+            "type": "position",
+            "seq": seq + i,
+            "ts": ts,
+            "lat": 51.5 + (seq % 1000) * 1e-5,
+            "lon": -0.12 + i * 1e-6,
+            "accuracy_m": 8.0,
+            "source": "gnss",
+        }
+        for i in range(size)
+    ]
+    return json.dumps({"items": items}, separators=(",", ":")).encode()
+
+
+async def _worker(
+    plan: Plan,
+    client: httpx.AsyncClient,
+    signers: list[DeviceSigner],
+    tally: Tally,
+    deadline: float,
+    interval: float | None,
+) -> None:
+    seqs = dict.fromkeys(range(len(signers)), plan.seq_start)
+    turn = 0
+    next_send = time.perf_counter()
+    while time.perf_counter() < deadline:
+        if interval is not None:
+            next_send += interval
+            delay = next_send - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        index = turn % len(signers)
+        turn += 1
+        signer = signers[index]
+        if plan.mode == "noop":
+            body, path = b"{}", "/bench/noop"
+            headers = {"content-type": "application/json"}
+        else:
+            body, path = _batch(seqs[index], plan.batch_size, datetime.now(UTC)), PATH_TELEMETRY
+            seqs[index] += plan.batch_size
+            headers = signer.sign("POST", path, body) | {"content-type": "application/json"}
+        started = time.perf_counter()
+        try:
+            response = await client.post(path, content=body, headers=headers)
+        except httpx.HTTPError:
+            tally.failed += 1
+            continue
+        tally.latencies.append(time.perf_counter() - started)
+        if response.status_code == 200:
+            tally.ok += 1
+            tally.items += plan.batch_size if plan.mode != "noop" else 0
+        else:
+            tally.failed += 1
+
+
+async def run(plan: Plan) -> dict[str, Any]:
+    signers = _signers(plan)
+    per_worker = max(1, len(signers) // plan.concurrency)
+    groups = [
+        signers[i * per_worker : (i + 1) * per_worker] or signers[:1]
+        for i in range(plan.concurrency)
+    ]
+    interval = plan.concurrency / plan.rate_per_s if plan.rate_per_s else None
+    limits = httpx.Limits(
+        max_connections=plan.concurrency, max_keepalive_connections=plan.concurrency
+    )
+    tally = Tally()
+    async with httpx.AsyncClient(base_url=plan.base_url, limits=limits, timeout=30) as client:
+        started = time.perf_counter()
+        deadline = started + plan.seconds
+        await asyncio.gather(
+            *(_worker(plan, client, group, tally, deadline, interval) for group in groups)
+        )
+        elapsed = time.perf_counter() - started
+    return {
+        "ok": tally.ok,
+        "failed": tally.failed,
+        "items": tally.items,
+        "elapsed": elapsed,
+        "latencies": tally.latencies,
+    }
+
+
+def main() -> None:
+    plan = Plan(**json.loads(sys.stdin.read()))
+    print(json.dumps(asyncio.run(run(plan))))
+
+
+if __name__ == "__main__":
+    main()

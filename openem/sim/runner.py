@@ -1,0 +1,160 @@
+"""`openem simulate`: pair devices through the staff and device APIs, then live their days.
+
+Only HTTP to the server: the simulator is a client like any real device fleet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from openem.logs import get_logger
+from openem.sim.agent import Agent
+from openem.sim.signer import DeviceSigner, generate_device_key_pair
+from openem.sim.world import life_of
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Fleet:
+    agents: list[Agent]
+    signers: dict[str, DeviceSigner]
+
+
+async def _all_devices(client: httpx.AsyncClient, headers: dict[str, str]) -> list[dict[str, Any]]:
+    devices: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        params = {"limit": 500} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get("/api/v1/devices", params=params, headers=headers)).json()
+        devices.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return devices
+
+
+async def pair_fleet(
+    client: httpx.AsyncClient, *, token: str, count: int, serial_prefix: str, seed: int = 1
+) -> Fleet:
+    headers = {"Authorization": f"Bearer {token}"}
+    devices = [
+        d
+        for d in await _all_devices(client, headers)
+        if d["serial"].startswith(serial_prefix) and d["state"] != "retired"
+    ]
+    devices.sort(key=lambda d: d["serial"])
+    agents, signers = [], {}
+    now = datetime.now(UTC)
+    for index, device in enumerate(devices[:count]):
+        code = (
+            await client.post(f"/api/v1/devices/{device['id']}/pairing-code", headers=headers)
+        ).json()["code"]
+        keys = generate_device_key_pair(device_id=device["id"])
+        paired = await client.post(
+            "/device/v1/pair",
+            json={
+                "serial": device["serial"],
+                "code": code,
+                "public_key": base64.b64encode(keys.public_key_raw()).decode(),
+            },
+        )
+        paired.raise_for_status()
+        signers[device["id"]] = DeviceSigner(device["id"], keys.private_key)
+        agents.append(
+            Agent(
+                serial=device["serial"],
+                device_id=device["id"],
+                kind=device["kind"],
+                life=life_of(device["serial"], index),
+                started=now,
+                rng=random.Random(seed * 1_000 + index),
+            )
+        )
+    return Fleet(agents, signers)
+
+
+async def _signed_post(
+    client: httpx.AsyncClient, signer: DeviceSigner, path: str, payload: dict[str, Any]
+) -> httpx.Response:
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    headers = signer.sign("POST", path, body) | {"content-type": "application/json"}
+    return await client.post(path, content=body, headers=headers)
+
+
+async def _read_inbox(client: httpx.AsyncClient, agent: Agent, signer: DeviceSigner) -> None:
+    response = await client.get(
+        "/device/v1/inbox", headers=signer.sign("GET", "/device/v1/inbox", b"")
+    )
+    if response.status_code != 200:
+        return
+    items = response.json()["items"]
+    for item in items:
+        if item["kind"] == "config":
+            agent.apply_config(item["payload"])
+    if items:
+        await _signed_post(
+            client, signer, "/device/v1/inbox/ack", {"ids": [item["id"] for item in items]}
+        )
+
+
+async def live(
+    client: httpx.AsyncClient, agent: Agent, signer: DeviceSigner, stop: asyncio.Event
+) -> None:
+    last_upload = datetime.now(UTC)
+    while not stop.is_set():
+        now = datetime.now(UTC)
+        agent.tick(now, agent.fix_interval_s)
+        if (now - last_upload).total_seconds() >= agent.upload_interval_s and agent.pending:
+            batch = agent.take_batch()
+            try:
+                response = await _signed_post(
+                    client, signer, "/device/v1/telemetry", {"items": batch}
+                )
+                if response.status_code != 200:
+                    agent.pending = batch + agent.pending
+                await _read_inbox(client, agent, signer)
+            except httpx.HTTPError:
+                agent.pending = batch + agent.pending
+            last_upload = now
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), agent.fix_interval_s)
+
+
+async def simulate(
+    *,
+    server: str,
+    token: str,
+    devices: int,
+    seconds: float | None,
+    serial_prefix: str = "DEMO-",
+    fix_interval_s: float = 10.0,
+    upload_interval_s: float = 30.0,
+) -> int:
+    async with httpx.AsyncClient(base_url=server, timeout=30) as client:
+        fleet = await pair_fleet(client, token=token, count=devices, serial_prefix=serial_prefix)
+        for agent in fleet.agents:
+            agent.fix_interval_s, agent.upload_interval_s = fix_interval_s, upload_interval_s
+        stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(live(client, agent, fleet.signers[agent.device_id], stop))
+            for agent in fleet.agents
+        ]
+        log.info("simulation_started", devices=len(tasks))
+        try:
+            if seconds is None:
+                await asyncio.gather(*tasks)
+            else:
+                await asyncio.sleep(seconds)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return len(fleet.agents)

@@ -1,0 +1,93 @@
+"""The simulator pairs and signs like real devices and only talks HTTP to the server."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from openem.db.engine import make_engine
+from openem.db.session import make_session_factory
+from openem.locations.models import Position
+from openem.sim.agent import Agent
+from openem.sim.runner import simulate
+from openem.sim.world import distance_m, life_of
+from tests.support.server import free_port, openem_command, running, wait_for_health
+
+
+def test_every_wearer_lives_in_the_same_city_deterministically() -> None:
+    first, again = life_of("DEMO-SMA-00001", 1), life_of("DEMO-SMA-00001", 1)
+    assert first == again
+    assert first.scenario.enters_exclusion
+    assert distance_m(first.home, first.work) < 20_000
+
+
+def test_an_agent_records_fixes_and_a_cut_strap() -> None:
+    start = datetime.now(UTC)
+    agent = Agent(
+        serial="DEMO-FIT-00003",
+        device_id="d",
+        kind="fitted_tag",
+        life=life_of("DEMO-FIT-00003", 3),
+        started=start,
+        rng=random.Random(3),
+    )
+    for second in range(0, 60, 5):
+        agent.tick(start + timedelta(seconds=second), 5)
+    batch = agent.take_batch()
+    kinds = [item["type"] for item in batch]
+    assert kinds.count("position") == 12
+    assert "strap" in kinds
+    seqs = [item["seq"] for item in batch]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert agent.pending == []
+
+
+def test_simulated_devices_pair_and_upload_over_http(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'sim.db'}"
+    env = {"OPENEM_DATABASE_URL": database_url}
+    seeded = subprocess.run(
+        [*openem_command(), "demo", "--no-serve", "--subjects", "3"],
+        env=_clean_env() | env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    token = next(
+        line.split()[-1] for line in seeded.stdout.splitlines() if line.strip().startswith("admin")
+    )
+    port = free_port()
+    with running(["serve"], env=env | {"OPENEM_PORT": str(port)}, cwd=tmp_path):
+        base = f"http://127.0.0.1:{port}"
+        wait_for_health(base, timeout=30)
+        count = asyncio.run(
+            simulate(
+                server=base,
+                token=token,
+                devices=3,
+                seconds=4,
+                fix_interval_s=0.5,
+                upload_interval_s=1.0,
+            )
+        )
+    assert count == 3
+    engine = make_engine(database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            devices = session.scalar(select(func.count(func.distinct(Position.device_id))))
+            subjects = session.scalar(select(func.count(func.distinct(Position.subject_id))))
+    finally:
+        engine.dispose()
+    assert devices == 3 and subjects == 3
+
+
+def _clean_env() -> dict[str, str]:
+    import os
+
+    return {key: value for key, value in os.environ.items() if not key.startswith("OPENEM_")}
