@@ -85,6 +85,9 @@ class DeviceHealth(Base):
     subject_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     last_seen_at: Mapped[datetime | None]
     last_fix_at: Mapped[datetime | None]
+    last_fix_lat: Mapped[float | None]
+    last_fix_lon: Mapped[float | None]
+    last_fix_accuracy_m: Mapped[float | None]
     battery_level: Mapped[int | None]
     charging: Mapped[bool | None]
     strap_state: Mapped[str | None] = mapped_column(String(16))

@@ -115,17 +115,20 @@ def pair_device(
     return device
 
 
-def active_key(session: Session, device_id: uuid.UUID) -> Ed25519PublicKey | None:
-    raw = session.scalar(
-        select(DeviceKey.public_key)
-        .join(Device, Device.id == DeviceKey.device_id)
+def active_key(session: Session, device_id: uuid.UUID) -> tuple[Device, Ed25519PublicKey] | None:
+    """The device and its live key, or None if unknown, retired or never paired."""
+    row = session.execute(
+        select(Device, DeviceKey.public_key)
+        .join(DeviceKey, Device.id == DeviceKey.device_id)
         .where(
             DeviceKey.device_id == device_id,
             DeviceKey.revoked_at.is_(None),
             Device.state != DeviceState.retired,
         )
-    )
-    return Ed25519PublicKey.from_public_bytes(raw) if raw is not None else None
+    ).first()
+    if row is None:
+        return None
+    return row[0], Ed25519PublicKey.from_public_bytes(row[1])
 
 
 def retire_device(

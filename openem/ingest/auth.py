@@ -30,13 +30,19 @@ class SignedRequest:
     body: bytes
 
 
-def _resolver(session: Session) -> Callable[[str], Ed25519PublicKey | None]:
+def _resolver(
+    session: Session, found: dict[str, Device]
+) -> Callable[[str], Ed25519PublicKey | None]:
     def resolve(key_id: str) -> Ed25519PublicKey | None:
         try:
             device_id = uuid.UUID(key_id)
         except ValueError:
             return None
-        return active_key(session, device_id)
+        device_and_key = active_key(session, device_id)
+        if device_and_key is None:
+            return None
+        found[key_id] = device_and_key[0]
+        return device_and_key[1]
 
     return resolve
 
@@ -48,19 +54,17 @@ def signed_device(
     now: datetime,
     replay_guard: ReplayGuard | None = None,
 ) -> Device:
+    found: dict[str, Device] = {}
     try:
         key_id = verify_device_request(
             method=request.method,
             path=request.path,
             headers=request.headers,
             body=request.body,
-            resolve_key=_resolver(session),
+            resolve_key=_resolver(session, found),
             now=now,
             replay_guard=replay_guard,
         )
     except SignatureRejected as rejected:
         raise DeviceUnauthorised(str(rejected)) from rejected
-    device = session.get(Device, uuid.UUID(key_id))
-    if device is None:
-        raise DeviceUnauthorised("unknown_key")
-    return device
+    return found[key_id]

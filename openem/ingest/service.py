@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from openem.bus.outbox import enqueue
@@ -43,43 +44,49 @@ class IngestResult:
         }
 
 
-def _stored_seqs(session: Session, device_id: Any, seqs: list[int]) -> set[int]:
-    if not seqs:
+def _insert_new(
+    session: Session, table: type[Position] | type[DeviceEvent], rows: list[dict[str, Any]]
+) -> set[int]:
+    """Insert rows whose (device, seq) is new; returns the seqs actually inserted."""
+    if not rows:
         return set()
-    positions = select(Position.seq).where(Position.device_id == device_id, Position.seq.in_(seqs))
-    events = select(DeviceEvent.seq).where(
-        DeviceEvent.device_id == device_id, DeviceEvent.seq.in_(seqs)
+    dialect = session.get_bind().dialect.name
+    statement = postgresql_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+    inserted = session.execute(
+        statement.on_conflict_do_nothing(index_elements=["device_id", "seq"]).returning(table.seq),
+        rows,
     )
-    return set(session.scalars(positions.union_all(events)))
+    return set(inserted.scalars())
 
 
-def _last_fix(session: Session, device_id: Any) -> Fix | None:
-    row = session.execute(
-        select(Position.fixed_at, Position.lat, Position.lon, Position.accuracy_m)
-        .where(Position.device_id == device_id, Position.flags == "")
-        .order_by(Position.fixed_at.desc())
-        .limit(1)
-    ).first()
-    return Fix(ts=row[0], lat=row[1], lon=row[2], accuracy_m=row[3]) if row else None
+def _previous_fix(health: DeviceHealth) -> Fix | None:
+    if health.last_fix_at is None or health.last_fix_lat is None or health.last_fix_lon is None:
+        return None
+    return Fix(
+        ts=health.last_fix_at,
+        lat=health.last_fix_lat,
+        lon=health.last_fix_lon,
+        accuracy_m=health.last_fix_accuracy_m,
+    )
 
 
 def _position_rows(
-    session: Session,
     device: Device,
+    health: DeviceHealth,
     positions: list[PositionItem],
     now: datetime,
     quality: QualitySettings,
-    result: IngestResult,
+    flagged: dict[int, list[str]],
 ) -> list[dict[str, Any]]:
-    previous = _last_fix(session, device.id)
+    previous = _previous_fix(health)
     rows = []
     for item in sorted(positions, key=lambda p: p.ts):
         fix = Fix(ts=item.ts, lat=item.lat, lon=item.lon, accuracy_m=item.accuracy_m)
         verdict = check_fix(fix, previous=previous, now=now, settings=quality)
         flags = sorted(verdict.flags)
         if flags:
-            result.flagged[item.seq] = list(flags)
-        else:
+            flagged[item.seq] = list(flags)
+        elif previous is None or fix.ts >= previous.ts:
             previous = fix
         rows.append(
             {
@@ -115,13 +122,25 @@ def _event_row(device: Device, item: AnyItem, now: datetime) -> dict[str, Any]:
     }
 
 
-def _update_health(session: Session, device: Device, items: list[AnyItem], now: datetime) -> None:
-    health = session.get(DeviceHealth, device.id) or DeviceHealth(device_id=device.id)
+def _update_health(
+    health: DeviceHealth,
+    device: Device,
+    items: list[AnyItem],
+    flagged: dict[int, list[str]],
+    now: datetime,
+) -> None:
     health.subject_id = device.subject_id
     health.last_seen_at = now
     for item in sorted(items, key=lambda i: i.ts):
         if item.type == "position":
-            health.last_fix_at = max(filter(None, (health.last_fix_at, item.ts)))
+            if item.seq in flagged or (health.last_fix_at and item.ts < health.last_fix_at):
+                continue
+            health.last_fix_at, health.last_fix_lat, health.last_fix_lon = (
+                item.ts,
+                item.lat,
+                item.lon,
+            )
+            health.last_fix_accuracy_m = item.accuracy_m
         elif item.type == "battery":
             health.battery_level, health.charging = item.level, item.charging
         elif item.type == "strap":
@@ -132,7 +151,6 @@ def _update_health(session: Session, device: Device, items: list[AnyItem], now: 
             health.worn = item.worn
         elif item.type == "signal":
             health.signal_rssi = item.rssi
-    session.add(health)
 
 
 def _event(
@@ -160,20 +178,22 @@ def ingest(
 ) -> IngestResult:
     """Store new items once; report duplicates; queue the new ones for the bus."""
     result = IngestResult(rejected=list(rejected))
-    stored = _stored_seqs(session, device.id, [item.seq for item in items])
-    fresh = [item for item in items if item.seq not in stored]
-    result.duplicates = [item.seq for item in items if item.seq in stored]
+    health = session.get(DeviceHealth, device.id) or DeviceHealth(device_id=device.id)
+    session.add(health)
+    positions = [item for item in items if isinstance(item, PositionItem)]
+    others = [item for item in items if not isinstance(item, PositionItem)]
+    flagged: dict[int, list[str]] = {}
+    rows = _position_rows(device, health, positions, now, quality or QualitySettings(), flagged)
+    inserted = _insert_new(session, Position, rows)
+    inserted |= _insert_new(
+        session, DeviceEvent, [_event_row(device, item, now) for item in others]
+    )
+    fresh = [item for item in items if item.seq in inserted]
+    result.duplicates = [item.seq for item in items if item.seq not in inserted]
+    result.flagged = {seq: flags for seq, flags in flagged.items() if seq in inserted}
+    _update_health(health, device, fresh, result.flagged, now)
     if not fresh:
-        _update_health(session, device, [], now)
         return result
-    positions = [item for item in fresh if isinstance(item, PositionItem)]
-    others = [item for item in fresh if not isinstance(item, PositionItem)]
-    if positions:
-        rows = _position_rows(session, device, positions, now, quality or QualitySettings(), result)
-        session.execute(insert(Position), rows)
-    if others:
-        session.execute(insert(DeviceEvent), [_event_row(device, item, now) for item in others])
-    _update_health(session, device, fresh, now)
     result.accepted = [item.seq for item in fresh]
     seqs = ",".join(str(seq) for seq in sorted(result.accepted))
     msg_id = f"telemetry:{device.id}:{hashlib.sha256(seqs.encode()).hexdigest()[:32]}"
