@@ -3,6 +3,7 @@
 from openem.access import models as access_models
 from openem.db.base import Base
 from openem.devices import models as devices_models
+from openem.disclosures import models as disclosures_models
 from openem.subjects import models as subjects_models
 
-__all__ = ["Base", "access_models", "devices_models", "subjects_models"]
+__all__ = ["Base", "access_models", "devices_models", "disclosures_models", "subjects_models"]

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pycountry
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from openem.access.purposes import DataClass, Purpose
 from openem.subjects.models import DeviceKind, ImmigrationStatus, MonitoringMode, RiskLevel
 
 
@@ -160,3 +161,25 @@ class OrderOut(BaseModel):
     next_review_on: date
     status: str
     created_at: datetime
+
+
+class HistoryAccessIn(Strict):
+    data_class: DataClass
+    purpose: Purpose
+    detail: str = Field(min_length=1, max_length=2000)
+
+
+class BreakGlassIn(Strict):
+    data_class: DataClass
+    reason: str = Field(min_length=10, max_length=2000)
+
+
+class HistoryAccessOut(BaseModel):
+    subject_id: uuid.UUID
+    data_class: DataClass
+    purpose: str | None
+    opened_at: datetime
+    window_start: datetime | None
+    window_end: datetime | None
+    break_glass: bool
+    review_task_id: uuid.UUID | None = None
