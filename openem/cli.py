@@ -19,6 +19,8 @@ from openem.db.session import make_session_factory, transaction
 app = typer.Typer(help="OpenEM electronic-monitoring platform.", no_args_is_help=True)
 users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
 
 
@@ -139,3 +141,23 @@ def demo(
             log_level="warning",
             access_log=False,
         )
+
+
+@audit_app.command("verify")
+def audit_verify(
+    database_url: Annotated[
+        str | None, typer.Option(help="Database to check (default: OPENEM_DATABASE_URL).")
+    ] = None,
+) -> None:
+    """Walk the hash chain; name the first entry altered, removed or reordered (exit 1)."""
+    from openem.access import chain
+
+    engine = make_engine(database_url or get_settings().database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            result = chain.verify(session)
+    finally:
+        engine.dispose()
+    typer.echo(result.describe())
+    if not result.ok:
+        raise typer.Exit(code=1)

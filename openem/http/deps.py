@@ -1,12 +1,14 @@
 """Request-scoped dependencies: the database session and the authenticated principal.
 
+No ``from __future__ import annotations`` here: FastAPI must see the real types of the
+closures built by ``requires``.
+
 A caller authenticates with a bearer API token or with the dashboard session
 cookie. Requests made with the cookie that change state must carry the
 session's CSRF token. Routes declare the permission they need with
 ``requires("name")``; the policy (openem.access.policy) decides.
 """
 
-from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
