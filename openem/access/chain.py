@@ -145,10 +145,6 @@ def verify(session: Session, *, batch: int = 5000) -> Verification:
     """Walk the chain in ``seq`` order; report the first entry that does not fit."""
     prev, checked = GENESIS, 0
     for entry in _walk(session, batch):
-        if entry_hash(entry) != entry.hash:
-            return Verification(
-                False, checked, prev, entry.seq, "its contents were altered after it was written"
-            )
         if entry.prev_hash != prev:
             moved = session.scalar(select(AuditEntry.seq).where(AuditEntry.hash == entry.prev_hash))
             problem = (
@@ -157,5 +153,9 @@ def verify(session: Session, *, batch: int = 5000) -> Verification:
                 else "an entry before it was removed"
             )
             return Verification(False, checked, prev, entry.seq, problem)
+        if entry_hash(entry) != entry.hash:
+            return Verification(
+                False, checked, prev, entry.seq, "its contents were altered after it was written"
+            )
         prev, checked = entry.hash, checked + 1
     return Verification(True, checked, prev)

@@ -9,7 +9,6 @@ session's CSRF token. Routes declare the permission they need with
 ``requires("name")``; the policy (openem.access.policy) decides.
 """
 
-
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Annotated
