@@ -3,6 +3,7 @@ entry that was altered, removed or reordered, on both databases."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -56,7 +57,7 @@ def test_entries_are_chained_in_order_and_verify(sessions: sessionmaker[Session]
         entries = list(session.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
     assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
     assert entries[0].prev_hash == chain.GENESIS
-    for before, after in zip(entries, entries[1:], strict=False):
+    for before, after in itertools.pairwise(entries):
         assert after.prev_hash == before.hash
     result = _verify(sessions)
     assert result.ok and result.checked == 5 and result.head_hash == entries[-1].hash
