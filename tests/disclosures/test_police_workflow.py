@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, Uuid, bindparam, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from openem.access.models import AuditEntry, OrganisationKind, Role
+from openem.db.base import UTCDateTime
 from openem.db.session import transaction
 from openem.disclosures import service
 from openem.disclosures.models import DisclosedClass, RequestStatus
@@ -223,14 +224,7 @@ def test_location_inquiry_names_only_subjects_within_radius_and_window(
         ]
         insert = text(
             "INSERT INTO test_access_positions VALUES (:s, :t, :lat, :lon, :f)"
-        ).bindparams(*[])
-        from sqlalchemy import Uuid, bindparam
-
-        from openem.db.base import UTCDateTime
-
-        insert = insert.bindparams(
-            bindparam("s", type_=Uuid()), bindparam("t", type_=UTCDateTime())
-        )
+        ).bindparams(bindparam("s", type_=Uuid()), bindparam("t", type_=UTCDateTime()))
         for s, t, lat, lon, f in rows:
             session.execute(insert, {"s": s, "t": t, "lat": lat, "lon": lon, "f": f})
         data = RequestCreate.model_validate(
