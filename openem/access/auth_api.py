@@ -31,15 +31,16 @@ router = APIRouter(prefix="/api/v1", tags=["authentication"])
 
 Self = Annotated[Principal, Depends(requires("account:self", during_setup=True))]
 OwnTokens = Annotated[Principal, Depends(requires("tokens:own"))]
-_LOGIN_LIMITERS: dict[int, RateLimiter] = {}
 
 
-def login_limiter(settings: Settings) -> RateLimiter:
-    """One limiter per configured rate (per process)."""
-    rate = settings.login_rate_per_minute
-    if rate not in _LOGIN_LIMITERS:
-        _LOGIN_LIMITERS[rate] = RateLimiter(limit=rate, period=timedelta(minutes=1))
-    return _LOGIN_LIMITERS[rate]
+def login_limiter(request: Request) -> RateLimiter:
+    """One limiter per application instance (so per worker process)."""
+    state = request.app.state
+    limiter: RateLimiter | None = getattr(state, "login_limiter", None)
+    if limiter is None:
+        rate = settings_of(request).login_rate_per_minute
+        limiter = state.login_limiter = RateLimiter(limit=rate, period=timedelta(minutes=1))
+    return limiter
 
 
 def _rules(settings: Settings) -> login_service.LoginRules:
@@ -78,7 +79,7 @@ def _current(session: DbSession, principal: Principal) -> StaffSession:
 def login(data: LoginIn, request: Request, response: Response, session: DbSession) -> SessionOut:
     settings = settings_of(request)
     now = utcnow()
-    login_limiter(settings).hit(client_key(request), now=now)
+    login_limiter(request).hit(client_key(request), now=now)
     result = login_service.login(
         session,
         username=data.username,
