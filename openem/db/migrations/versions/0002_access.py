@@ -7,6 +7,7 @@ Create Date: 2026-11-28 01:41:56.208973
 """
 
 from collections.abc import Sequence
+from typing import cast
 
 import sqlalchemy as sa
 from alembic import op
@@ -23,7 +24,7 @@ def _seal_existing_entries() -> None:
     from openem.access.models import AuditEntry
 
     bind = op.get_bind()
-    table = AuditEntry.__table__
+    table = cast(sa.Table, AuditEntry.__table__)
     columns = [table.c[name] for name in HASHED_FIELDS if name != "prev_hash"]
     prev = GENESIS
     for row in bind.execute(sa.select(*columns).order_by(table.c.seq)).mappings().all():
