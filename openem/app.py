@@ -13,12 +13,15 @@ from starlette.concurrency import run_in_threadpool
 
 from openem import __version__
 from openem.access.api import router as access_router
+from openem.access.audit_api import router as audit_router
+from openem.access.auth_api import router as auth_router
 from openem.bus.factory import connect_bus
 from openem.bus.outbox import relay_until
 from openem.config import Settings, get_settings
 from openem.db.engine import make_engine
 from openem.db.session import make_session_factory
 from openem.devices.api import router as devices_router
+from openem.disclosures.api import router as disclosures_router
 from openem.http import metrics, problems
 from openem.http.limits import BodySizeLimit
 from openem.ingest.api import router as device_router
@@ -28,7 +31,16 @@ from openem.subjects.api import router as subjects_router
 
 log = get_logger(__name__)
 
-ROUTERS = (access_router, subjects_router, devices_router, locations_router, device_router)
+ROUTERS = (
+    auth_router,
+    access_router,
+    audit_router,
+    subjects_router,
+    devices_router,
+    locations_router,
+    disclosures_router,
+    device_router,
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -21,6 +21,8 @@ users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 bench_app = typer.Typer(help="Benchmarks; each prints one JSON object.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
 
 
@@ -214,3 +216,21 @@ def _print_bench(result: dict[str, object], json_output: bool) -> None:
         console.print_json(data=result)
         return
     typer.echo(json.dumps(result))
+@audit_app.command("verify")
+def audit_verify(
+    database_url: Annotated[
+        str | None, typer.Option(help="Database to check (default: OPENEM_DATABASE_URL).")
+    ] = None,
+) -> None:
+    """Walk the hash chain; name the first entry altered, removed or reordered (exit 1)."""
+    from openem.access import chain
+
+    engine = make_engine(database_url or get_settings().database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            result = chain.verify(session)
+    finally:
+        engine.dispose()
+    typer.echo(result.describe())
+    if not result.ok:
+        raise typer.Exit(code=1)

@@ -39,6 +39,30 @@ class Settings(BaseSettings):
         description="Map tile URL template for the dashboard.",
     )
     workers: int = Field(1, ge=1, le=64, description="HTTP worker processes for `openem serve`.")
+    session_cookie_secure: bool = Field(
+        True, description="Send the dashboard session cookie only over HTTPS (off for local http)."
+    )
+    session_idle_minutes: int = Field(
+        30, ge=1, le=24 * 60, description="A dashboard session ends after this long unused."
+    )
+    session_max_hours: int = Field(
+        12, ge=1, le=72, description="A dashboard session ends this long after login, used or not."
+    )
+    login_max_failures: int = Field(
+        5, ge=1, le=100, description="Failed logins in a row before an account is locked."
+    )
+    login_lockout_minutes: int = Field(
+        15, ge=1, le=24 * 60, description="How long a locked account stays locked."
+    )
+    login_rate_per_minute: int = Field(
+        10, ge=1, le=10_000, description="Login attempts allowed per client address per minute."
+    )
+    pairing_rate_per_minute: int = Field(
+        10,
+        ge=1,
+        le=10_000,
+        description="Failed device pairings allowed per client address per minute.",
+    )
 
 
 @lru_cache(maxsize=1)

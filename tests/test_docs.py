@@ -13,3 +13,10 @@ def test_every_setting_is_documented() -> None:
     text = (DOCS / "configuration.md").read_text()
     missing = [name for name in Settings.model_fields if f"`OPENEM_{name.upper()}`" not in text]
     assert missing == []
+
+
+def test_every_permission_of_the_policy_is_documented() -> None:
+    from openem.access.policy import PERMISSIONS
+
+    text = (DOCS / "access.md").read_text()
+    assert [name for name in PERMISSIONS if f"`{name}`" not in text] == []

@@ -47,6 +47,10 @@ class User(IdMixin, TimestampMixin, Base):
     team: Mapped[str | None] = mapped_column(String(64))
     password_hash: Mapped[str] = mapped_column(String(255))
     totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None]
+    totp_last_counter: Mapped[int | None] = mapped_column(BigInteger)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
     active: Mapped[bool] = mapped_column(default=True)
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
@@ -66,14 +70,51 @@ class ApiToken(IdMixin, Base):
     user: Mapped[User] = relationship(lazy="joined")
 
 
+class StaffSession(IdMixin, Base):
+    """A dashboard login. The cookie carries a random secret; only its SHA-256 is stored."""
+
+    __tablename__ = "staff_sessions"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    mfa_done: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    source: Mapped[str | None] = mapped_column(String(64))
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class ReviewTask(IdMixin, Base):
+    """Work for a supervisor: every break-glass access is reviewed after the fact."""
+
+    __tablename__ = "review_tasks"
+
+    kind: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    actor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    data_class: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    created_at: Mapped[datetime]
+    resolved_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    resolved_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
 class AuditEntry(Base):
-    """Append-only: one row per read or write of personal data, and per refusal."""
+    """Append-only and hash-chained: one row per read or write of personal data, and per
+    refusal. ``seq`` is assigned by the chain (openem.access.chain), never by the database."""
 
     __tablename__ = "audit_entries"
     __table_args__ = (Index("ix_audit_entries_subject_at", "subject_id", "at"),)
 
     seq: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
     )
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     actor_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
@@ -87,3 +128,5 @@ class AuditEntry(Base):
     purpose_detail: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(String(16), default="allowed")
     source: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

@@ -14,6 +14,8 @@ class Principal:
     team: str | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
     source: str | None = None
+    organisation_kind: str | None = None
+    session_id: uuid.UUID | None = None
 
     @property
     def is_system(self) -> bool:

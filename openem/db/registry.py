@@ -4,6 +4,7 @@ from openem.access import models as access_models
 from openem.bus import outbox
 from openem.db.base import Base
 from openem.devices import models as devices_models
+from openem.disclosures import models as disclosures_models
 from openem.ingest import models as ingest_models
 from openem.locations import models as locations_models
 from openem.subjects import models as subjects_models
@@ -12,6 +13,7 @@ __all__ = [
     "Base",
     "access_models",
     "devices_models",
+    "disclosures_models",
     "ingest_models",
     "locations_models",
     "outbox",

@@ -49,6 +49,9 @@ async def _on_domain(_request: Request, exc: Exception) -> JSONResponse:
     response = problem(exc.status, exc.title, exc.detail, **extra)
     if isinstance(exc, Unauthorised):
         response.headers["WWW-Authenticate"] = 'Bearer realm="openem"'
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
@@ -19,7 +20,9 @@ from openem.devices import inbox
 from openem.devices.models import Device
 from openem.devices.pairing import PAIRING_REFUSED, device_for_secret, pair_device
 from openem.errors import Invalid, Unauthorised
+from openem.http.deps import settings_of
 from openem.http.problems import problem
+from openem.http.ratelimit import RateLimiter, client_key
 from openem.ingest.auth import DeviceUnauthorised, SignedRequest, signed_device
 from openem.ingest.items import BatchRejected, parse_batch
 from openem.ingest.protocols.osmand import OsmAndRejected, decode_osmand
@@ -65,9 +68,23 @@ def _is_json(request: Request) -> bool:
     return content_type in JSON_TYPES
 
 
-@router.post("/pair", response_model=PairResponse)
+def _pairing_limiter(request: Request) -> RateLimiter:
+    """One limiter per application instance (so per worker process)."""
+    state = request.app.state
+    limiter: RateLimiter | None = getattr(state, "pairing_limiter", None)
+    if limiter is None:
+        rate = settings_of(request).pairing_rate_per_minute
+        limiter = state.pairing_limiter = RateLimiter(limit=rate, period=timedelta(minutes=1))
+    return limiter
+
+
+@router.post("/pair", response_model=PairResponse,
+             responses={401: {"description": "Pairing refused"},
+                        429: {"description": "Too many attempts"}})
 def pair(data: PairRequest, request: Request) -> PairResponse:
     """Trade a one-time pairing code and the device's public key for its device id."""
+    limiter, client, now = _pairing_limiter(request), client_key(request), utcnow()
+    limiter.check(client, now=now)
     with _sessions(request)() as session, session.begin():
         device = pair_device(
             session,
@@ -77,6 +94,7 @@ def pair(data: PairRequest, request: Request) -> PairResponse:
             now=utcnow(),
         )
     if device is None:
+        limiter.hit(client, now=now)
         raise Unauthorised(PAIRING_REFUSED)
     return PairResponse(device_id=device.id)
 

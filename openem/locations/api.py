@@ -12,11 +12,12 @@ from pydantic import AwareDatetime
 
 from openem.access.principal import Principal
 from openem.access.purposes import Purpose
+from openem.db.base import utcnow
 from openem.http.deps import DbSession, requires
 from openem.locations import exports, service
 
 router = APIRouter(prefix="/api/v1", tags=["locations"])
-ReadPositions = Annotated[Principal, Depends(requires("positions:read"))]
+ReadPositions = Annotated[Principal, Depends(requires("history:open"))]
 
 
 class TrailFormat(StrEnum):
@@ -58,6 +59,7 @@ def subject_positions(
         end=end,
         purpose=purpose,
         purpose_detail=purpose_detail,
+        now=utcnow(),
         include_flagged=include_flagged,
     )
     fixes = service.as_fixes(positions)

@@ -9,13 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openem.access import audit
-from openem.access.policy import require
+from openem.access.policy import EvidenceScope
 from openem.access.principal import Principal
-from openem.access.purposes import Purpose
-from openem.errors import Invalid, NotFound
+from openem.access.purposes import DataClass, Purpose
+from openem.errors import Invalid
 from openem.locations.models import Position
 from openem.locations.quality import Fix
-from openem.subjects.models import Subject
+from openem.subjects.history import open_history
 
 MAX_WINDOW = timedelta(days=31)
 MAX_POSITIONS = 50_000
@@ -28,18 +28,23 @@ def positions_for_subject(
     subject_id: uuid.UUID,
     start: datetime,
     end: datetime,
-    purpose: Purpose,
+    purpose: Purpose | None,
     purpose_detail: str | None,
+    now: datetime,
+    evidence_scope: EvidenceScope | None = None,
     include_flagged: bool = False,
 ) -> list[Position]:
-    require(principal, "positions:read")
+    """The trail in [start, end), after ``open_history`` allowed (and audited) the read."""
     if end <= start:
         raise Invalid("'to' must be after 'from'", field="to")
     if end - start > MAX_WINDOW:
         raise Invalid("ask for at most 31 days at a time", field="to")
-    if session.get(Subject, subject_id) is None:
-        raise NotFound("no such subject")
+    access = open_history(session, principal=principal, subject_id=subject_id,
+                          data_class=DataClass.location_history, purpose=purpose,
+                          detail=purpose_detail, now=now, evidence_scope=evidence_scope)
     start, end = start.astimezone(UTC), end.astimezone(UTC)
+    if access.window is not None:
+        start, end = max(start, access.window[0]), min(end, access.window[1])
     query = (
         select(Position)
         .where(

@@ -8,12 +8,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from openem.access.principal import Principal
+from openem.access.purposes import HistoryAccess
+from openem.db.base import utcnow
 from openem.http.deps import DbSession, requires
 from openem.http.schemas import PageOut
 from openem.pagination import Page
-from openem.subjects import service
+from openem.subjects import history, service
 from openem.subjects.models import DeviceKind, Order, OrderStatus, Subject
 from openem.subjects.schemas import (
+    BreakGlassIn,
+    HistoryAccessIn,
+    HistoryAccessOut,
     OrderCreate,
     OrderOut,
     OrderUpdate,
@@ -28,7 +33,23 @@ ReadSubjects = Annotated[Principal, Depends(requires("subjects:read"))]
 WriteSubjects = Annotated[Principal, Depends(requires("subjects:write"))]
 ReadOrders = Annotated[Principal, Depends(requires("orders:read"))]
 WriteOrders = Annotated[Principal, Depends(requires("orders:write"))]
+OpenHistory = Annotated[Principal, Depends(requires("history:open"))]
+BreakGlass = Annotated[Principal, Depends(requires("history:break_glass"))]
 Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+def _access_out(access: HistoryAccess, review_task_id: uuid.UUID | None = None) -> HistoryAccessOut:
+    start, end = access.window or (None, None)
+    return HistoryAccessOut(
+        subject_id=access.subject_id,
+        data_class=access.data_class,
+        purpose=access.purpose,
+        opened_at=access.opened_at,
+        window_start=start,
+        window_end=end,
+        break_glass=access.break_glass,
+        review_task_id=review_task_id,
+    )
 
 
 @router.post("/subjects", status_code=201, response_model=SubjectOut)
@@ -105,3 +126,36 @@ def update_order(
     order_id: uuid.UUID, data: OrderUpdate, session: DbSession, principal: WriteOrders
 ) -> Order:
     return service.update_order(session, principal=principal, order_id=order_id, data=data)
+
+
+@router.post("/subjects/{subject_id}/history-access", response_model=HistoryAccessOut)
+def open_history(
+    subject_id: uuid.UUID, data: HistoryAccessIn, session: DbSession, principal: OpenHistory
+) -> HistoryAccessOut:
+    """State a purpose to open a subject's history (the decision is audited either way)."""
+    access = history.open_history(
+        session,
+        principal=principal,
+        subject_id=subject_id,
+        data_class=data.data_class,
+        purpose=data.purpose,
+        detail=data.detail,
+        now=utcnow(),
+    )
+    return _access_out(access)
+
+
+@router.post("/subjects/{subject_id}/break-glass", status_code=201, response_model=HistoryAccessOut)
+def break_glass(
+    subject_id: uuid.UUID, data: BreakGlassIn, session: DbSession, principal: BreakGlass
+) -> HistoryAccessOut:
+    """Emergency access outside the normal rules: loud, audited, reviewed by a supervisor."""
+    access, task = history.break_glass(
+        session,
+        principal=principal,
+        subject_id=subject_id,
+        data_class=data.data_class,
+        reason=data.reason,
+        now=utcnow(),
+    )
+    return _access_out(access, task.id)

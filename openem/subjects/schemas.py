@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pycountry
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
+from openem.access.purposes import DataClass, Purpose
 from openem.subjects.models import DeviceKind, ImmigrationStatus, MonitoringMode, RiskLevel
 
 
@@ -41,6 +43,20 @@ def _birth_date(value: date) -> date:
     if value.year < 1900:
         raise ValueError("date of birth is before 1900")
     return value
+
+
+# A wall-clock time in the subject's own time zone: no UTC offset, so not JSON Schema's
+# "format: time" (RFC 3339 requires an offset there).
+LocalTime = Annotated[
+    time,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^[0-2][0-9]:[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?$",
+            "description": "local time of day (HH:MM[:SS]) in the subject's time zone",
+        }
+    ),
+]
 
 
 class SubjectCreate(Strict):
@@ -155,8 +171,30 @@ class OrderOut(BaseModel):
     starts_at: AwareDatetime
     ends_at: AwareDatetime
     checkins_per_day: int
-    waking_window_start: time | None
-    waking_window_end: time | None
+    waking_window_start: LocalTime | None
+    waking_window_end: LocalTime | None
     next_review_on: date
     status: str
     created_at: datetime
+
+
+class HistoryAccessIn(Strict):
+    data_class: DataClass
+    purpose: Purpose
+    detail: str = Field(min_length=1, max_length=2000)
+
+
+class BreakGlassIn(Strict):
+    data_class: DataClass
+    reason: str = Field(min_length=10, max_length=2000)
+
+
+class HistoryAccessOut(BaseModel):
+    subject_id: uuid.UUID
+    data_class: DataClass
+    purpose: str | None
+    opened_at: datetime
+    window_start: datetime | None
+    window_end: datetime | None
+    break_glass: bool
+    review_task_id: uuid.UUID | None = None

@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openem.access import audit
-from openem.access.policy import require
+from openem.access.policy import caseload_filter, may_read_subject, require
 from openem.access.principal import Principal
-from openem.errors import Conflict, Invalid, NotFound
+from openem.errors import Conflict, Forbidden, Invalid, NotFound
 from openem.pagination import Page, paginate
 from openem.subjects.models import DeviceKind, Order, OrderStatus, Subject
 from openem.subjects.schemas import OrderCreate, OrderUpdate, SubjectCreate, SubjectUpdate
@@ -21,8 +21,33 @@ DEFAULT_WAKING_WINDOW = (time(8, 0), time(21, 0))
 MAX_CHECKINS_PER_DAY = 5
 
 
+def scoped_subject(
+    session: Session, *, principal: Principal, subject_id: uuid.UUID, action: str
+) -> Subject:
+    """The subject if the principal's scope covers it; otherwise 404 (the same answer as for
+    an unknown id, so ids from other caseloads reveal nothing), audited as refused."""
+    subject = session.get(Subject, subject_id)
+    if subject is None or not may_read_subject(principal, caseload_team=subject.caseload_team):
+        audit.refuse(
+            session,
+            principal=principal,
+            action=action,
+            record_type="subject",
+            record_id=subject_id,
+            subject_id=subject.id if subject else None,
+        )
+        raise NotFound("no such subject")
+    return subject
+
+
+def _check_caseload_write(principal: Principal, caseload_team: str | None) -> None:
+    if not may_read_subject(principal, caseload_team=caseload_team):
+        raise Forbidden("you may place subjects only in your own caseload", field="caseload_team")
+
+
 def create_subject(session: Session, *, principal: Principal, data: SubjectCreate) -> Subject:
     require(principal, "subjects:write")
+    _check_caseload_write(principal, data.caseload_team)
     taken = select(Subject.id).where(Subject.home_office_reference == data.home_office_reference)
     if session.scalar(taken):
         raise Conflict(
@@ -46,9 +71,9 @@ def create_subject(session: Session, *, principal: Principal, data: SubjectCreat
 
 def get_subject(session: Session, *, principal: Principal, subject_id: uuid.UUID) -> Subject:
     require(principal, "subjects:read")
-    subject = session.get(Subject, subject_id)
-    if subject is None:
-        raise NotFound("no such subject")
+    subject = scoped_subject(
+        session, principal=principal, subject_id=subject_id, action="subject.read"
+    )
     audit.record(
         session,
         principal=principal,
@@ -64,9 +89,11 @@ def update_subject(
     session: Session, *, principal: Principal, subject_id: uuid.UUID, data: SubjectUpdate
 ) -> Subject:
     require(principal, "subjects:write")
-    subject = session.get(Subject, subject_id)
-    if subject is None:
-        raise NotFound("no such subject")
+    subject = scoped_subject(
+        session, principal=principal, subject_id=subject_id, action="subject.update"
+    )
+    if "caseload_team" in data.model_fields_set:
+        _check_caseload_write(principal, data.caseload_team)
     for key, value in data.model_dump(exclude_unset=True).items():
         setattr(subject, key, value)
     audit.record(
@@ -92,6 +119,9 @@ def list_subjects(
 ) -> Page[Subject]:
     require(principal, "subjects:read")
     query = select(Subject)
+    scope = caseload_filter(principal, Subject.caseload_team)
+    if scope is not None:
+        query = query.where(scope)
     if reference:
         query = query.where(Subject.home_office_reference == reference)
     if nationality:
@@ -155,7 +185,17 @@ def create_order(
     if data.device_kind == DeviceKind.smartwatch and window_start is None and window_end is None:
         window_start, window_end = DEFAULT_WAKING_WINDOW
     _check_waking_window(window_start, window_end)
-    if session.get(Subject, data.subject_id) is None:
+    subject = session.get(Subject, data.subject_id)
+    if subject is None or not may_read_subject(principal, caseload_team=subject.caseload_team):
+        if subject is not None:
+            audit.refuse(
+                session,
+                principal=principal,
+                action="order.create",
+                record_type="subject",
+                record_id=subject.id,
+                subject_id=subject.id,
+            )
         raise Invalid("no such subject", field="subject_id")
     order = Order(
         subject_id=data.subject_id,
@@ -187,11 +227,31 @@ def create_order(
     return order
 
 
+def _scoped_order(
+    session: Session, *, principal: Principal, order_id: uuid.UUID, action: str
+) -> Order:
+    order = session.get(Order, order_id)
+    subject = session.get(Subject, order.subject_id) if order else None
+    if (
+        order is None
+        or subject is None
+        or not may_read_subject(principal, caseload_team=subject.caseload_team)
+    ):
+        audit.refuse(
+            session,
+            principal=principal,
+            action=action,
+            record_type="order",
+            record_id=order_id,
+            subject_id=order.subject_id if order else None,
+        )
+        raise NotFound("no such order")
+    return order
+
+
 def get_order(session: Session, *, principal: Principal, order_id: uuid.UUID) -> Order:
     require(principal, "orders:read")
-    order = session.get(Order, order_id)
-    if order is None:
-        raise NotFound("no such order")
+    order = _scoped_order(session, principal=principal, order_id=order_id, action="order.read")
     audit.record(
         session,
         principal=principal,
@@ -207,9 +267,7 @@ def update_order(
     session: Session, *, principal: Principal, order_id: uuid.UUID, data: OrderUpdate
 ) -> Order:
     require(principal, "orders:write")
-    order = session.get(Order, order_id)
-    if order is None:
-        raise NotFound("no such order")
+    order = _scoped_order(session, principal=principal, order_id=order_id, action="order.update")
     changes = data.model_dump(exclude_unset=True)
     ends_at: datetime = changes.get("ends_at", order.ends_at)
     if ends_at <= order.starts_at:
@@ -244,6 +302,9 @@ def list_orders(
 ) -> Page[Order]:
     require(principal, "orders:read")
     query = select(Order)
+    scope = caseload_filter(principal, Subject.caseload_team)
+    if scope is not None:
+        query = query.join(Subject, Subject.id == Order.subject_id).where(scope)
     if subject_id:
         query = query.where(Order.subject_id == subject_id)
     if status:

@@ -314,3 +314,13 @@ def test_inbox_delivers_oldest_first_until_acknowledged(
     assert response.json() == {"acknowledged": 1}
     remaining = client.get("/device/v1/inbox", headers=device.signed("GET", "/device/v1/inbox"))
     assert [item["kind"] for item in remaining.json()["items"]] == ["message"]
+
+
+def test_failed_pairings_are_rate_limited_per_client(client: TestClient, admin: str) -> None:
+    registered = register(client, admin)
+    keys = generate_device_key_pair(device_id=registered["id"])
+    body = {"serial": registered["serial"], "code": "WRONGCODE1",
+            "public_key": base64.b64encode(keys.public_key_raw()).decode()}
+    statuses = [client.post("/device/v1/pair", json=body).status_code for _ in range(11)]
+    assert statuses[:10] == [401] * 10
+    assert statuses[10] == 429

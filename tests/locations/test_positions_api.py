@@ -43,6 +43,9 @@ def monitored(client: TestClient, staff_tokens: dict[str, str]) -> tuple[str, Te
     return subject_id, device
 
 
+DETAIL = {"X-Purpose-Detail": "court order 123"}
+
+
 def _window() -> dict[str, str]:
     now = datetime.now(UTC)
     return {"from": (now - timedelta(hours=1)).isoformat(), "to": now.isoformat()}
@@ -84,7 +87,7 @@ def test_trail_exports_as_gpx_and_kml(
     response = client.get(
         f"/api/v1/subjects/{subject_id}/positions",
         params=_window() | {"purpose": "court_order", "format": fmt},
-        headers=bearer(staff_tokens["caseworker"]),
+        headers=bearer(staff_tokens["caseworker"]) | DETAIL,
     )
     assert response.status_code == 200
     assert ET.fromstring(response.content).tag.endswith(root)
@@ -107,6 +110,19 @@ def test_reading_a_trail_needs_a_purpose_from_the_list(
     assert {e["field"] for e in missing.json()["errors"]} == {"purpose"}
 
 
+def test_a_purpose_needs_a_few_words_of_detail(
+    client: TestClient, staff_tokens: dict[str, str], monitored: tuple[str, TestDevice]
+) -> None:
+    subject_id, _ = monitored
+    response = client.get(
+        f"/api/v1/subjects/{subject_id}/positions",
+        params=_window() | {"purpose": "intelligence"},
+        headers=bearer(staff_tokens["caseworker"]),
+    )
+    assert response.status_code == 422
+    assert {e["field"] for e in response.json()["errors"]} == {"detail"}
+
+
 def test_operators_and_police_cannot_read_trails_directly(
     client: TestClient, staff_tokens: dict[str, str], monitored: tuple[str, TestDevice]
 ) -> None:
@@ -115,6 +131,6 @@ def test_operators_and_police_cannot_read_trails_directly(
         response = client.get(
             f"/api/v1/subjects/{subject_id}/positions",
             params=_window() | {"purpose": "intelligence"},
-            headers=bearer(staff_tokens[role]),
+            headers=bearer(staff_tokens[role]) | DETAIL,
         )
         assert response.status_code == 403

@@ -49,6 +49,7 @@ def test_order_for_convicted_subject_under_immigration_control_is_created(
     assert order.status == "active"
     assert order.checkins_per_day == 3
     assert (order.next_review_on - order.starts_at.date()).days == 91
+    session.commit()  # audit entries join the chain when the transaction commits
     actions = session.scalars(select(AuditEntry.action)).all()
     assert "order.create" in actions
 

@@ -51,7 +51,11 @@ def user(
 
 def principal_for(user: User) -> Principal:
     return Principal(
-        user_id=user.id, role=user.role, organisation_id=user.organisation_id, team=user.team
+        user_id=user.id,
+        role=user.role,
+        organisation_id=user.organisation_id,
+        team=user.team,
+        organisation_kind=user.organisation.kind,
     )
 
 

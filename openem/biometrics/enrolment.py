@@ -1,0 +1,39 @@
+"""Enrolment: 1-3 photos of one subject, each through the quality gate, into a template."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from openem.biometrics import embedding
+from openem.biometrics.frames import analyse_frame
+from openem.biometrics.model import FaceModels, default_models
+from openem.biometrics.quality import DEFAULT_POLICY, QualityPolicy, QualityResult
+from openem.biometrics.templates import FaceTemplate, build_template
+
+
+@dataclass(frozen=True)
+class EnrolmentResult:
+    template: FaceTemplate | None
+    quality: list[QualityResult]
+
+
+def enrol_subject(
+    *,
+    images: Sequence[np.ndarray],
+    models: FaceModels | None = None,
+    policy: QualityPolicy = DEFAULT_POLICY,
+) -> EnrolmentResult:
+    """Template from the enrolment photos that pass the quality gate (mirror-averaged)."""
+    models = models or default_models()
+    descriptors = []
+    qualities = []
+    for image in images:
+        analysis = analyse_frame(image, models=models, policy=policy)
+        qualities.append(analysis.quality)
+        if analysis.quality.ok and analysis.chip is not None:
+            descriptors.append(embedding.describe_chip(analysis.chip, models=models, mirror=True))
+    template = build_template(descriptors=descriptors) if descriptors else None
+    return EnrolmentResult(template=template, quality=qualities)

@@ -1,0 +1,64 @@
+"""One frame through the pipeline: detect, landmarks, align, quality, descriptor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from openem.biometrics import embedding
+from openem.biometrics.model import FaceModels, default_models
+from openem.biometrics.pose import Pose, estimate_pose
+from openem.biometrics.quality import DEFAULT_POLICY, QualityPolicy, QualityResult, assess_quality
+
+
+@dataclass(frozen=True)
+class FrameAnalysis:
+    """Everything later steps need about one frame; plain arrays, so it pickles."""
+
+    quality: QualityResult
+    face_count: int
+    landmarks: np.ndarray | None
+    landmarks_68: np.ndarray | None
+    pose: Pose | None
+    chip: np.ndarray | None
+    descriptor: np.ndarray | None
+
+
+def analyse_frame(
+    image: np.ndarray,
+    *,
+    models: FaceModels | None = None,
+    policy: QualityPolicy = DEFAULT_POLICY,
+) -> FrameAnalysis:
+    """Analyse the largest face of a frame; the descriptor is computed even if quality fails."""
+    models = models or default_models()
+    prepared = embedding.prepare_image(image)
+    boxes = embedding.detect_faces(prepared, models=models)
+    if not boxes:
+        return FrameAnalysis(
+            quality=assess_quality(boxes=boxes, pose=None, chip=None, policy=policy),
+            face_count=0,
+            landmarks=None,
+            landmarks_68=None,
+            pose=None,
+            chip=None,
+            descriptor=None,
+        )
+    shape = embedding.shape_for(prepared, boxes[0], predictor=models.shape_predictor_5)
+    landmarks = embedding.landmark_array(shape)
+    landmarks_68 = None
+    if models.shape_predictor_68 is not None:
+        shape_68 = embedding.shape_for(prepared, boxes[0], predictor=models.shape_predictor_68)
+        landmarks_68 = embedding.landmark_array(shape_68)
+    pose = estimate_pose(landmarks)
+    chip = embedding.face_chip(prepared, shape)
+    return FrameAnalysis(
+        quality=assess_quality(boxes=boxes, pose=pose, chip=chip, policy=policy),
+        face_count=len(boxes),
+        landmarks=landmarks,
+        landmarks_68=landmarks_68,
+        pose=pose,
+        chip=chip,
+        descriptor=embedding.describe_chip(chip, models=models),
+    )

@@ -1,0 +1,57 @@
+"""A subject's template: 1-3 enrolment descriptors, compared with one probe at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from openem.biometrics.model import MODEL_VERSION
+
+Fusion = Literal["centroid", "min", "mean"]
+DEFAULT_FUSION: Fusion = "centroid"
+MAX_ENROLMENT_IMAGES = 3
+
+
+class TemplateError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class FaceTemplate:
+    descriptors: np.ndarray
+    model_version: str = MODEL_VERSION
+
+    @property
+    def centroid(self) -> np.ndarray:
+        return np.asarray(self.descriptors.mean(axis=0))
+
+
+def build_template(
+    *, descriptors: Sequence[np.ndarray], model_version: str = MODEL_VERSION
+) -> FaceTemplate:
+    """Template from 1-3 enrolment descriptors (from frames that passed the quality gate)."""
+    if not 1 <= len(descriptors) <= MAX_ENROLMENT_IMAGES:
+        raise TemplateError(f"a template needs 1 to {MAX_ENROLMENT_IMAGES} enrolment descriptors")
+    stacked = np.stack([np.asarray(d, dtype=np.float64).reshape(-1) for d in descriptors])
+    if stacked.shape[1] != 128:
+        raise TemplateError("descriptors must be 128-dimensional")
+    return FaceTemplate(descriptors=stacked, model_version=model_version)
+
+
+def template_distance(
+    template: FaceTemplate,
+    probe_descriptors: Sequence[np.ndarray],
+    *,
+    fusion: Fusion = DEFAULT_FUSION,
+) -> float:
+    """Distance between one subject's template and the descriptors of one check-in burst."""
+    if not probe_descriptors:
+        raise TemplateError("no probe descriptors")
+    probes = np.stack([np.asarray(d, dtype=np.float64).reshape(-1) for d in probe_descriptors])
+    if fusion == "centroid":
+        return float(np.linalg.norm(template.centroid - probes.mean(axis=0)))
+    pairwise = np.linalg.norm(template.descriptors[:, None, :] - probes[None, :, :], axis=-1)
+    return float(pairwise.min() if fusion == "min" else pairwise.mean())

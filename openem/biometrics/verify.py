@@ -1,0 +1,126 @@
+"""The 1:1 check-in decision: one burst of frames against one subject's template."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from openem.biometrics.frames import FrameAnalysis, analyse_frame
+from openem.biometrics.liveness import Challenge, LivenessResult, check_liveness
+from openem.biometrics.model import MODEL_VERSION, FaceModels
+from openem.biometrics.quality import DEFAULT_POLICY, QualityPolicy
+from openem.biometrics.templates import (
+    DEFAULT_FUSION,
+    FaceTemplate,
+    TemplateError,
+    template_distance,
+)
+from openem.biometrics.threshold import DEFAULT_THRESHOLD
+
+Outcome = Literal["match", "no_match", "retry", "liveness_failed"]
+PromptOutcome = Literal["match", "no_match", "retry", "liveness_failed", "no_usable_frames"]
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class CheckinDecision:
+    """What is stored with every decision: outcome, score, threshold, model, quality, liveness."""
+
+    outcome: Outcome
+    score: float | None
+    threshold: float
+    model_version: str
+    quality: list[dict[str, Any]]
+    liveness: dict[str, Any] | None
+    frames_matched: int
+    reasons: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "score": self.score,
+            "threshold": self.threshold,
+            "model_version": self.model_version,
+            "quality": self.quality,
+            "liveness": self.liveness,
+            "frames_matched": self.frames_matched,
+            "reasons": self.reasons,
+        }
+
+
+def verify_checkin(
+    *,
+    template: FaceTemplate,
+    frames: Sequence[np.ndarray],
+    challenge: Challenge | None,
+    threshold: float = DEFAULT_THRESHOLD,
+    models: FaceModels | None = None,
+    policy: QualityPolicy = DEFAULT_POLICY,
+) -> CheckinDecision:
+    """Analyse a burst (capture order, first frame facing the camera) and decide."""
+    analyses = [analyse_frame(frame, models=models, policy=policy) for frame in frames]
+    return decide_checkin(
+        template=template, analyses=analyses, challenge=challenge, threshold=threshold
+    )
+
+
+def decide_checkin(
+    *,
+    template: FaceTemplate,
+    analyses: Sequence[FrameAnalysis],
+    challenge: Challenge | None,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> CheckinDecision:
+    """Decide from analysed frames. Liveness first, then quality, then the 1:1 comparison."""
+    if template.model_version != MODEL_VERSION:
+        raise TemplateError("template was made with another model version: re-enrol")
+    usable = [a.descriptor for a in analyses if a.quality.ok and a.descriptor is not None]
+    described = [a.descriptor for a in analyses if a.descriptor is not None]
+    probes = usable or described
+    score = template_distance(template, probes, fusion=DEFAULT_FUSION) if probes else None
+    liveness: LivenessResult | None = None
+    if challenge is not None:
+        liveness = check_liveness(challenge=challenge, frames=analyses)
+    outcome: Outcome
+    reasons: list[str] = []
+    if liveness is not None and not liveness.ok and liveness.reasons != ("face_missing_in_burst",):
+        outcome, reasons = "liveness_failed", list(liveness.reasons)
+    elif not usable or (liveness is not None and not liveness.ok):
+        outcome = "retry"
+        reasons = sorted({r for a in analyses for r in a.quality.reasons})
+        if liveness is not None and not liveness.ok:
+            reasons += list(liveness.reasons)
+    else:
+        outcome = "match" if score is not None and score <= threshold else "no_match"
+    return CheckinDecision(
+        outcome=outcome,
+        score=score,
+        threshold=threshold,
+        model_version=MODEL_VERSION,
+        quality=[a.quality.as_dict() for a in analyses],
+        liveness=liveness.as_dict() if liveness is not None else None,
+        frames_matched=len(usable),
+        reasons=reasons,
+    )
+
+
+def prompt_outcome(
+    decisions: Sequence[CheckinDecision], *, max_attempts: int = MAX_ATTEMPTS
+) -> PromptOutcome:
+    """Outcome of a prompt after its attempts; "retry" while attempts remain.
+
+    A no-match is only a finding for a person to review, never a breach by itself.
+    """
+    outcomes = [d.outcome for d in decisions]
+    if "match" in outcomes:
+        return "match"
+    if len(outcomes) < max_attempts:
+        return "retry"
+    if "liveness_failed" in outcomes:
+        return "liveness_failed"
+    if "no_match" in outcomes:
+        return "no_match"
+    return "no_usable_frames"

@@ -1,0 +1,127 @@
+"""Prompt-level protocol: enrol with up to 3 photos, verify with others, up to 3 attempts.
+
+Genuine prompt: a person's template against their own next (up to) 3 photos, accepted
+when any attempt passes quality and matches. Impostor prompt: the same template against
+3 photos of every other person in the set, the impostor getting 3 attempts too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from openem.fairness.acquire import Acquired
+
+ENROL = 3
+ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    people: list[str]
+    templates: np.ndarray
+    enrol_sets: np.ndarray
+    enrol_mask: np.ndarray
+    probes: np.ndarray
+    probe_ok: np.ndarray
+    probe_owner: np.ndarray
+    failed_to_enrol: int
+
+
+def build_prompts(
+    people: Sequence[str], images_of: dict[str, list[str]], acquired: dict[str, Acquired]
+) -> PromptSet:
+    kept: list[str] = []
+    templates: list[np.ndarray] = []
+    enrol_sets: list[np.ndarray] = []
+    masks: list[np.ndarray] = []
+    probes: list[np.ndarray] = []
+    probe_ok: list[bool] = []
+    owner: list[int] = []
+    failed = 0
+    for person in people:
+        images = [i for i in images_of.get(person, []) if i in acquired]
+        if len(images) < 2:
+            continue
+        good = [i for i in images if acquired[i].quality_ok and acquired[i].mirrored is not None]
+        enrol = good[: min(ENROL, len(images) - 1)]
+        if not enrol:
+            failed += 1
+            continue
+        rest = [i for i in images if i not in enrol][:ATTEMPTS]
+        descriptors = np.stack([acquired[i].mirrored for i in enrol])  # type: ignore[misc]
+        padded = np.zeros((ENROL, 128))
+        padded[: len(enrol)] = descriptors
+        mask = np.arange(ENROL) < len(enrol)
+        index = len(kept)
+        kept.append(person)
+        templates.append(descriptors.mean(axis=0))
+        enrol_sets.append(padded)
+        masks.append(mask)
+        for image in rest:
+            item = acquired[image]
+            probes.append(item.plain if item.plain is not None else np.full(128, np.inf))
+            probe_ok.append(item.quality_ok and item.plain is not None)
+            owner.append(index)
+    return PromptSet(
+        people=kept,
+        templates=np.array(templates).reshape(-1, 128),
+        enrol_sets=np.array(enrol_sets).reshape(-1, ENROL, 128),
+        enrol_mask=np.array(masks).reshape(-1, ENROL),
+        probes=np.array(probes).reshape(-1, 128),
+        probe_ok=np.array(probe_ok, dtype=bool),
+        probe_owner=np.array(owner, dtype=int),
+        failed_to_enrol=failed,
+    )
+
+
+def score_matrix(prompts: PromptSet, fusion: str) -> np.ndarray:
+    """Distance of every template to every probe photo (people x probes), per fusion rule."""
+    finite = np.where(np.isfinite(prompts.probes), prompts.probes, 1e3)
+    if fusion == "centroid":
+        return np.asarray(
+            np.linalg.norm(prompts.templates[:, None, :] - finite[None, :, :], axis=-1)
+        )
+    per_enrol = np.linalg.norm(
+        prompts.enrol_sets[:, :, None, :] - finite[None, None, :, :], axis=-1
+    )
+    if fusion == "min":
+        return np.asarray(np.where(prompts.enrol_mask[:, :, None], per_enrol, np.inf).min(axis=1))
+    summed = np.where(prompts.enrol_mask[:, :, None], per_enrol, 0.0).sum(axis=1)
+    return np.asarray(summed / prompts.enrol_mask.sum(axis=1)[:, None])
+
+
+def impostor_attempt_scores(prompts: PromptSet, scores: np.ndarray) -> np.ndarray:
+    """Single-attempt impostor distances (template vs another person's quality-passing photo)."""
+    other = prompts.probe_owner[None, :] != np.arange(len(prompts.people))[:, None]
+    return np.asarray(scores[other & prompts.probe_ok[None, :]])
+
+
+def prompt_rates(prompts: PromptSet, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """Genuine acceptance and false acceptance per prompt, 3 attempts each."""
+    accepted = (scores <= threshold) & prompts.probe_ok[None, :]
+    n = len(prompts.people)
+    per_owner = np.zeros((n, n), dtype=bool)
+    for column, owner in enumerate(prompts.probe_owner):
+        per_owner[:, owner] |= accepted[:, column]
+    has_probe = np.zeros(n, dtype=bool)
+    has_probe[prompts.probe_owner] = True
+    genuine = np.diag(per_owner)[has_probe]
+    impostor_mask = has_probe[None, :] & ~np.eye(n, dtype=bool)
+    return {
+        "gar": float(genuine.mean()) if genuine.size else float("nan"),
+        "far": float(per_owner[impostor_mask].mean()) if impostor_mask.any() else float("nan"),
+        "genuine_prompts": float(genuine.size),
+        "impostor_prompts": float(impostor_mask.sum()),
+    }
+
+
+def genuine_by_person(prompts: PromptSet, scores: np.ndarray, threshold: float) -> dict[str, bool]:
+    accepted = (scores <= threshold) & prompts.probe_ok[None, :]
+    result: dict[str, bool] = {}
+    for column, owner in enumerate(prompts.probe_owner):
+        person = prompts.people[owner]
+        result[person] = result.get(person, False) or bool(accepted[owner, column])
+    return result
