@@ -23,6 +23,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "devices:read": frozenset({R.admin, R.caseworker, R.operator, R.supervisor}),
     "devices:write": frozenset({R.admin}),
     "positions:read": frozenset({R.caseworker, R.supervisor}),
+    # --- zones, rules and alerts (issue 4) ---
+    "zones:read": frozenset({R.caseworker, R.operator, R.supervisor}),
+    "zones:write": frozenset({R.caseworker, R.supervisor}),
+    "alerts:read": frozenset({R.caseworker, R.operator, R.supervisor}),
+    "alerts:act": frozenset({R.caseworker, R.operator, R.supervisor}),
+    "alerts:resolve": frozenset({R.caseworker, R.operator, R.supervisor}),
+    "alerts:breach": frozenset({R.caseworker, R.supervisor}),
 }
 
 
