@@ -123,11 +123,10 @@ def add_evidence(session: Session, *, alert: Alert, evidence: Iterable[Evidence]
     wanted = {(e.kind.value, e.ref): e for e in evidence}
     if not wanted:
         return 0
-    have = set(
-        session.execute(
-            select(AlertEvidence.kind, AlertEvidence.ref).where(AlertEvidence.alert_id == alert.id)
-        ).tuples()
+    rows = session.execute(
+        select(AlertEvidence.kind, AlertEvidence.ref).where(AlertEvidence.alert_id == alert.id)
     )
+    have = {(kind, ref) for kind, ref in rows}
     room = MAX_EVIDENCE - len(have)
     fresh = [e for k, e in wanted.items() if k not in have][: max(room, 0)]
     for e in fresh:

@@ -156,4 +156,4 @@ def assigned_health(session: Session) -> list[tuple[Device, DeviceHealth | None]
         .outerjoin(DeviceHealth, DeviceHealth.device_id == Device.id)
         .where(Device.state == DeviceState.assigned, Device.subject_id.is_not(None))
     )
-    return [(device, health) for device, health in session.execute(query).tuples()]
+    return [(device, health) for device, health in session.execute(query).all()]
