@@ -1,7 +1,7 @@
 """The periodic sweep: signal loss and silent devices, then escalation. Clock injected.
 
-*Signal loss*: the device is talking (anything received within the silence
-limit) but has sent no fix for N minutes: no GNSS, shielding, indoors.
+*Signal loss*: the device is talking (heard from at least N minutes after its last
+fix, and not silent) but has sent no fix for N minutes: no GNSS, shielding, indoors.
 *Device silent*: nothing at all for M minutes: no network, a flat battery, a
 fault. Both are technical: neither is ever read as non-compliance on its own.
 """
@@ -27,14 +27,20 @@ def sweep(session: Session, *, now: datetime, config: RulesConfig) -> None:
         fixed = health.last_fix_at if health else None
         since_assigned = device.updated_at
         silent = now - (seen or since_assigned) >= config.device_silent
-        no_fix = not silent and now - (fixed or seen or since_assigned) >= config.signal_loss
+        last_fix = fixed or since_assigned
+        no_fix = (
+            not silent
+            and seen is not None
+            and now - last_fix >= config.signal_loss
+            and seen - last_fix >= config.signal_loss
+        )
         _condition(session, subject_id=device.subject_id, device_id=device.id,
                    alert_type=AlertType.device_silent, present=silent,
                    since=seen or since_assigned, recovered=seen, now=now)
         if not silent:
             _condition(session, subject_id=device.subject_id, device_id=device.id,
                        alert_type=AlertType.signal_loss, present=no_fix,
-                       since=fixed or seen or since_assigned, recovered=fixed, now=now)
+                       since=last_fix, recovered=fixed, now=now)
     raising.escalate_due(session, now=now, minutes_by_priority=config.escalation_minutes)
 
 
