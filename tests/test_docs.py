@@ -13,3 +13,12 @@ def test_every_setting_is_documented() -> None:
     text = (DOCS / "configuration.md").read_text()
     missing = [name for name in Settings.model_fields if f"`OPENEM_{name.upper()}`" not in text]
     assert missing == []
+
+
+def test_every_alert_type_is_documented() -> None:
+    from openem.alerts.types import CATALOGUE, AlertType
+
+    text = (DOCS / "rules.md").read_text()
+    missing = [t.value for t in AlertType if f"| `{t.value}` | {CATALOGUE[t].alert_class} |"
+               not in text]
+    assert missing == []
