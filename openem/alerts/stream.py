@@ -12,9 +12,10 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -29,6 +30,9 @@ log = get_logger(__name__)
 QUEUE_SIZE = 1_000
 BATCH = 500
 KEEPALIVE_S = 15.0
+# PostgreSQL hands out ids before commit, so a lower id can become visible after a
+# higher one: every poll looks this many ids back and skips what it already sent.
+LOOKBACK_IDS = 1_000
 
 
 @dataclass(eq=False)
@@ -45,18 +49,24 @@ class AlertHub:
         self._poll_s = poll_s
         self._subscribers: set[Subscriber] = set()
         self._cursor: int | None = None
+        self._floor = 0
+        self._sent: set[int] = set()
 
     def _latest(self) -> int:
         with self._sessions() as session:
             return int(session.scalar(select(func.max(AlertEvent.id))) or 0)
 
-    def _changes(self, after: int) -> list[tuple[int, dict[str, Any], str | None]]:
+    def _changes(
+        self, *, low: int, cursor: int, sent: set[int]
+    ) -> list[tuple[int, dict[str, Any], str | None]]:
         with self._sessions() as session:
+            window = select(AlertEvent.id).where(AlertEvent.id > low, AlertEvent.id <= cursor)
+            missed = [i for i in session.scalars(window) if i not in sent]
             rows = session.execute(
                 select(AlertEvent, Alert, Subject.caseload_team)
                 .join(Alert, Alert.id == AlertEvent.alert_id)
                 .join(Subject, Subject.id == Alert.subject_id)
-                .where(AlertEvent.id > after)
+                .where(or_(AlertEvent.id > cursor, AlertEvent.id.in_(missed)))
                 .order_by(AlertEvent.id)
                 .limit(BATCH)
             ).all()
@@ -77,7 +87,8 @@ class AlertHub:
     @contextlib.asynccontextmanager
     async def subscribe(self, principal: Principal) -> AsyncIterator[Subscriber]:
         if self._cursor is None:
-            self._cursor = await run_in_threadpool(self._latest)
+            self._cursor = self._floor = await run_in_threadpool(self._latest)
+            self._sent = set()
         subscriber = Subscriber(principal)
         self._subscribers.add(subscriber)
         try:
@@ -89,9 +100,18 @@ class AlertHub:
         if not self._subscribers or self._cursor is None:
             self._cursor = None
             return 0
-        changes = await run_in_threadpool(self._changes, self._cursor)
+        low = max(self._floor, self._cursor - LOOKBACK_IDS)
+        self._sent = {i for i in self._sent if i > low}
+        changes = await run_in_threadpool(
+            partial(self._changes, low=low, cursor=self._cursor, sent=self._sent)
+        )
+        fresh = 0
         for event_id, payload, team in changes:
-            self._cursor = event_id
+            if event_id in self._sent:
+                continue
+            self._sent.add(event_id)
+            self._cursor = max(self._cursor, event_id)
+            fresh += 1
             for subscriber in list(self._subscribers):
                 if not caseload.allows_subject(subscriber.principal, caseload_team=team):
                     continue
@@ -102,7 +122,7 @@ class AlertHub:
                     with contextlib.suppress(asyncio.QueueFull):
                         subscriber.queue.get_nowait()
                         subscriber.queue.put_nowait(None)
-        return len(changes)
+        return fresh
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
