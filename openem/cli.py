@@ -154,6 +154,10 @@ def bench_rules(
         str | None, typer.Option(help="PostgreSQL/PostGIS URL for the ST_Covers comparison.")
     ] = None,
     rate: Annotated[float, typer.Option(help="Offered ingest load, positions/s.")] = 3300.0,
+    latency_database_url: Annotated[
+        str | None,
+        typer.Option(help="A disposable database for the latency run (default: temp SQLite)."),
+    ] = None,
 ) -> None:
     """Zone evaluation rate (vs PostGIS ST_Covers) and alert latency on the stream under load."""
     import json
@@ -162,7 +166,7 @@ def bench_rules(
     from openem.rules.latency import run_alert_latency
 
     report = run_rules_bench(database_url=database_url, seconds=seconds)
-    latency = run_alert_latency(seconds=seconds, rate=rate)
+    latency = run_alert_latency(seconds=seconds, rate=rate, database_url=latency_database_url)
     report["figures"].update(latency)
     p99 = latency["alert_latency_p99_s"]
     report["targets"]["alert_latency_p99_s"] = {

@@ -140,13 +140,14 @@ def ongoing(
     session: Session,
     *,
     subject_id: uuid.UUID,
-    alert_type: AlertType,
+    alert_type: AlertType | tuple[AlertType, ...],
     device_id: uuid.UUID | None = None,
     zone_id: uuid.UUID | None = None,
 ) -> Alert | None:
-    """The alert of this type whose condition has not ended (latest first)."""
+    """The alert of this type (or types) whose condition has not ended (latest first)."""
+    types = alert_type if isinstance(alert_type, tuple) else (alert_type,)
     query = select(Alert).where(
-        Alert.subject_id == subject_id, Alert.type == alert_type, Alert.ended_at.is_(None)
+        Alert.subject_id == subject_id, Alert.type.in_(types), Alert.ended_at.is_(None)
     )
     if device_id is not None:
         query = query.where(Alert.device_id == device_id)

@@ -48,6 +48,7 @@ from openem.zones.schemas import ZoneCreate
 LAT, LON = 51.5, -0.12
 FIXES_PER_UPLOAD = 20
 TICK_S = 0.1
+UPLOADERS = 4
 
 
 @dataclass
@@ -138,10 +139,14 @@ async def _measure(
             tick = time.monotonic()
             budget += rate * TICK_S
             while budget >= FIXES_PER_UPLOAD and time.monotonic() - tick < TICK_S:
-                await run_in_threadpool(_upload, sessions, next(cycle), inside=False,
-                                        fixes=FIXES_PER_UPLOAD)
-                budget -= FIXES_PER_UPLOAD
-                offered += FIXES_PER_UPLOAD
+                uploads = min(UPLOADERS, int(budget // FIXES_PER_UPLOAD))
+                await asyncio.gather(*(
+                    run_in_threadpool(_upload, sessions, next(cycle), inside=False,
+                                      fixes=FIXES_PER_UPLOAD)
+                    for _ in range(uploads)
+                ))
+                budget -= uploads * FIXES_PER_UPLOAD
+                offered += uploads * FIXES_PER_UPLOAD
             if probes and time.monotonic() >= next_probe:
                 probe = probes.pop()
                 sent[str(probe.subject_id)] = time.monotonic()

@@ -69,13 +69,9 @@ def _contact(
     received_at: datetime, now: datetime,
 ) -> None:
     """The device is heard again: a silent-device alert ends; a good fix ends signal loss."""
-    silent = raising.ongoing(session, subject_id=subject_id, alert_type=AlertType.device_silent,
-                             device_id=device_id)
-    if silent is not None:
-        raising.end_alert(session, alert=silent, ended_at=received_at, now=now)
     good = [f.at for f in fixes if not f.flagged]
-    if good:
-        lost = raising.ongoing(session, subject_id=subject_id, alert_type=AlertType.signal_loss,
-                               device_id=device_id)
-        if lost is not None:
-            raising.end_alert(session, alert=lost, ended_at=max(good), now=now)
+    wanted = (AlertType.device_silent, AlertType.signal_loss) if good else AlertType.device_silent
+    while (alert := raising.ongoing(session, subject_id=subject_id, alert_type=wanted,
+                                    device_id=device_id)) is not None:
+        ended = received_at if alert.type == AlertType.device_silent else max(good)
+        raising.end_alert(session, alert=alert, ended_at=ended, now=now)

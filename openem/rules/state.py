@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from openem.rules.models import ProcessedItem, RuleState
@@ -47,5 +47,9 @@ def unprocessed(
         )
     )
     fresh = set(seqs) - done
-    session.add_all(ProcessedItem(device_id=device_id, seq=s, processed_at=now) for s in fresh)
+    if fresh:
+        session.execute(
+            insert(ProcessedItem),
+            [{"device_id": device_id, "seq": s, "processed_at": now} for s in sorted(fresh)],
+        )
     return fresh

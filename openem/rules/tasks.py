@@ -13,6 +13,7 @@ import contextlib
 import json
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -46,27 +47,42 @@ class RulesWorker:
 
     def handle(self, subject: str, data: bytes) -> None:
         """Process one message in one transaction (sync: runs in a worker thread)."""
-        event = json.loads(data)
+        self.handle_batch([(subject, data)])
+
+    def handle_batch(self, messages: list[tuple[str, bytes]]) -> None:
+        """Process messages in order in one transaction: all are taken, or none."""
         with transaction(self.sessions) as session:
-            if subject.startswith(TELEMETRY_SUBJECT + "."):
-                process_telemetry(session, event=event, now=self.clock(), config=self.config,
-                                  cache=self.cache)
-            elif subject.startswith(CHECKINS_SUBJECT + "."):
-                process_checkin(session, event=event, now=self.clock(), config=self.config)
+            self.cache.refresh(session)
+            for subject, data in messages:
+                self._process(session, subject, json.loads(data))
+                session.flush()
+
+    def _process(self, session: Session, subject: str, event: dict[str, Any]) -> None:
+        if subject.startswith(TELEMETRY_SUBJECT + "."):
+            process_telemetry(session, event=event, now=self.clock(), config=self.config,
+                              cache=self.cache)
+        elif subject.startswith(CHECKINS_SUBJECT + "."):
+            process_checkin(session, event=event, now=self.clock(), config=self.config)
 
     def sweep_once(self) -> None:
         with transaction(self.sessions) as session:
             sweep(session, now=self.clock(), config=self.config)
 
-    async def _deliver(self, message: Message) -> None:
+    async def _deliver(self, messages: list[Message]) -> None:
+        """Take a fetched batch in one transaction; on failure, one by one, so one bad
+        message is naked alone and the rest are not held back."""
         try:
-            await run_in_threadpool(self.handle, message.subject, message.data)
-        except Exception as error:
-            log.error("rules_message_failed", error_type=type(error).__name__,
-                      deliveries=message.deliveries)
-            await message.nak()
+            await run_in_threadpool(self.handle_batch, [(m.subject, m.data) for m in messages])
+        except Exception:
+            if len(messages) > 1:
+                for message in messages:
+                    await self._deliver([message])
+                return
+            log.error("rules_message_failed", deliveries=messages[0].deliveries)
+            await messages[0].nak()
             return
-        await message.ack()
+        for message in messages:
+            await message.ack()
 
     async def consume(self, stop: asyncio.Event, pattern: str, durable: str) -> None:
         subscription = await self.bus.subscribe(pattern, durable=durable, ack_wait=ACK_WAIT_S)
@@ -78,8 +94,8 @@ class RulesWorker:
                     log.error("rules_fetch_failed", error_type=type(error).__name__)
                     await asyncio.sleep(1.0)
                     continue
-                for message in messages:
-                    await self._deliver(message)
+                if messages:
+                    await self._deliver(messages)
         finally:
             await subscription.close()
 

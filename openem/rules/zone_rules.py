@@ -38,12 +38,13 @@ from openem.rules.hysteresis import (
     verdict,
 )
 from openem.zones import service as zones
-from openem.zones.geometry import Classification
 from openem.zones.index import ZoneAssignment, ZoneIndex, ZoneKind
 from openem.zones.models import ZoneVersion
 
 UNKNOWN_ACCURACY_M = 50.0
 RULE = "zone"
+ZONE_ALERTS = (AlertType.exclusion_zone_entry, AlertType.curfew_absence,
+               AlertType.inclusion_zone_absence)
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,8 @@ def evaluate_fixes(
     config: RulesConfig,
     cache: ZoneIndexCache,
 ) -> None:
-    index = cache.refresh(session)
+    """Judge a batch of one subject's fixes (the cache is refreshed by the caller)."""
+    index = cache.index
     if not fixes or subject_id not in cache.subjects:
         return
     evaluation = index.evaluate(
@@ -120,32 +122,38 @@ def evaluate_fixes(
         accuracies=[_accuracy(f.accuracy_m) for f in fixes],
     )
     observed: dict[uuid.UUID, list[ZoneObservation]] = defaultdict(list)
+    older: dict[uuid.UUID, list[FixIn]] = defaultdict(list)
     for row in index.rows(evaluation=evaluation):
         fix = fixes[row.fix_index]
         zone_id = uuid.UUID(str(row.zone_id))
-        cls, active = row.classification, row.active
         if fix.at < cache.versions[zone_id].valid_from:
-            older = _judge_with_version_in_force(session, zone_id=zone_id, fix=fix)
-            if older is None:
-                continue
-            cls, active = older
-        observed[zone_id].append(ZoneObservation(fix.fix_id, fix.at, cls, active, fix.flagged))
+            older[zone_id].append(fix)
+            continue
+        observed[zone_id].append(
+            ZoneObservation(fix.fix_id, fix.at, row.classification, row.active, fix.flagged)
+        )
+    for zone_id, early in older.items():
+        observed[zone_id].extend(_judge_with_versions_in_force(session, zone_id=zone_id,
+                                                               fixes=early))
     received = {f.fix_id: f.received_at for f in fixes}
+    changed = False
     for zone_id, observations in observed.items():
-        _advance_zone(
+        changed |= _advance_zone(
             session, subject_id=subject_id, device_id=device_id, zone_id=zone_id,
             kind=cache.versions[zone_id].kind, observations=observations, received=received,
             now=now, config=config,
         )
-    _set_reporting_rate(session, subject_id=subject_id, device_id=device_id, now=now,
-                        config=config)
+    if changed:
+        _set_reporting_rate(session, subject_id=subject_id, device_id=device_id, now=now,
+                            config=config)
 
 
 def _advance_zone(
     session: Session, *, subject_id: uuid.UUID, device_id: uuid.UUID, zone_id: uuid.UUID,
     kind: ZoneKind, observations: list[ZoneObservation], received: dict[str, datetime],
     now: datetime, config: RulesConfig,
-) -> None:
+) -> bool:
+    """Advance one zone's state; True when whether it is violated changed."""
     stored = rule_state.load(session, subject_id=subject_id, rule=RULE, key=str(zone_id))
     before = ViolationState.from_dict(stored) if stored else ViolationState()
     result = advance(policy=config.policy, kind=kind, state=before, observations=observations)
@@ -155,6 +163,8 @@ def _advance_zone(
                          config=config)
     rule_state.save(session, subject_id=subject_id, rule=RULE, key=str(zone_id),
                     data=result.state.to_dict(), now=now)
+    if not result.transitions and not result.state.open:
+        return before.open != result.state.open
     current = _apply(
         session, subject_id=subject_id, device_id=device_id, zone_id=zone_id, result=result,
         replayed=replayed, received=received, now=now, config=config,
@@ -168,6 +178,7 @@ def _advance_zone(
         ]
         if raising.add_evidence(session, alert=current, evidence=violating):
             raising.record_event(session, alert=current, action="updated", now=now)
+    return before.open != result.state.open
 
 
 def _apply(
@@ -218,22 +229,15 @@ def _open(
 
 
 def _ongoing(session: Session, *, subject_id: uuid.UUID, zone_id: uuid.UUID) -> Any:
-    for alert_kind in (AlertType.exclusion_zone_entry, AlertType.curfew_absence,
-                       AlertType.inclusion_zone_absence):
-        alert = raising.ongoing(session, subject_id=subject_id, alert_type=alert_kind,
-                                zone_id=zone_id)
-        if alert is not None:
-            return alert
-    return None
+    return raising.ongoing(session, subject_id=subject_id, alert_type=ZONE_ALERTS,
+                           zone_id=zone_id)
 
 
 def _replay(
     session: Session, *, subject_id: uuid.UUID, zone_id: uuid.UUID, kind: ZoneKind,
     now: datetime, config: RulesConfig,
 ) -> Advance:
-    versions = sorted(
-        (v for v in _versions(session, zone_id=zone_id)), key=lambda v: v.valid_from
-    )
+    versions = sorted(_versions(session, zone_id=zone_id), key=lambda v: v.valid_from)
     if not versions:
         return replay(policy=config.policy, kind=kind, observations=[])
     start = max(versions[0].valid_from, now - config.replay)
@@ -251,9 +255,7 @@ def _replay(
 
 
 def _versions(session: Session, *, zone_id: uuid.UUID) -> list[ZoneVersion]:
-    from sqlalchemy import select
-
-    return list(session.scalars(select(ZoneVersion).where(ZoneVersion.zone_id == zone_id)))
+    return zones.versions_of(session, zone_id=zone_id)
 
 
 def _version_slot(versions: list[ZoneVersion], at: datetime) -> int | None:
@@ -282,14 +284,17 @@ def _observe(version: ZoneVersion, fixes: list[FixIn]) -> list[ZoneObservation]:
     ]
 
 
-def _judge_with_version_in_force(
-    session: Session, *, zone_id: uuid.UUID, fix: FixIn
-) -> tuple[Classification, bool] | None:
-    version = zones.version_in_force(session, zone_id=zone_id, at=fix.at)
-    if version is None:
-        return None
-    observation = _observe(version, [fix])[0]
-    return observation.classification, observation.active
+def _judge_with_versions_in_force(
+    session: Session, *, zone_id: uuid.UUID, fixes: list[FixIn]
+) -> list[ZoneObservation]:
+    """Fixes taken before the zone's current version, judged by the version of their time."""
+    versions = sorted(_versions(session, zone_id=zone_id), key=lambda v: v.valid_from)
+    groups: dict[int, list[FixIn]] = defaultdict(list)
+    for fix in fixes:
+        slot = _version_slot(versions, fix.at)
+        if slot is not None:
+            groups[slot].append(fix)
+    return [o for slot, group in groups.items() for o in _observe(versions[slot], group)]
 
 
 def _set_reporting_rate(

@@ -350,6 +350,12 @@ def version_in_force(
     return None if row is None or row.retired else row
 
 
+def versions_of(session: Session, *, zone_id: uuid.UUID) -> list[ZoneVersion]:
+    """Every version of a zone, oldest first (no access check: for the rules)."""
+    query = select(ZoneVersion).where(ZoneVersion.zone_id == zone_id)
+    return list(session.scalars(query.order_by(ZoneVersion.version)))
+
+
 def version_by_id(session: Session, *, version_id: uuid.UUID) -> ZoneVersion | None:
     return session.get(ZoneVersion, version_id)
 
