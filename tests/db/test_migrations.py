@@ -16,7 +16,8 @@ from openem.db.engine import make_engine
 from openem.db.registry import Base
 from tests.conftest import IN_CI, POSTGRES_URL
 
-MIGRATION_DB = "openem_test_migrations"
+# Named after the test database, so engineers sharing a server do not drop each other's.
+MIGRATION_DB = f"{make_url(POSTGRES_URL).database}_migrations"
 
 
 def _fresh_postgres() -> str:

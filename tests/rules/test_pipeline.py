@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -51,3 +52,20 @@ def test_fixes_inside_an_exclusion_zone_reach_the_alert_queue_once(
     time.sleep(0.5)
     again = client.get("/api/v1/alerts", headers=bearer(staff_tokens["operator"])).json()
     assert len(again["items"]) == 1, "the batch sent twice made one alert"
+
+
+def test_a_check_in_outcome_on_the_bus_reaches_the_alert_queue(
+    client: TestClient, sessions: sessionmaker[Session], staff_tokens: dict[str, str]
+) -> None:
+    with sessions() as session, session.begin():
+        subject_id = str(factories.subject(session).id)
+    event = {"subject_id": subject_id, "prompt_id": "p-1", "outcome": "failed",
+             "reason": "liveness_failed", "decision_id": "decision-1",
+             "at": datetime.now(UTC).isoformat()}
+    assert client.portal is not None
+    for _ in range(2):
+        client.portal.call(client.app.state.bus.publish,  # type: ignore[attr-defined]
+                           f"openem.checkins.{subject_id}", json.dumps(event).encode())
+    [alert] = _open_alerts(client, staff_tokens["caseworker"], wait_for=1)
+    assert alert["type"] == "checkin_failed" and alert["alert_class"] == "compliance"
+    assert alert["outcome"] is None
