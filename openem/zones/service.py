@@ -202,7 +202,7 @@ def list_zones(
         select(ZoneVersion)
         .join(Zone, current)
         .where(Zone.subject_id == subject_id)
-        .order_by(ZoneVersion.created_at, ZoneVersion.id)
+        .order_by(Zone.created_at, ZoneVersion.name, ZoneVersion.id)
     )
     if not include_retired:
         query = query.where(Zone.retired_at.is_(None))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -73,14 +74,16 @@ def test_geojson_export_and_import_round_trip(
     exported = client.get(f"/api/v1/subjects/{source}/zones.geojson", headers=auth)
     assert exported.headers["content-type"] == "application/geo+json"
     collection = exported.json()
-    assert [f["geometry"]["type"] for f in collection["features"]] == ["Polygon", "Point"]
+    assert sorted(f["geometry"]["type"] for f in collection["features"]) == ["Point", "Polygon"]
     imported = client.post(f"/api/v1/subjects/{target}/zones.geojson", headers=auth,
                            json=collection)
     assert imported.status_code == 201, imported.text
     again = client.get(f"/api/v1/subjects/{target}/zones.geojson", headers=auth).json()
-    assert [f["geometry"] for f in again["features"]] == [
-        f["geometry"] for f in collection["features"]
-    ]
+    def shapes(features: list[dict[str, Any]]) -> list[str]:
+        return sorted(json.dumps([f["geometry"], f["properties"].get("schedule")],
+                                 sort_keys=True) for f in features)
+
+    assert shapes(again["features"]) == shapes(collection["features"])
 
 
 BAD: list[tuple[str, dict[str, Any], str]] = [
