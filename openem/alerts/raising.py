@@ -156,6 +156,22 @@ def ongoing(
     return session.scalars(query.order_by(Alert.started_at.desc()).limit(1)).first()
 
 
+def open_conditions(
+    session: Session,
+    *,
+    subject_id: uuid.UUID,
+    alert_types: tuple[AlertType, ...],
+    zone_id: uuid.UUID | None = None,
+) -> list[Alert]:
+    """Every alert of these types whose condition has not ended, oldest first."""
+    query = select(Alert).where(
+        Alert.subject_id == subject_id, Alert.type.in_(alert_types), Alert.ended_at.is_(None)
+    )
+    if zone_id is not None:
+        query = query.where(Alert.zone_id == zone_id)
+    return list(session.scalars(query.order_by(Alert.started_at)))
+
+
 def end_alert(
     session: Session,
     *,

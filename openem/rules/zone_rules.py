@@ -163,7 +163,7 @@ def _advance_zone(
                          config=config)
     rule_state.save(session, subject_id=subject_id, rule=RULE, key=str(zone_id),
                     data=result.state.to_dict(), now=now)
-    if not result.transitions and not result.state.open:
+    if not replayed and not result.transitions and not result.state.open:
         return before.open != result.state.open
     current = _apply(
         session, subject_id=subject_id, device_id=device_id, zone_id=zone_id, result=result,
@@ -188,15 +188,32 @@ def _apply(
 ) -> Any:
     """Raise or end alerts for the transitions; returns the zone's ongoing alert, if any."""
     current = _ongoing(session, subject_id=subject_id, zone_id=zone_id)
+    reproduced = set()
     for transition in result.transitions:
         if transition.change is Change.OPENED:
             current = _open(session, subject_id=subject_id, device_id=device_id,
                             zone_id=zone_id, transition=transition, replayed=replayed,
                             received=received, now=now, config=config)
+            reproduced.add(current.id)
         elif current is not None:
             raising.end_alert(session, alert=current, ended_at=transition.at, now=now)
             current = None
+    if replayed:
+        _supersede(session, subject_id=subject_id, zone_id=zone_id, keep=reproduced, now=now)
     return current
+
+
+def _supersede(
+    session: Session, *, subject_id: uuid.UUID, zone_id: uuid.UUID, keep: set[uuid.UUID],
+    now: datetime,
+) -> None:
+    """An open alert that the complete history no longer shows (a late fix broke its
+    streak) ends where it started, saying so; a person still reviews it."""
+    for alert in raising.open_conditions(session, subject_id=subject_id,
+                                         alert_types=ZONE_ALERTS, zone_id=zone_id):
+        if alert.id not in keep:
+            alert.detail = {**alert.detail, "superseded_by_late_fixes": True}
+            raising.end_alert(session, alert=alert, ended_at=alert.started_at, now=now)
 
 
 def _open(

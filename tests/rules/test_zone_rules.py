@@ -165,3 +165,17 @@ def test_device_reports_every_15_s_while_violating_and_normally_after(
     w.send([w.fix(T0 + minutes(i), AWAY) for i in range(5, 8)], received_at=T0 + minutes(8))
     configs = [i.payload for i in w.inbox() if i.kind == "config"]
     assert configs[-1]["reason"] == "normal" and configs[-1]["fix_interval_s"] == 60
+
+
+def test_a_late_fix_that_breaks_a_streak_supersedes_the_alert_it_contradicts(
+    sessions: sessionmaker[Session],
+) -> None:
+    w = wearer(sessions, start=T0)
+    w.zone(now=T0, **exclusion())
+    w.send([w.fix(T0 + minutes(10 + i), HOME) for i in range(5)], received_at=T0 + minutes(15))
+    [first] = w.alerts()
+    w.send([w.fix(T0 + minutes(10.5), AWAY)], received_at=T0 + minutes(16))
+    first, second = w.alerts()
+    assert first.started_at == T0 + minutes(10) and first.ended_at == first.started_at
+    assert first.detail["superseded_by_late_fixes"] is True
+    assert second.started_at == T0 + minutes(11) and second.late and second.ended_at is None
