@@ -15,6 +15,8 @@ from openem import __version__
 from openem.access.api import router as access_router
 from openem.access.audit_api import router as audit_router
 from openem.access.auth_api import router as auth_router
+from openem.alerts.api import router as alerts_router
+from openem.alerts.stream import AlertHub
 from openem.bus.factory import connect_bus
 from openem.bus.outbox import relay_until
 from openem.config import Settings, get_settings
@@ -27,7 +29,10 @@ from openem.http.limits import BodySizeLimit
 from openem.ingest.api import router as device_router
 from openem.locations.api import router as locations_router
 from openem.logs import configure_logging, get_logger
+from openem.rules.config import RulesConfig
+from openem.rules.tasks import RulesWorker
 from openem.subjects.api import router as subjects_router
+from openem.zones.api import router as zones_router
 
 log = get_logger(__name__)
 
@@ -38,6 +43,8 @@ ROUTERS = (
     subjects_router,
     devices_router,
     locations_router,
+    zones_router,
+    alerts_router,
     disclosures_router,
     device_router,
 )
@@ -55,10 +62,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.bus = await connect_bus(settings.bus_url)
         stop_relay = asyncio.Event()
         relay = asyncio.create_task(relay_until(stop_relay, app.state.sessions, app.state.bus))
+        stop_workers = asyncio.Event()
+        hub = AlertHub(app.state.sessions, poll_s=settings.alerts_stream_poll_s)
+        app.state.alert_hub = hub
+        workers = [asyncio.create_task(hub.run(stop_workers))]
+        if settings.rules_worker:
+            app.state.rules = RulesWorker(
+                sessions=app.state.sessions, bus=app.state.bus,
+                config=RulesConfig.from_settings(settings),
+            )
+            workers += app.state.rules.start(
+                stop_workers, sweep_interval_s=settings.rules_sweep_interval_s
+            )
         log.info("openem_started", version=__version__, port=settings.port)
         try:
             yield
         finally:
+            stop_workers.set()
+            await asyncio.gather(*workers, return_exceptions=True)
             stop_relay.set()
             await relay
             await app.state.bus.close()

@@ -185,6 +185,35 @@ def simulate(
     console.print(f"simulated {count} devices")
 
 
+@bench_app.command("rules")
+def bench_rules(
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    seconds: Annotated[float, typer.Option(help="Time budget of each half, seconds.")] = 10.0,
+    database_url: Annotated[
+        str | None, typer.Option(help="PostgreSQL/PostGIS URL for the ST_Covers comparison.")
+    ] = None,
+    rate: Annotated[float, typer.Option(help="Offered ingest load, positions/s.")] = 3300.0,
+    latency_database_url: Annotated[
+        str | None,
+        typer.Option(help="A disposable database for the latency run (default: temp SQLite)."),
+    ] = None,
+) -> None:
+    """Zone evaluation rate (vs PostGIS ST_Covers) and alert latency on the stream under load."""
+    import json
+
+    from openem.rules.bench import run_rules_bench
+    from openem.rules.latency import run_alert_latency
+
+    report = run_rules_bench(database_url=database_url, seconds=seconds)
+    latency = run_alert_latency(seconds=seconds, rate=rate, database_url=latency_database_url)
+    report["figures"].update(latency)
+    p99 = latency["alert_latency_p99_s"]
+    report["targets"]["alert_latency_p99_s"] = {
+        "target": 2.0, "op": "<=", "met": p99 is not None and p99 <= 2.0
+    }
+    typer.echo(json.dumps(report, indent=None if json_output else 2))
+
+
 @bench_app.command("ingest")
 def bench_ingest(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,

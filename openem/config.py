@@ -64,6 +64,60 @@ class Settings(BaseSettings):
         description="Failed device pairings allowed per client address per minute.",
     )
 
+    # --- rules and alerts (issue 4) ---
+    rules_worker: bool = Field(
+        True, description="Run the rules consumer and the periodic sweep inside the app process."
+    )
+    rules_open_after_fixes: int | None = Field(
+        3, ge=1, description="Consecutive violating fixes before a zone violation opens."
+    )
+    rules_open_after_minutes: float | None = Field(
+        None, ge=0, description="Or: minutes of violating fixes before opening (set fixes empty)."
+    )
+    rules_close_after_fixes: int | None = Field(
+        3, ge=1, description="Consecutive compliant fixes before a zone violation closes."
+    )
+    rules_close_after_minutes: float | None = Field(
+        None, ge=0, description="Or: minutes of compliant fixes before closing (set fixes empty)."
+    )
+    rules_late_after_minutes: float = Field(
+        5.0, ge=0, description="A violation decided by a fix received this much later is late."
+    )
+    rules_replay_days: float = Field(
+        7.0, gt=0, le=31, description="How far back late fixes replay a zone's history."
+    )
+    rules_signal_loss_minutes: float = Field(
+        20.0, gt=0, description="Device talking but no fix for this long: a signal-loss alert."
+    )
+    rules_device_silent_minutes: float = Field(
+        30.0, gt=0, description="Nothing at all from a device for this long: a device-silent alert."
+    )
+    rules_battery_warning_levels: tuple[int, ...] = Field(
+        (30, 15, 5), description="Battery levels (%) at which the wearer is warned via the inbox."
+    )
+    rules_battery_alert_level: int = Field(
+        5, ge=0, le=100, description="Battery level (%) at or below which a technical alert opens."
+    )
+    rules_checkin_repeat_count: int = Field(
+        3, ge=2, description="Missed or failed check-ins within the window for a repeat alert."
+    )
+    rules_checkin_repeat_hours: float = Field(
+        24.0, gt=0, description="Window for counting repeated check-in failures, in hours."
+    )
+    rules_violation_fix_interval_s: int = Field(
+        15, ge=1, description="Fix and upload interval sent to a device while a zone is violated."
+    )
+    rules_sweep_interval_s: float = Field(
+        30.0, gt=0, description="How often the sweep checks for silence and escalations."
+    )
+    alerts_escalation_minutes: tuple[int, int, int, int] = Field(
+        (5, 15, 60, 240),
+        description="Minutes an alert of priority 1, 2, 3, 4 may stay unacknowledged.",
+    )
+    alerts_stream_poll_s: float = Field(
+        0.2, gt=0, le=5, description="How often the alert stream looks for new alert events."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -20,3 +20,12 @@ def test_every_permission_of_the_policy_is_documented() -> None:
 
     text = (DOCS / "access.md").read_text()
     assert [name for name in PERMISSIONS if f"`{name}`" not in text] == []
+
+
+def test_every_alert_type_is_documented() -> None:
+    from openem.alerts.types import CATALOGUE, AlertType
+
+    text = (DOCS / "rules.md").read_text()
+    missing = [t.value for t in AlertType if f"| `{t.value}` | {CATALOGUE[t].alert_class} |"
+               not in text]
+    assert missing == []

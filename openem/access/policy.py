@@ -59,6 +59,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "police_requests:decide": frozenset({R.approver}),
     "grants:use": frozenset({R.police}),
     "disclosures:read": frozenset({R.auditor}),
+    # --- zones, rules and alerts (issue 4) ---
+    "zones:read": frozenset({R.caseworker, R.operator, R.supervisor}),
+    "zones:write": frozenset({R.caseworker, R.supervisor}),
+    "alerts:read": frozenset({R.caseworker, R.operator, R.supervisor}),
+    "alerts:act": frozenset({R.caseworker, R.operator, R.supervisor}),
+    "alerts:resolve": frozenset({R.caseworker, R.operator, R.supervisor}),
+    "alerts:breach": frozenset({R.caseworker, R.supervisor}),
 }
 
 MFA_ROLES = frozenset({R.police, R.approver, R.admin})

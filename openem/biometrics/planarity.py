@@ -19,7 +19,7 @@ from openem.biometrics.quality import to_gray
 
 PATCH_HALF = 7
 SEARCH_RADIUS = 10
-GRID_STEP = 9
+GRID_STEP = 12
 MIN_PATCH_STD = 6.0
 MIN_CORRELATION = 0.75
 MIN_MATCHES = 16

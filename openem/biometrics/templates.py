@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -27,6 +28,18 @@ class FaceTemplate:
     @property
     def centroid(self) -> np.ndarray:
         return np.asarray(self.descriptors.mean(axis=0))
+
+    def to_bytes(self) -> bytes:
+        """Serialised form for storage; the caller encrypts it at rest."""
+        buffer = io.BytesIO()
+        np.save(buffer, self.descriptors.astype(np.float64), allow_pickle=False)
+        return self.model_version.encode() + b"\n" + buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> FaceTemplate:
+        version, _, payload = data.partition(b"\n")
+        descriptors = np.load(io.BytesIO(payload), allow_pickle=False)
+        return cls(descriptors=descriptors, model_version=version.decode())
 
 
 def build_template(

@@ -147,3 +147,13 @@ def device_health(
         }
     )
     return DeviceHealthOut(device_id=device.id, state=device.state, **fields)
+
+
+def assigned_health(session: Session) -> list[tuple[Device, DeviceHealth | None]]:
+    """Every device serving an order, with its current health (None before any contact)."""
+    query = (
+        select(Device, DeviceHealth)
+        .outerjoin(DeviceHealth, DeviceHealth.device_id == Device.id)
+        .where(Device.state == DeviceState.assigned, Device.subject_id.is_not(None))
+    )
+    return [(device, health) for device, health in session.execute(query).all()]

@@ -82,3 +82,30 @@ def as_fixes(positions: list[Position]) -> list[Fix]:
         )
         for p in positions
     ]
+
+
+def positions_by_keys(
+    session: Session, *, keys: list[tuple[uuid.UUID, int]]
+) -> list[Position]:
+    """Stored fixes by (device, seq), oldest first: how alerts point at their evidence."""
+    if not keys:
+        return []
+    wanted = set(keys)
+    devices = {device for device, _ in keys}
+    seqs = {seq for _, seq in keys}
+    query = select(Position).where(Position.device_id.in_(devices), Position.seq.in_(seqs))
+    rows = [p for p in session.scalars(query) if (p.device_id, p.seq) in wanted]
+    return sorted(rows, key=lambda p: (p.fixed_at, p.id))
+
+
+def subject_positions_since(
+    session: Session, *, subject_id: uuid.UUID, start: datetime, limit: int = MAX_POSITIONS
+) -> list[Position]:
+    """A subject's stored fixes from ``start`` in fix-time order (flagged ones included)."""
+    query = (
+        select(Position)
+        .where(Position.subject_id == subject_id, Position.fixed_at >= start)
+        .order_by(Position.fixed_at, Position.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))

@@ -74,6 +74,21 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
         {R.admin, R.caseworker, R.operator, R.supervisor}
     ),
     ("GET", "/api/v1/subjects/{subject_id}/positions"): CASELOAD,
+    ("GET", "/api/v1/subjects/{subject_id}/zones"): CASELOAD,
+    ("POST", "/api/v1/subjects/{subject_id}/zones"): CASE_WRITERS,
+    ("GET", "/api/v1/subjects/{subject_id}/zones.geojson"): CASELOAD,
+    ("POST", "/api/v1/subjects/{subject_id}/zones.geojson"): CASE_WRITERS,
+    ("GET", "/api/v1/zones/{zone_id}"): CASELOAD,
+    ("PATCH", "/api/v1/zones/{zone_id}"): CASE_WRITERS,
+    ("DELETE", "/api/v1/zones/{zone_id}"): CASE_WRITERS,
+    ("GET", "/api/v1/zones/{zone_id}/versions"): CASELOAD,
+    ("GET", "/api/v1/alerts"): CASELOAD,
+    ("GET", "/api/v1/alerts/stream"): CASELOAD,
+    ("GET", "/api/v1/alerts/{alert_id}"): CASELOAD,
+    ("GET", "/api/v1/alerts/{alert_id}/evidence.geojson"): CASELOAD,
+    ("POST", "/api/v1/alerts/{alert_id}/acknowledge"): CASELOAD,
+    ("POST", "/api/v1/alerts/{alert_id}/assign"): CASELOAD,
+    ("POST", "/api/v1/alerts/{alert_id}/resolve"): CASELOAD,
     ("GET", "/api/v1/police-requests"): frozenset({R.police, R.approver}),
     ("POST", "/api/v1/police-requests"): frozenset({R.police}),
     ("GET", "/api/v1/police-requests/{request_id}"): frozenset({R.police, R.approver}),
@@ -150,11 +165,19 @@ def test_every_route_answers_each_role_as_the_table_says(
         permission = declared_permissions(route)[0]
         url = re.sub(r"\{[^}]+\}", fake, path)
         for role in Role:
-            response = client.request(method, url, json={}, headers=bearer(staff_tokens[role]))
-            refused_by_policy = response.status_code == 403 and permission in response.json().get(
-                "detail", ""
-            )
-            assert refused_by_policy is (role not in expected), (
-                f"{role} {method} {path}: {response.status_code}"
-            )
-            assert response.status_code < 500
+            status, detail = _answer(client, method, url, bearer(staff_tokens[role]))
+            refused_by_policy = status == 403 and permission in detail
+            assert refused_by_policy is (role not in expected), f"{role} {method} {path}: {status}"
+            assert status < 500
+
+
+def _answer(client: TestClient, method: str, url: str, headers: dict[str, str]) -> tuple[int, str]:
+    """Status and problem detail; a live stream is judged by its headers, never read to the end."""
+    with client.stream(method, url, json={}, headers=headers) as response:
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
+            return response.status_code, ""
+        response.read()
+    if "json" not in response.headers.get("content-type", ""):
+        return response.status_code, ""
+    body = response.json()
+    return response.status_code, str(body.get("detail", "")) if isinstance(body, dict) else ""

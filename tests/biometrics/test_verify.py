@@ -77,3 +77,9 @@ def test_a_prompt_allows_three_attempts_before_a_no_match_is_final(
     assert prompt_outcome([miss]) == "retry"
     assert prompt_outcome([miss, hit]) == "match"
     assert prompt_outcome([miss, miss, miss]) == "no_match"
+
+
+def test_a_template_survives_storage_as_bytes(obama_template: FaceTemplate) -> None:
+    restored = FaceTemplate.from_bytes(obama_template.to_bytes())
+    assert restored.model_version == obama_template.model_version
+    np.testing.assert_array_equal(restored.descriptors, obama_template.descriptors)

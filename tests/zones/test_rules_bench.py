@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from openem.rules.bench import run_rules_bench
@@ -18,13 +16,8 @@ def test_rules_bench_reports_the_common_benchmark_shape() -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(
-    not os.environ.get("OPENEM_TEST_DATABASE_URL", "").startswith("postgresql"),
-    reason="set OPENEM_TEST_DATABASE_URL to a PostgreSQL/PostGIS database",
-)
-def test_rules_bench_compares_with_postgis() -> None:
-    report = run_rules_bench(database_url=os.environ["OPENEM_TEST_DATABASE_URL"], seconds=0.5,
-                             subjects=200, seed=3)
+def test_rules_bench_compares_with_postgis(postgres_url: str) -> None:
+    report = run_rules_bench(database_url=postgres_url, seconds=0.5, subjects=200, seed=3)
     figures = report["figures"]
     assert figures["postgis_points_per_s"] > 0
     assert figures["ratio_vs_postgis"] == pytest.approx(

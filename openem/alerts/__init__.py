@@ -1,0 +1,1 @@
+"""Alerts: what the rules raise for a person to review and decide."""

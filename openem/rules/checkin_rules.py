@@ -1,0 +1,81 @@
+"""Check-in outcomes (from the check-in domain, on ``openem.checkins.<subject_id>``).
+
+``missed`` and ``failed`` (face no-match, liveness failure) each raise a compliance
+alert for a person to review; ``technical`` raises a technical one; repeated
+misses or failures within a window raise one more, which a pass ends. The
+decision id is the idempotency key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from openem.alerts import raising
+from openem.alerts.raising import Evidence
+from openem.alerts.types import AlertType
+from openem.rules import state as rule_state
+from openem.rules.config import RulesConfig
+
+CHECKINS_SUBJECT = "openem.checkins"
+BY_OUTCOME = {
+    "missed": AlertType.checkin_missed,
+    "failed": AlertType.checkin_failed,
+    "technical": AlertType.checkin_technical,
+}
+
+
+def evaluate_outcome(
+    session: Session, *, event: dict[str, Any], now: datetime, config: RulesConfig
+) -> None:
+    subject_id = uuid.UUID(str(event["subject_id"]))
+    decision_id = str(event["decision_id"])
+    outcome = str(event["outcome"])
+    at = datetime.fromisoformat(str(event["at"]))
+    evidence = [Evidence.decision(decision_id=decision_id, at=at)]
+    detail = {"prompt_id": str(event.get("prompt_id")), "reason": event.get("reason")}
+    alert_type = BY_OUTCOME.get(outcome)
+    if alert_type is not None:
+        raising.raise_alert(
+            session, subject_id=subject_id, alert_type=alert_type, key=decision_id,
+            started_at=at, ended_at=at, now=now, evidence=evidence, detail=detail,
+        )
+    _repeats(session, subject_id=subject_id, decision_id=decision_id, outcome=outcome, at=at,
+             now=now, config=config)
+
+
+def _repeats(
+    session: Session, *, subject_id: uuid.UUID, decision_id: str, outcome: str, at: datetime,
+    now: datetime, config: RulesConfig,
+) -> None:
+    state = rule_state.load(session, subject_id=subject_id, rule="checkin", key="failures")
+    failures: list[list[str]] = list(state.get("failures", []))
+    ongoing = raising.ongoing(session, subject_id=subject_id,
+                              alert_type=AlertType.checkin_repeated_failures)
+    if outcome == "passed":
+        if ongoing is not None:
+            raising.end_alert(session, alert=ongoing, ended_at=at, now=now,
+                              evidence=[Evidence.decision(decision_id=decision_id, at=at)])
+        failures = [f for f in failures if datetime.fromisoformat(f[1]) > at]
+    elif outcome in ("missed", "failed") and decision_id not in {f[0] for f in failures}:
+        failures.append([decision_id, at.isoformat()])
+    failures = sorted(
+        (f for f in failures if datetime.fromisoformat(f[1]) > at - config.checkin_repeat_window),
+        key=lambda f: f[1],
+    )
+    rule_state.save(session, subject_id=subject_id, rule="checkin", key="failures",
+                    data={"failures": failures}, now=now)
+    if outcome not in ("missed", "failed") or len(failures) < config.checkin_repeat_count:
+        return
+    evidence = [Evidence.decision(decision_id=d, at=datetime.fromisoformat(t)) for d, t in failures]
+    if ongoing is None:
+        raising.raise_alert(
+            session, subject_id=subject_id, alert_type=AlertType.checkin_repeated_failures,
+            key=failures[0][0], started_at=datetime.fromisoformat(failures[0][1]), now=now,
+            evidence=evidence, detail={"count": len(failures)},
+        )
+    elif raising.add_evidence(session, alert=ongoing, evidence=evidence):
+        raising.record_event(session, alert=ongoing, action="updated", now=now)

@@ -1,0 +1,193 @@
+"""Alert latency under load: from a fix's arrival at ingest to its alert on the stream.
+
+Runs the real pipeline in one process: ingest (outbox) -> relay -> bus -> rules
+worker -> alert events -> stream hub. A background load of compliant fixes is
+offered at a bounded rate; meanwhile probe subjects each send one fix inside their
+exclusion zone (the policy opens on one fix here, so the probe decides the alert),
+and the time from the start of that upload to the alert reaching a stream
+subscriber is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import statistics
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from openem.access.principal import SYSTEM
+from openem.alerts.stream import AlertHub
+from openem.bus.memory import MemoryBus
+from openem.bus.outbox import relay_until
+from openem.db import migrate
+from openem.db.base import utcnow
+from openem.db.engine import make_engine
+from openem.db.session import make_session_factory, transaction
+from openem.devices import service as devices_service
+from openem.devices.models import Device
+from openem.devices.schemas import DeviceCreate
+from openem.ingest.items import PositionItem
+from openem.ingest.service import ingest
+from openem.rules.config import RulesConfig
+from openem.rules.hysteresis import HysteresisPolicy
+from openem.rules.tasks import RulesWorker
+from openem.subjects import service as subjects_service
+from openem.subjects.schemas import OrderCreate, SubjectCreate
+from openem.zones import service as zones_service
+from openem.zones.schemas import ZoneCreate
+
+LAT, LON = 51.5, -0.12
+FIXES_PER_UPLOAD = 20
+TICK_S = 0.1
+UPLOADERS = 4
+
+
+@dataclass
+class Wearer:
+    subject_id: uuid.UUID
+    device_id: uuid.UUID
+    lat: float
+    seq: itertools.count[int]
+
+
+def _setup(sessions: sessionmaker[Session], *, count: int, run: str) -> list[Wearer]:
+    now = utcnow()
+    wearers = []
+    with transaction(sessions) as session:
+        for i in range(count):
+            subject = subjects_service.create_subject(session, principal=SYSTEM, data=SubjectCreate(
+                given_name="Bench", family_name="Fictional", date_of_birth="1980-01-01",
+                nationality="GBR", home_office_reference=f"B{run}{i:06d}",
+            ))
+            order = subjects_service.create_order(session, principal=SYSTEM, data=(
+                OrderCreate.model_validate({
+                    "subject_id": str(subject.id), "legal_basis_reference": "bench",
+                    "conviction": {"offence": "bench", "court": "bench",
+                                   "conviction_date": "2020-01-01"},
+                    "immigration_status": "deportation_order", "device_kind": "fitted_tag",
+                    "starts_at": now.isoformat(),
+                    "ends_at": (now + timedelta(days=30)).isoformat(), "checkins_per_day": 0,
+                })))
+            device = devices_service.register_device(
+                session, principal=SYSTEM, data=DeviceCreate(kind="fitted_tag",
+                                                             serial=f"BENCH-{run}-{i}"))
+            devices_service.assign_device(session, principal=SYSTEM, device_id=device.id,
+                                          order_id=order.id, now=now)
+            lat = LAT + (i % 100) * 0.01
+            zones_service.create_zone(session, principal=SYSTEM, subject_id=subject.id, now=now,
+                                      data=ZoneCreate(name="x", kind="exclusion", radius_m=200,
+                                                      geometry={"type": "Point",
+                                                                "coordinates": [LON, lat]}))
+            wearers.append(Wearer(subject.id, device.id, lat, itertools.count(1)))
+    return wearers
+
+
+def _upload(sessions: sessionmaker[Session], wearer: Wearer, *, inside: bool, fixes: int) -> None:
+    now = utcnow()
+    lat = wearer.lat if inside else wearer.lat + 0.005
+    items = [
+        PositionItem(seq=next(wearer.seq), ts=now - timedelta(seconds=fixes - 1 - k), lat=lat,
+                     lon=LON, accuracy_m=10.0)
+        for k in range(fixes)
+    ]
+    with transaction(sessions) as session:
+        device = session.get(Device, wearer.device_id)
+        assert device is not None
+        ingest(session, device=device, items=list(items), rejected=[], now=now)
+
+
+async def _measure(
+    sessions: sessionmaker[Session], *, load: list[Wearer], probes: list[Wearer],
+    seconds: float, rate: float,
+) -> dict[str, Any]:
+    stop = asyncio.Event()
+    bus = MemoryBus()
+    config = RulesConfig(policy=HysteresisPolicy(open_after_fixes=1, close_after_fixes=1))
+    worker = RulesWorker(sessions=sessions, bus=bus, config=config)
+    hub = AlertHub(sessions, poll_s=0.05)
+    tasks = [asyncio.create_task(relay_until(stop, sessions, bus, idle_sleep=0.01)),
+             asyncio.create_task(worker.consume(stop, "openem.telemetry.>", "rules-telemetry")),
+             asyncio.create_task(hub.run(stop))]
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+    offered = 0
+    async with hub.subscribe(SYSTEM) as subscriber:
+        async def collect() -> None:
+            while True:
+                payload = await subscriber.queue.get()
+                if payload is None:
+                    return
+                subject = payload["alert"]["subject_id"]
+                if payload["action"] == "raised" and subject in sent:
+                    latencies.append(time.monotonic() - sent.pop(subject))
+
+        collector = asyncio.create_task(collect())
+        started = time.monotonic()
+        probe_every = seconds / max(len(probes), 1)
+        cycle = itertools.cycle(load)
+        next_probe, budget = started, 0.0
+        while time.monotonic() - started < seconds:
+            tick = time.monotonic()
+            budget += rate * TICK_S
+            while budget >= FIXES_PER_UPLOAD and time.monotonic() - tick < TICK_S:
+                uploads = min(UPLOADERS, int(budget // FIXES_PER_UPLOAD))
+                await asyncio.gather(*(
+                    run_in_threadpool(_upload, sessions, next(cycle), inside=False,
+                                      fixes=FIXES_PER_UPLOAD)
+                    for _ in range(uploads)
+                ))
+                budget -= uploads * FIXES_PER_UPLOAD
+                offered += uploads * FIXES_PER_UPLOAD
+            if probes and time.monotonic() >= next_probe:
+                probe = probes.pop()
+                sent[str(probe.subject_id)] = time.monotonic()
+                await run_in_threadpool(_upload, sessions, probe, inside=True, fixes=1)
+                next_probe += probe_every
+            budget = min(budget, rate)
+            await asyncio.sleep(max(0.0, TICK_S - (time.monotonic() - tick)))
+        elapsed = time.monotonic() - started
+        deadline = time.monotonic() + 10
+        while sent and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        collector.cancel()
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    ordered = sorted(latencies)
+    return {
+        "offered_positions_per_s": round(rate),
+        "achieved_positions_per_s": round(offered / elapsed),
+        "alerts_measured": len(ordered),
+        "alerts_missing": len(sent),
+        "alert_latency_p50_s": round(statistics.median(ordered), 3) if ordered else None,
+        "alert_latency_p99_s": round(ordered[min(len(ordered) - 1,
+                                                 int(0.99 * len(ordered)))], 3)
+        if ordered else None,
+    }
+
+
+def run_alert_latency(
+    *, seconds: float, rate: float = 3_300.0, subjects: int = 500, probes: int = 40,
+    database_url: str | None = None,
+) -> dict[str, Any]:
+    """Figures for the latency half of `openem bench rules` (a fresh database per run)."""
+    with tempfile.TemporaryDirectory() as folder:
+        url = database_url or f"sqlite:///{Path(folder) / 'latency.db'}"
+        migrate.upgrade(url)
+        engine = make_engine(url)
+        try:
+            sessions = make_session_factory(engine)
+            run = uuid.uuid4().hex[:6]
+            wearers = _setup(sessions, count=subjects + probes, run=run)
+            return asyncio.run(_measure(sessions, load=wearers[probes:], probes=wearers[:probes],
+                                        seconds=seconds, rate=rate))
+        finally:
+            engine.dispose()

@@ -1,0 +1,118 @@
+"""Background work of the rules: the bus consumers and the periodic sweep.
+
+Started once per app process from the lifespan (``OPENEM_RULES_WORKER``), like the
+outbox relay. Each message is processed in its own transaction and acked only
+after it commits; a failure naks it for redelivery, which is harmless because
+processing is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from openem.bus.base import Bus, Message
+from openem.db.base import utcnow
+from openem.db.session import transaction
+from openem.ingest.service import TELEMETRY_SUBJECT
+from openem.logs import get_logger
+from openem.rules.checkin_rules import CHECKINS_SUBJECT
+from openem.rules.config import RulesConfig
+from openem.rules.service import process_checkin, process_telemetry
+from openem.rules.sweep import sweep
+from openem.rules.zone_rules import ZoneIndexCache
+
+log = get_logger(__name__)
+Clock = Callable[[], datetime]
+ACK_WAIT_S = 60.0
+
+
+class RulesWorker:
+    def __init__(
+        self, *, sessions: sessionmaker[Session], bus: Bus, config: RulesConfig,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.bus = bus
+        self.config = config
+        self.clock = clock
+        self.cache = ZoneIndexCache()
+
+    def handle(self, subject: str, data: bytes) -> None:
+        """Process one message in one transaction (sync: runs in a worker thread)."""
+        self.handle_batch([(subject, data)])
+
+    def handle_batch(self, messages: list[tuple[str, bytes]]) -> None:
+        """Process messages in order in one transaction: all are taken, or none."""
+        with transaction(self.sessions) as session:
+            self.cache.refresh(session)
+            for subject, data in messages:
+                self._process(session, subject, json.loads(data))
+                session.flush()
+
+    def _process(self, session: Session, subject: str, event: dict[str, Any]) -> None:
+        if subject.startswith(TELEMETRY_SUBJECT + "."):
+            process_telemetry(session, event=event, now=self.clock(), config=self.config,
+                              cache=self.cache)
+        elif subject.startswith(CHECKINS_SUBJECT + "."):
+            process_checkin(session, event=event, now=self.clock(), config=self.config)
+
+    def sweep_once(self) -> None:
+        with transaction(self.sessions) as session:
+            sweep(session, now=self.clock(), config=self.config)
+
+    async def _deliver(self, messages: list[Message]) -> None:
+        """Take a fetched batch in one transaction; on failure, one by one, so one bad
+        message is naked alone and the rest are not held back."""
+        try:
+            await run_in_threadpool(self.handle_batch, [(m.subject, m.data) for m in messages])
+        except Exception:
+            if len(messages) > 1:
+                for message in messages:
+                    await self._deliver([message])
+                return
+            log.error("rules_message_failed", deliveries=messages[0].deliveries)
+            await messages[0].nak()
+            return
+        for message in messages:
+            await message.ack()
+
+    async def consume(self, stop: asyncio.Event, pattern: str, durable: str) -> None:
+        subscription = await self.bus.subscribe(pattern, durable=durable, ack_wait=ACK_WAIT_S)
+        try:
+            while not stop.is_set():
+                try:
+                    messages = await subscription.fetch(batch=50, timeout=0.2)
+                except Exception as error:
+                    log.error("rules_fetch_failed", error_type=type(error).__name__)
+                    await asyncio.sleep(1.0)
+                    continue
+                if messages:
+                    await self._deliver(messages)
+        finally:
+            await subscription.close()
+
+    async def sweep_every(self, stop: asyncio.Event, interval_s: float) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
+            if stop.is_set():
+                return
+            try:
+                await run_in_threadpool(self.sweep_once)
+            except Exception as error:
+                log.error("rules_sweep_failed", error_type=type(error).__name__)
+
+    def start(self, stop: asyncio.Event, *, sweep_interval_s: float) -> list[asyncio.Task[None]]:
+        return [
+            asyncio.create_task(self.consume(stop, f"{TELEMETRY_SUBJECT}.>", "rules-telemetry")),
+            asyncio.create_task(self.consume(stop, f"{CHECKINS_SUBJECT}.>", "rules-checkins")),
+            asyncio.create_task(self.sweep_every(stop, sweep_interval_s)),
+        ]

@@ -1,0 +1,97 @@
+"""Battery welfare warnings, tamper, removal, signal loss and silence."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from openem.alerts.types import AlertType
+from tests.support.rules import HOME, minutes, wearer
+
+T0 = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+TAMPER = {AlertType.strap_tamper, AlertType.case_tamper, AlertType.device_removed}
+
+
+def test_low_battery_warns_the_wearer_at_each_tier_before_any_technical_alert(
+    sessions: sessionmaker[Session],
+) -> None:
+    w = wearer(sessions, start=T0)
+    for i, level in enumerate((40, 29, 25, 14, 5)):
+        w.send([w.item("battery", T0 + minutes(i), level=level, charging=False)],
+               received_at=T0 + minutes(i))
+        if level > 5:
+            assert w.alerts() == []
+    warnings = [i.payload for i in w.inbox() if i.kind == "message"]
+    assert [p["tier"] for p in warnings] == [30, 15, 5]
+    [alert] = w.alerts()
+    assert alert.type == AlertType.battery_low and alert.alert_class == "technical"
+    assert max(i.created_at for i in w.inbox()) <= alert.raised_at
+    w.send([w.item("battery", T0 + minutes(10), level=6, charging=True)],
+           received_at=T0 + minutes(10))
+    assert w.alerts()[0].ended_at == T0 + minutes(10)
+
+
+def test_a_battery_that_dies_is_silence_never_tamper(sessions: sessionmaker[Session]) -> None:
+    w = wearer(sessions, start=T0)
+    w.send([w.item("battery", T0, level=2, charging=False), w.fix(T0, HOME)], received_at=T0)
+    w.sweep(T0 + minutes(31))
+    types = {a.type for a in w.alerts()}
+    assert types == {AlertType.battery_low, AlertType.device_silent}
+    assert not types & TAMPER
+    silent = next(a for a in w.alerts() if a.type == AlertType.device_silent)
+    assert silent.alert_class == "technical"
+    assert silent.detail["last_battery_level"] == 2
+
+
+def test_strap_cut_and_case_opened_are_tamper_until_restored(
+    sessions: sessionmaker[Session],
+) -> None:
+    w = wearer(sessions, start=T0)
+    w.send([w.item("strap", T0 + minutes(1), state="cut"),
+            w.item("case", T0 + minutes(1), state="opened")], received_at=T0 + minutes(1))
+    w.send([w.item("strap", T0 + minutes(2), state="opened")], received_at=T0 + minutes(2))
+    alerts = {a.type: a for a in w.alerts()}
+    assert set(alerts) == {AlertType.strap_tamper, AlertType.case_tamper}
+    assert all(a.alert_class == "compliance" for a in alerts.values())
+    assert len(w.evidence(alerts[AlertType.strap_tamper])) == 2
+    w.send([w.item("strap", T0 + minutes(3), state="intact")], received_at=T0 + minutes(3))
+    strap = next(a for a in w.alerts() if a.type == AlertType.strap_tamper)
+    assert strap.ended_at == T0 + minutes(3)
+
+
+def test_watch_taken_off_raises_device_removed(sessions: sessionmaker[Session]) -> None:
+    w = wearer(sessions, start=T0)
+    w.send([w.item("worn", T0 + minutes(1), worn=False)], received_at=T0 + minutes(1))
+    w.send([w.item("worn", T0 + minutes(1.5), worn=False)], received_at=T0 + minutes(2))
+    [alert] = w.alerts()
+    assert alert.type == AlertType.device_removed
+    w.send([w.item("worn", T0 + minutes(4), worn=True)], received_at=T0 + minutes(4))
+    assert w.alerts()[0].ended_at == T0 + minutes(4)
+
+
+def test_signal_loss_is_a_device_talking_without_fixes(sessions: sessionmaker[Session]) -> None:
+    w = wearer(sessions, start=T0)
+    w.send([w.fix(T0, HOME)], received_at=T0)
+    for m in (5, 10, 15, 20, 25):
+        w.send([w.item("heartbeat", T0 + minutes(m))], received_at=T0 + minutes(m))
+    w.sweep(T0 + minutes(25))
+    [alert] = w.alerts()
+    assert alert.type == AlertType.signal_loss and alert.alert_class == "technical"
+    assert alert.started_at == T0
+    w.sweep(T0 + minutes(26))
+    assert len(w.alerts()) == 1
+    w.send([w.fix(T0 + minutes(27), HOME)], received_at=T0 + minutes(27))
+    assert w.alerts()[0].ended_at == T0 + minutes(27)
+
+
+def test_device_silent_is_nothing_at_all(sessions: sessionmaker[Session]) -> None:
+    w = wearer(sessions, start=T0)
+    w.send([w.fix(T0, HOME)], received_at=T0)
+    w.sweep(T0 + minutes(29))
+    assert w.alerts() == []
+    w.sweep(T0 + minutes(35))
+    [alert] = w.alerts()
+    assert alert.type == AlertType.device_silent
+    w.send([w.item("heartbeat", T0 + minutes(40))], received_at=T0 + minutes(40))
+    assert w.alerts()[0].ended_at == T0 + minutes(40)
