@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	# The peer library for `openem eval faces`, without its dlib source dependency
+	# (dlib-bin provides the dlib module).
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps face_recognition==1.3.0
 	touch $(STAMP)
 
 install: $(STAMP)
