@@ -23,6 +23,19 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "devices:read": frozenset({R.admin, R.caseworker, R.operator, R.supervisor}),
     "devices:write": frozenset({R.admin}),
     "positions:read": frozenset({R.caseworker, R.supervisor}),
+    # --- data protection (issue 7): retention, holds, subject rights, proportionality ---
+    "retention:read": frozenset({R.auditor, R.supervisor, R.admin}),
+    "holds:read": frozenset({R.auditor, R.supervisor}),
+    "holds:write": frozenset({R.auditor, R.supervisor}),
+    "sar:export": frozenset({R.auditor}),
+    "rights:read": frozenset({R.auditor, R.caseworker, R.supervisor}),
+    "rights:write": frozenset({R.auditor, R.caseworker}),
+    "reviews:read": frozenset({R.caseworker, R.supervisor, R.auditor}),
+    "reviews:write": frozenset({R.caseworker, R.supervisor}),
+    "assessments:read": frozenset({R.caseworker, R.supervisor, R.auditor}),
+    "assessments:write": frozenset({R.supervisor, R.auditor}),
+    "notices:read": frozenset({R.caseworker, R.supervisor, R.auditor}),
+    "notices:write": frozenset({R.caseworker, R.supervisor}),
 }
 
 

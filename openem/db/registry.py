@@ -2,18 +2,22 @@
 
 from openem.access import models as access_models
 from openem.bus import outbox
+from openem.crypto import store as crypto_store
 from openem.db.base import Base
 from openem.devices import models as devices_models
 from openem.ingest import models as ingest_models
 from openem.locations import models as locations_models
+from openem.retention import models as retention_models
 from openem.subjects import models as subjects_models
 
 __all__ = [
     "Base",
     "access_models",
+    "crypto_store",
     "devices_models",
     "ingest_models",
     "locations_models",
     "outbox",
+    "retention_models",
     "subjects_models",
 ]

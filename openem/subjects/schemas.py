@@ -129,6 +129,8 @@ class OrderCreate(Strict):
     waking_window_start: time | None = None
     waking_window_end: time | None = None
     next_review_on: date | None = None
+    curfew_start: time | None = Field(None, description="Local time; used by curfew_only")
+    curfew_end: time | None = Field(None, description="Local time; may be past midnight")
 
 
 class OrderUpdate(Strict):
@@ -138,6 +140,8 @@ class OrderUpdate(Strict):
     waking_window_start: time | None = None
     waking_window_end: time | None = None
     next_review_on: date | None = None
+    curfew_start: time | None = None
+    curfew_end: time | None = None
 
 
 class OrderOut(BaseModel):
@@ -159,4 +163,6 @@ class OrderOut(BaseModel):
     waking_window_end: time | None
     next_review_on: date
     status: str
+    curfew_start: time | None
+    curfew_end: time | None
     created_at: datetime
