@@ -24,15 +24,28 @@ from openem.http.limits import BodySizeLimit
 from openem.ingest.api import router as device_router
 from openem.locations.api import router as locations_router
 from openem.logs import configure_logging, get_logger
+from openem.retention.api import router as retention_router
+from openem.retention.schedules import schedules_from_settings
+from openem.retention.tasks import run_daily
 from openem.subjects.api import router as subjects_router
+from openem.subjects.proportionality_api import router as proportionality_router
 
 log = get_logger(__name__)
 
-ROUTERS = (access_router, subjects_router, devices_router, locations_router, device_router)
+ROUTERS = (
+    access_router,
+    subjects_router,
+    proportionality_router,
+    devices_router,
+    locations_router,
+    device_router,
+    retention_router,
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    schedules_from_settings(settings)  # refuse bad retention periods at start-up
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,12 +56,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.bus = await connect_bus(settings.bus_url)
         stop_relay = asyncio.Event()
         relay = asyncio.create_task(relay_until(stop_relay, app.state.sessions, app.state.bus))
+        retention = (
+            asyncio.create_task(
+                run_daily(stop_relay, app.state.sessions, app.state.bus, settings=settings)
+            )
+            if settings.purge_schedule
+            else None
+        )
         log.info("openem_started", version=__version__, port=settings.port)
         try:
             yield
         finally:
             stop_relay.set()
             await relay
+            if retention is not None:
+                await retention
             await app.state.bus.close()
             engine.dispose()
 

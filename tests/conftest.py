@@ -115,6 +115,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         bus_url="memory://",
         data_dir=tmp_path,
         key_file=tmp_path / "master.key",
+        purge_schedule=False,  # tests drive the daily job directly (tests/retention)
     )
 
 
