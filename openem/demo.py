@@ -16,10 +16,13 @@ from openem.access.schemas import OrganisationCreate, UserCreate
 from openem.access.tokens import issue_token
 from openem.devices import service as devices_service
 from openem.devices.schemas import DeviceCreate
+from openem.retention import notices
 from openem.subjects import assessments as assessments_service
 from openem.subjects import service as subjects_service
 from openem.subjects.models import AssessmentKind, DeviceKind, ImmigrationStatus
 from openem.subjects.schemas import Conviction, OrderCreate, SubjectCreate
+
+assert notices  # importing it sends the privacy notice at every enrolment
 
 DEMO_PASSWORD = "demo-password-not-for-production"
 

@@ -74,8 +74,10 @@ def _purge_chunk(
     now: datetime,
     data_dir: Path,
     batch_size: int,
+    held: frozenset[uuid.UUID],
 ) -> DeletionCertificate | None:
     scope = PurgeScope(
+        held=held,
         data_class=schedule.data_class,
         subject_ids=subject_ids,
         cutoff=schedule.cutoff(now),
@@ -108,11 +110,12 @@ def run(
                 raise NotFound("no such subject")
             if holds.is_held(session, subject_id=subject_id, now=now):
                 raise Conflict("the subject is under a legal hold: nothing was deleted")
+    with sessions() as session:
+        held = frozenset(holds.held_subjects(session, now=now))
     for schedule in schedules.values():
         if schedule.event == ORDER_END:
             with sessions() as session:
                 due = due_subjects(session, schedule=schedule, now=now)
-                held = holds.held_subjects(session, now=now)
             if subject_id is not None:
                 due = [s for s in due if s == subject_id]
             report.held += len([s for s in due if s in held])
@@ -133,6 +136,7 @@ def run(
                     now=now,
                     data_dir=data_dir,
                     batch_size=batch_size,
+                    held=held,
                 )
             if certificate is not None:
                 report.certificates.append(certificate)

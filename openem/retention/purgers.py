@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from openem.access.models import AuditEntry
@@ -210,6 +210,10 @@ def purge_audit_trail(session: Session, scope: PurgeScope) -> list[str]:
     query = select(AuditEntry.seq).where(
         AuditEntry.at <= scope.cutoff, AuditEntry.action != CERTIFICATE_ACTION
     )
+    if scope.held:  # what a held subject's case may need, including who looked
+        query = query.where(
+            or_(AuditEntry.subject_id.is_(None), AuditEntry.subject_id.not_in(scope.held))
+        )
     return _delete_in_batches(
         session, AuditEntry, AuditEntry.seq, query, scope.batch_size, "audit_entries"
     )

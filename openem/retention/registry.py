@@ -35,6 +35,7 @@ class PurgeScope:
     now: datetime
     data_dir: Path
     batch_size: int
+    held: frozenset[uuid.UUID] = frozenset()
 
 
 # Returns one stable identifier per deleted thing ("positions:123", "file:archives/..")
