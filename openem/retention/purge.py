@@ -37,7 +37,12 @@ assert purgers  # the built-in purgers register on import
 class PurgeReport:
     run_id: uuid.UUID
     certificates: list[DeletionCertificate] = field(default_factory=list)
-    held: int = 0
+    held_subjects: set[uuid.UUID] = field(default_factory=set)
+
+    @property
+    def held(self) -> int:
+        """How many subjects had data due but are under a legal hold."""
+        return len(self.held_subjects)
 
     def deleted(self) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -118,7 +123,7 @@ def run(
                 due = due_subjects(session, schedule=schedule, now=now)
             if subject_id is not None:
                 due = [s for s in due if s == subject_id]
-            report.held += len([s for s in due if s in held])
+            report.held_subjects.update(s for s in due if s in held)
             due = [s for s in due if s not in held]
             chunks = [
                 due[i : i + SUBJECTS_PER_TRANSACTION]
