@@ -99,7 +99,7 @@ def export_privacy_notices(session: Session, scope: ExportScope) -> ExportSectio
         row(notice) | {"delivered_at": plain(item.delivered_at), "acked_at": plain(item.acked_at)}
         for notice, item in session.execute(
             query.where(PrivacyNotice.subject_id == scope.subject_id)
-        ).tuples()
+        )
     ]
     return ExportSection(records=records)
 
@@ -141,7 +141,7 @@ def export_access_log(session: Session, scope: ExportScope) -> ExportSection:
             "purpose_detail": entry.purpose_detail,
             "outcome": entry.outcome,
         }
-        for entry, organisation in session.execute(query).tuples()
+        for entry, organisation in session.execute(query)
     ]
     return ExportSection(records=records)
 

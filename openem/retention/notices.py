@@ -153,7 +153,7 @@ def list_notices(
         .join(InboxItem, InboxItem.id == PrivacyNotice.inbox_item_id)
         .where(PrivacyNotice.subject_id == subject_id)
         .order_by(PrivacyNotice.sent_at)
-    ).tuples()
+    )
     return [
         NoticeStatus(
             n.id,
