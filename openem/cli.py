@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import getpass
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +13,7 @@ from typing import Annotated
 import typer
 import uvicorn
 from rich.console import Console
+from sqlalchemy.orm import Session, sessionmaker
 
 from openem.config import get_settings
 from openem.db import migrate as migrations
@@ -189,6 +192,15 @@ def simulate(
     console.print(f"simulated {count} devices")
 
 
+@contextmanager
+def _session_factory(url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(url)
+    try:
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()
+
+
 @app.command()
 def purge(
     subject: Annotated[
@@ -208,28 +220,28 @@ def purge(
         subject_id = uuid.UUID(subject) if subject else None
     except ValueError:
         raise typer.BadParameter("not a subject id", param_hint="--subject") from None
-    factory = make_session_factory(make_engine(settings.database_url))
-    try:
-        report = retention_purge.run(
-            factory,
-            schedules=schedules_from_settings(settings),
-            now=utcnow(),
-            data_dir=settings.data_dir,
-            batch_size=settings.purge_batch_size,
-            subject_id=subject_id,
-        )
-    except DomainError as error:
-        console.print(f"purge refused: {error.detail}")
-        raise typer.Exit(1) from None
 
-    async def drain() -> int:
+    async def drain(factory: sessionmaker[Session]) -> int:
         bus = await connect_bus(settings.bus_url)
         try:
             return await retention_purge.drain_bus_purges(factory, bus)
         finally:
             await bus.close()
 
-    removed = asyncio.run(drain())
+    with _session_factory(settings.database_url) as factory:
+        try:
+            report = retention_purge.run(
+                factory,
+                schedules=schedules_from_settings(settings),
+                now=utcnow(),
+                data_dir=settings.data_dir,
+                batch_size=settings.purge_batch_size,
+                subject_id=subject_id,
+            )
+        except DomainError as error:
+            console.print(f"purge refused: {error.detail}")
+            raise typer.Exit(1) from None
+        removed = asyncio.run(drain(factory))
     for data_class, count in report.deleted().items():
         typer.echo(f"{data_class}: {count} deleted")
     typer.echo(
@@ -260,9 +272,8 @@ def sar_export(
     except KeyFileError:
         keyring = None
     operator = Principal(user_id=None, role="system", organisation_id=None, source="cli")
-    factory = make_session_factory(make_engine(settings.database_url))
     try:
-        with transaction(factory) as session:
+        with _session_factory(settings.database_url) as factory, transaction(factory) as session:
             archive = sar.export(
                 session,
                 principal=operator,
@@ -289,8 +300,8 @@ def keys_rotate() -> None:
     from openem.retention import keys
 
     settings = get_settings()
-    factory = make_session_factory(make_engine(settings.database_url))
-    report = keys.rotate(factory, key_file=settings.key_file, data_dir=settings.data_dir)
+    with _session_factory(settings.database_url) as factory:
+        report = keys.rotate(factory, key_file=settings.key_file, data_dir=settings.data_dir)
     typer.echo(
         f"new master key {report.new_key_id}; re-wrapped {report.rewrapped} record keys; "
         f"retired {len(report.retired_key_ids)} old key(s)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -118,11 +118,15 @@ def _apply(
 
 
 def overdue(session: Session, *, principal: Principal, today: date) -> Sequence[Order]:
-    """Active orders whose review date has passed, most overdue first."""
+    """Active, unexpired orders whose review date has passed, most overdue first."""
     require(principal, "reviews:read")
     query = (
         select(Order)
-        .where(Order.status == OrderStatus.active, Order.next_review_on < today)
+        .where(
+            Order.status == OrderStatus.active,
+            Order.next_review_on < today,
+            Order.ends_at > datetime.combine(today, time.min, UTC),
+        )
         .order_by(Order.next_review_on)
     )
     return session.scalars(query).all()
