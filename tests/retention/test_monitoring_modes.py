@@ -48,10 +48,19 @@ def _stored_fixes(sessions: sessionmaker[Session]) -> list[datetime]:
         return list(session.scalars(select(Position.fixed_at).order_by(Position.fixed_at)))
 
 
-def _queued_positions(sessions: sessionmaker[Session]) -> int:
+def _queued_positions(client: TestClient, sessions: sessionmaker[Session]) -> int:
+    """Fixes sent on to the bus: still in the outbox or already relayed (once per msg_id)."""
     with sessions() as session:
-        payloads = session.scalars(select(OutboxMessage.payload)).all()
-    return sum(1 for p in payloads for item in json.loads(p)["items"] if item["type"] == "position")
+        rows = session.execute(select(OutboxMessage.msg_id, OutboxMessage.payload)).all()
+    messages = {row.msg_id: row.payload for row in rows}
+    bus = client.app.state.bus
+    messages |= {m.msg_id: m.data for m in bus.log if m.data}
+    return sum(
+        1
+        for payload in messages.values()
+        for item in json.loads(payload).get("items", [])
+        if item["type"] == "position"
+    )
 
 
 def test_checkin_only_order_never_stores_a_telemetry_fix(
@@ -65,7 +74,7 @@ def test_checkin_only_order_never_stores_a_telemetry_fix(
     assert body["dropped"] == [{"seq": 1, "reason": modes.DROPPED_BY_MODE}]
     assert body["accepted"] == [2]
     assert _stored_fixes(sessions) == []
-    assert _queued_positions(sessions) == 0
+    assert _queued_positions(client, sessions) == 0
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(DeviceEvent)) == 1
     again = send(client, device, [device.position(seq=1)])  # a re-send is dropped again
@@ -92,7 +101,7 @@ def test_curfew_only_order_keeps_fixes_inside_curfew_hours_only(
     assert body["dropped"] == [{"seq": 1, "reason": modes.DROPPED_BY_MODE}]
     assert sorted(body["accepted"]) == [2, 3]
     assert _stored_fixes(sessions) == [inside.astimezone(UTC), early.astimezone(UTC)]
-    assert _queued_positions(sessions) == 2
+    assert _queued_positions(client, sessions) == 2
 
 
 def test_full_trail_order_keeps_every_fix(
