@@ -68,7 +68,9 @@ def run_rules_bench(
         "zones": len(zones),
     }
     targets: dict[str, dict[str, Any]] = {
-        "positions_per_s_per_core": {"target": 100_000, "op": ">=", "met": positions >= 100_000},
+        "positions_per_s_per_core": {
+            "target": 100_000, "op": ">=", "met": positions >= 100_000
+        },
     }
     machine = _machine(cpu=cpu)
     if database_url:
@@ -82,13 +84,10 @@ def run_rules_bench(
         figures["ratio_vs_postgis"] = round(positions / postgis["points_per_s"], 2)
         figures["inside_pairs_agreement"] = round(
             min(inside_index, postgis["inside_pairs"])
-            / max(inside_index, postgis["inside_pairs"], 1),
-            5,
+            / max(inside_index, postgis["inside_pairs"], 1), 5
         )
         targets["ratio_vs_postgis"] = {
-            "target": 1.0,
-            "op": ">=",
-            "met": figures["ratio_vs_postgis"] >= 1.0,
+            "target": 1.0, "op": ">=", "met": figures["ratio_vs_postgis"] >= 1.0
         }
     return {"name": "rules", "machine": machine, "figures": figures, "targets": targets}
 
@@ -98,10 +97,8 @@ def generate_zones(*, rng: np.random.Generator, subjects: int) -> list[ZoneAssig
     for subject in range(subjects):
         home = _around(rng=rng, lat=CITY_LAT, lon=CITY_LON, sigma_m=8_000.0)
         for number in range(int(rng.integers(1, 6))):
-            centre = (
-                home
-                if number == 0
-                else _around(rng=rng, lat=CITY_LAT, lon=CITY_LON, sigma_m=10_000.0)
+            centre = home if number == 0 else _around(
+                rng=rng, lat=CITY_LAT, lon=CITY_LON, sigma_m=10_000.0
             )
             radius = float(rng.uniform(80.0, 400.0) if number == 0 else rng.uniform(150, 2_500))
             shape: ZoneShape
@@ -146,21 +143,14 @@ def generate_fixes(
     times = np.datetime64(WEEK_START.replace(tzinfo=None), "us") + (seconds * 1e6).astype(
         "timedelta64[us]"
     )
-    return {
-        "subject_ids": subject_ids,
-        "times": times,
-        "lats": lats,
-        "lons": lons,
-        "accuracies": accuracies,
-    }
+    return {"subject_ids": subject_ids, "times": times, "lats": lats, "lons": lons,
+            "accuracies": accuracies}
 
 
 def _measure_index(
     *, index: ZoneIndex, fixes: dict[str, np.ndarray[Any, Any]], budget_s: float
 ) -> tuple[list[float], int]:
-    batches = [
-        {k: v[i * BATCH : (i + 1) * BATCH] for k, v in fixes.items()} for i in range(BATCHES)
-    ]
+    batches = [{k: v[i * BATCH:(i + 1) * BATCH] for k, v in fixes.items()} for i in range(BATCHES)]
     pairs = sum(len(index.evaluate(**batch)) for batch in batches)
     rates: list[float] = []
     deadline = time.perf_counter() + budget_s
@@ -182,10 +172,7 @@ def _inside_pairs_without_accuracy(
 
 
 def _measure_postgis(
-    *,
-    database_url: str,
-    zones: list[ZoneAssignment],
-    fixes: dict[str, np.ndarray[Any, Any]],
+    *, database_url: str, zones: list[ZoneAssignment], fixes: dict[str, np.ndarray[Any, Any]],
     budget_s: float,
 ) -> dict[str, Any]:
     import psycopg
@@ -208,12 +195,8 @@ def _measure_postgis(
                 copy.write_row((zone.subject_id, zone.zone_id, _ewkt(zone.shape)))
         with cursor.copy("COPY bench_fix (fix_id, subject_id, geom) FROM STDIN") as copy:
             for i, (subject, lat, lon) in enumerate(
-                zip(
-                    fixes["subject_ids"].tolist(),
-                    fixes["lats"].tolist(),
-                    fixes["lons"].tolist(),
-                    strict=True,
-                )
+                zip(fixes["subject_ids"].tolist(), fixes["lats"].tolist(), fixes["lons"].tolist(),
+                    strict=True)
             ):
                 copy.write_row((i, subject, f"SRID=4326;POINT({lon!r} {lat!r})"))
         conn.execute("CREATE INDEX ON bench_zone USING gist (geom)")
@@ -270,10 +253,8 @@ def _random_polygon(
         angles = (np.arange(vertices) + rng.uniform(0.0, 0.8, vertices)) * 2 * np.pi / vertices
         radii = radius_m * scale * rng.uniform(0.55, 1.0, vertices)
         lats, lons = _offset(
-            lat=np.full(vertices, centre[0]),
-            lon=np.full(vertices, centre[1]),
-            east_m=radii * np.sin(angles),
-            north_m=radii * np.cos(angles),
+            lat=np.full(vertices, centre[0]), lon=np.full(vertices, centre[1]),
+            east_m=radii * np.sin(angles), north_m=radii * np.cos(angles),
         )
         ring = [(float(lo), float(la)) for lo, la in zip(lons, lats, strict=True)]
         rings.append((*ring, ring[0]))
@@ -306,11 +287,8 @@ def _around(
 
 
 def _offset(
-    *,
-    lat: np.ndarray[Any, Any],
-    lon: np.ndarray[Any, Any],
-    east_m: np.ndarray[Any, Any],
-    north_m: np.ndarray[Any, Any],
+    *, lat: np.ndarray[Any, Any], lon: np.ndarray[Any, Any],
+    east_m: np.ndarray[Any, Any], north_m: np.ndarray[Any, Any],
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     return (
         lat + north_m / METRES_PER_DEG_LAT,

@@ -162,9 +162,7 @@ def advance(
             continue
         last = _order(observation)
         state, transition = _step(
-            policy=policy,
-            state=state,
-            observation=observation,
+            policy=policy, state=state, observation=observation,
             verdict=verdict(kind=kind, observation=observation),
         )
         if transition is not None:
@@ -197,7 +195,9 @@ def _step(
     evidence = state.streak_fix_ids
     if len(evidence) < EVIDENCE_LIMIT:
         evidence = (*evidence, observation.fix_id)
-    state = replace(state, streak_started_at=started, streak_length=length, streak_fix_ids=evidence)
+    state = replace(
+        state, streak_started_at=started, streak_length=length, streak_fix_ids=evidence
+    )
     fixes, minutes = (
         (policy.close_after_fixes, policy.close_after_minutes)
         if state.open

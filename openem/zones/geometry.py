@@ -124,7 +124,9 @@ def plane_from_offsets(
     chord2 = dx * dx + dy * dy + dz * dz
     horizontal2 = east * east + north * north
     safe = np.where(horizontal2 > 0.0, horizontal2, 1.0)
-    scale = np.where(horizontal2 > 0.0, np.sqrt(chord2 / safe) * (1.0 + chord2 * inv_24r2), 1.0)
+    scale = np.where(
+        horizontal2 > 0.0, np.sqrt(chord2 / safe) * (1.0 + chord2 * inv_24r2), 1.0
+    )
     return east * scale, north * scale
 
 
@@ -250,11 +252,8 @@ def shape_to_feature(
         if circle_as_polygon_segments is not None:
             approximation = circle_as_polygon(shape, segments=circle_as_polygon_segments)
             props["center"] = [shape.lon, shape.lat]
-            return {
-                "type": "Feature",
-                "geometry": shape_to_geometry(approximation),
-                "properties": props,
-            }
+            return {"type": "Feature", "geometry": shape_to_geometry(approximation),
+                    "properties": props}
     return {"type": "Feature", "geometry": shape_to_geometry(shape), "properties": props}
 
 

@@ -143,17 +143,12 @@ class ZoneIndex:
         near = np.flatnonzero((cls == Classification.UNCERTAIN) & self._is_polygon[zone_slot])
         if len(near):
             cls[near] = self._classify_near_polygons(
-                zone_slot=zone_slot[near],
-                dx=dx[near],
-                dy=dy[near],
-                dz=dz[near],
-                chord2=chord2[near],
-                acc=pair_acc[near],
+                zone_slot=zone_slot[near], dx=dx[near], dy=dy[near], dz=dz[near],
+                chord2=chord2[near], acc=pair_acc[near],
             )
         active = self._activity(zone_slot=zone_slot, t_us=t_us[fix_index])
-        return ZoneEvaluation(
-            fix_index=fix_index, zone_slot=zone_slot, classification=cls, active=active
-        )
+        return ZoneEvaluation(fix_index=fix_index, zone_slot=zone_slot, classification=cls,
+                              active=active)
 
     def _compile_subjects(self) -> None:
         keys: list[Hashable] = []
@@ -183,8 +178,7 @@ class ZoneIndex:
             lookup = self._subject_position
             position = np.fromiter(
                 (lookup.get(_plain(s), self._unknown) for s in subject_ids),
-                dtype=np.int64,
-                count=len(subject_ids),
+                dtype=np.int64, count=len(subject_ids),
             )
         return position, self._subject_count[position]
 
@@ -224,7 +218,9 @@ class ZoneIndex:
         self._ax, self._ay = edges[:, 0].copy(), edges[:, 1].copy()
         self._dx, self._dy = edges[:, 2] - edges[:, 0], edges[:, 3] - edges[:, 1]
         length2 = self._dx * self._dx + self._dy * self._dy
-        self._inv_length2 = np.divide(1.0, length2, out=np.zeros_like(length2), where=length2 > 0)
+        self._inv_length2 = np.divide(
+            1.0, length2, out=np.zeros_like(length2), where=length2 > 0
+        )
         self._slope = np.divide(
             self._dx, self._dy, out=np.zeros_like(self._dy), where=self._dy != 0
         )
@@ -242,9 +238,8 @@ class ZoneIndex:
         px, py = east * scale, north * scale
         counts = self._edge_count[zone_slot]
         out = np.empty(len(zone_slot), dtype=np.int8)
-        bounds = np.searchsorted(
-            np.cumsum(counts), np.arange(MAX_EDGE_WORK, int(counts.sum()), MAX_EDGE_WORK)
-        )
+        bounds = np.searchsorted(np.cumsum(counts), np.arange(MAX_EDGE_WORK, int(counts.sum()),
+                                                              MAX_EDGE_WORK))
         for lo, hi in zip([0, *bounds.tolist()], [*bounds.tolist(), len(zone_slot)], strict=True):
             if hi > lo:
                 out[lo:hi] = self._edge_pass(

@@ -116,9 +116,8 @@ class Schedule:
         ]
         intervals = _merge(clipped)
         for absence in sorted(self.absences, key=lambda a: a.start):
-            intervals = _subtract(
-                intervals, absence.start.astimezone(UTC), absence.end.astimezone(UTC)
-            )
+            intervals = _subtract(intervals, absence.start.astimezone(UTC),
+                                  absence.end.astimezone(UTC))
         return intervals
 
     def to_dict(self) -> dict[str, Any]:

@@ -33,23 +33,14 @@ def fixes(
     *classes: Classification, every_s: int = 60, active: bool = True, flagged: bool = False
 ) -> list[ZoneObservation]:
     return [
-        ZoneObservation(
-            fix_id=f"f{i}",
-            at=START + timedelta(seconds=i * every_s),
-            classification=c,
-            active=active,
-            flagged=flagged,
-        )
+        ZoneObservation(fix_id=f"f{i}", at=START + timedelta(seconds=i * every_s),
+                        classification=c, active=active, flagged=flagged)
         for i, c in enumerate(classes)
     ]
 
 
-def run(
-    observations: list[ZoneObservation],
-    *,
-    policy: HysteresisPolicy = THREE_FIXES,
-    kind: ZoneKind = ZoneKind.INCLUSION,
-) -> list[tuple[Change, datetime, tuple]]:
+def run(observations: list[ZoneObservation], *, policy: HysteresisPolicy = THREE_FIXES,
+        kind: ZoneKind = ZoneKind.INCLUSION) -> list[tuple[Change, datetime, tuple]]:
     result = replay(policy=policy, kind=kind, observations=observations)
     return [(t.change, t.at, t.evidence_fix_ids) for t in result.transitions]
 
@@ -74,9 +65,8 @@ def test_flagged_fixes_never_open_a_violation() -> None:
 
 def test_uncertain_and_flagged_fixes_neither_count_nor_break_a_streak() -> None:
     observations = fixes(OUT, UNSURE, OUT, UNSURE, OUT)
-    observations[3] = ZoneObservation(
-        fix_id="f3", at=observations[3].at, classification=IN, active=True, flagged=True
-    )
+    observations[3] = ZoneObservation(fix_id="f3", at=observations[3].at, classification=IN,
+                                      active=True, flagged=True)
     assert run(observations) == [(Change.OPENED, START, ("f0", "f2", "f4"))]
 
 
@@ -96,22 +86,16 @@ def test_exclusion_zone_violation_opens_on_inside_fixes() -> None:
 def test_fixes_while_the_schedule_is_inactive_are_compliant() -> None:
     assert run(fixes(*[OUT] * 10, active=False)) == []
     observations = fixes(OUT, OUT, OUT) + [
-        ZoneObservation(
-            fix_id=f"late{i}",
-            at=START + timedelta(minutes=10 + i),
-            classification=OUT,
-            active=False,
-            flagged=True,
-        )
+        ZoneObservation(fix_id=f"late{i}", at=START + timedelta(minutes=10 + i),
+                        classification=OUT, active=False, flagged=True)
         for i in range(2)
     ]
     assert [change for change, _, _ in run(observations)] == [Change.OPENED, Change.CLOSED]
 
 
 def test_minutes_policy_opens_after_the_streak_lasts_long_enough() -> None:
-    policy = HysteresisPolicy(
-        open_after_fixes=None, open_after_minutes=5, close_after_fixes=None, close_after_minutes=10
-    )
+    policy = HysteresisPolicy(open_after_fixes=None, open_after_minutes=5,
+                              close_after_fixes=None, close_after_minutes=10)
     assert run(fixes(OUT, OUT, OUT, OUT, OUT, every_s=60), policy=policy) == []
     opened = run(fixes(*[OUT] * 6, every_s=60), policy=policy)
     assert opened == [(Change.OPENED, START, ("f0", "f1", "f2", "f3", "f4", "f5"))]
@@ -134,18 +118,10 @@ def test_fixes_in_a_batch_are_taken_in_fix_time_order() -> None:
 
 def test_a_fix_older_than_the_last_one_taken_is_returned_as_late() -> None:
     observations = fixes(OUT, OUT, OUT, OUT)
-    first = advance(
-        policy=THREE_FIXES,
-        kind=ZoneKind.INCLUSION,
-        state=ViolationState(),
-        observations=[observations[0], observations[2]],
-    )
-    second = advance(
-        policy=THREE_FIXES,
-        kind=ZoneKind.INCLUSION,
-        state=first.state,
-        observations=[observations[1], observations[3], observations[2]],
-    )
+    first = advance(policy=THREE_FIXES, kind=ZoneKind.INCLUSION, state=ViolationState(),
+                    observations=[observations[0], observations[2]])
+    second = advance(policy=THREE_FIXES, kind=ZoneKind.INCLUSION, state=first.state,
+                     observations=[observations[1], observations[3], observations[2]])
     assert second.late_fix_ids == ("f1",)
     assert [t.change for t in second.transitions] == [Change.OPENED]
     assert second.transitions[0].evidence_fix_ids == ("f0", "f2", "f3")
@@ -171,12 +147,10 @@ def test_malformed_persisted_state_is_refused() -> None:
 
 
 def test_verdicts_follow_zone_kind_schedule_and_quality() -> None:
-    def judge(
-        kind: ZoneKind, cls: Classification, *, active: bool = True, flagged: bool = False
-    ) -> Verdict:
-        observation = ZoneObservation(
-            fix_id=1, at=START, classification=cls, active=active, flagged=flagged
-        )
+    def judge(kind: ZoneKind, cls: Classification, *, active: bool = True,
+              flagged: bool = False) -> Verdict:
+        observation = ZoneObservation(fix_id=1, at=START, classification=cls, active=active,
+                                      flagged=flagged)
         return verdict(kind=kind, observation=observation)
 
     assert judge(ZoneKind.INCLUSION, OUT) is Verdict.VIOLATING
@@ -188,22 +162,14 @@ def test_verdicts_follow_zone_kind_schedule_and_quality() -> None:
 
 
 OBSERVATIONS = st.lists(
-    st.tuples(
-        st.integers(0, 600), st.sampled_from([IN, OUT, UNSURE]), st.booleans(), st.booleans()
-    ),
+    st.tuples(st.integers(0, 600), st.sampled_from([IN, OUT, UNSURE]), st.booleans(),
+              st.booleans()),
     max_size=40,
-).map(
-    lambda rows: [
-        ZoneObservation(
-            fix_id=i,
-            at=START + timedelta(seconds=sum(r[0] for r in rows[: i + 1])),
-            classification=c,
-            active=active,
-            flagged=flagged,
-        )
-        for i, (_, c, active, flagged) in enumerate(rows)
-    ]
-)
+).map(lambda rows: [
+    ZoneObservation(fix_id=i, at=START + timedelta(seconds=sum(r[0] for r in rows[: i + 1])),
+                    classification=c, active=active, flagged=flagged)
+    for i, (_, c, active, flagged) in enumerate(rows)
+])
 POLICIES = st.builds(
     HysteresisPolicy, open_after_fixes=st.integers(1, 4), close_after_fixes=st.integers(1, 4)
 ) | st.builds(
@@ -216,16 +182,10 @@ POLICIES = st.builds(
 
 
 @settings(max_examples=150, deadline=None)
-@given(
-    observations=OBSERVATIONS,
-    policy=POLICIES,
-    kind=st.sampled_from(list(ZoneKind)),
-    cuts=st.lists(st.integers(0, 40), max_size=4),
-)
+@given(observations=OBSERVATIONS, policy=POLICIES, kind=st.sampled_from(list(ZoneKind)),
+       cuts=st.lists(st.integers(0, 40), max_size=4))
 def test_persisting_state_between_batches_changes_nothing(
-    observations: list[ZoneObservation],
-    policy: HysteresisPolicy,
-    kind: ZoneKind,
+    observations: list[ZoneObservation], policy: HysteresisPolicy, kind: ZoneKind,
     cuts: list[int],
 ) -> None:
     whole = replay(policy=policy, kind=kind, observations=observations)
@@ -234,12 +194,8 @@ def test_persisting_state_between_batches_changes_nothing(
     bounds = [0, *sorted(c for c in cuts if c <= len(observations)), len(observations)]
     for lo, hi in itertools.pairwise(bounds):
         stored = json.loads(json.dumps(state.to_dict()))
-        step = advance(
-            policy=policy,
-            kind=kind,
-            state=ViolationState.from_dict(stored),
-            observations=observations[lo:hi],
-        )
+        step = advance(policy=policy, kind=kind, state=ViolationState.from_dict(stored),
+                       observations=observations[lo:hi])
         assert step.late_fix_ids == ()
         state = step.state
         transitions.extend(step.transitions)
@@ -267,29 +223,19 @@ def test_transitions_alternate_and_rest_only_on_clear_good_quality_evidence(
 
 
 @settings(max_examples=100, deadline=None)
-@given(
-    noise=st.lists(st.tuples(st.sampled_from([IN, UNSURE]), st.booleans()), max_size=60),
-    outside_flagged=st.lists(st.integers(0, 59), max_size=20),
-)
+@given(noise=st.lists(st.tuples(st.sampled_from([IN, UNSURE]), st.booleans()), max_size=60),
+       outside_flagged=st.lists(st.integers(0, 59), max_size=20))
 def test_noisy_fixes_at_home_near_the_boundary_never_open_a_curfew_violation(
     noise: list[tuple[Classification, bool]], outside_flagged: list[int]
 ) -> None:
     observations = [
-        ZoneObservation(
-            fix_id=i,
-            at=START + timedelta(minutes=i),
-            classification=c,
-            active=True,
-            flagged=flagged,
-        )
+        ZoneObservation(fix_id=i, at=START + timedelta(minutes=i), classification=c,
+                        active=True, flagged=flagged)
         for i, (c, flagged) in enumerate(noise)
     ]
     for i in outside_flagged:
         if i < len(observations):
-            observations[i] = ZoneObservation(
-                fix_id=i, at=observations[i].at, classification=OUT, active=True, flagged=True
-            )
-    assert (
-        replay(policy=THREE_FIXES, kind=ZoneKind.INCLUSION, observations=observations).transitions
-        == ()
-    )
+            observations[i] = ZoneObservation(fix_id=i, at=observations[i].at,
+                                              classification=OUT, active=True, flagged=True)
+    assert replay(policy=THREE_FIXES, kind=ZoneKind.INCLUSION,
+                  observations=observations).transitions == ()

@@ -218,12 +218,8 @@ def test_circle_exports_as_polygon_approximation_on_request() -> None:
 
 def test_point_feature_without_radius_is_refused() -> None:
     with pytest.raises(ZoneGeometryError, match="radius_m"):
-        shape_from_feature(
-            {
-                "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": [0.0, 0.0]},
-                "properties": {},
-            }
-        )
+        shape_from_feature({"type": "Feature", "geometry": {"type": "Point",
+                                                            "coordinates": [0.0, 0.0]},
+                            "properties": {}})
     with pytest.raises(ZoneGeometryError, match="Polygon or a Point"):
         shape_from_feature({"type": "LineString", "coordinates": [[0.0, 0.0], [1.0, 1.0]]})

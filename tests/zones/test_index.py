@@ -29,11 +29,8 @@ CURFEW = Schedule(
 DAYTIME = Schedule(
     timezone="America/Chicago",
     windows=(Window(days=frozenset({0, 1, 2, 3, 4}), start=time(8), end=time(18)),),
-    absences=(
-        Absence(
-            start=datetime(2026, 3, 9, 15, tzinfo=UTC), end=datetime(2026, 3, 10, 2, tzinfo=UTC)
-        ),
-    ),
+    absences=(Absence(start=datetime(2026, 3, 9, 15, tzinfo=UTC),
+                      end=datetime(2026, 3, 10, 2, tzinfo=UTC)),),
 )
 START = datetime(2026, 3, 7, tzinfo=UTC)
 
@@ -71,26 +68,16 @@ def zones_and_fixes(draw: st.DrawFn) -> tuple[list[ZoneAssignment], dict[str, li
                 shape = Circle(lat=zone_centre[0], lon=zone_centre[1], radius_m=radius)
             else:
                 radii = draw(st.lists(st.floats(0.6, 1.0), min_size=3, max_size=12))
-                shape = star_polygon(
-                    centre=zone_centre, radius_m=radius, radii=radii, hole=draw(st.booleans())
-                )
-            zones.append(
-                ZoneAssignment(
-                    subject_id=subject,
-                    zone_id=f"z{subject}-{number}",
-                    kind=draw(st.sampled_from(list(ZoneKind))),
-                    shape=shape,
-                    schedule=draw(st.sampled_from([None, CURFEW, DAYTIME])),
-                )
-            )
+                shape = star_polygon(centre=zone_centre, radius_m=radius, radii=radii,
+                                     hole=draw(st.booleans()))
+            zones.append(ZoneAssignment(
+                subject_id=subject, zone_id=f"z{subject}-{number}",
+                kind=draw(st.sampled_from(list(ZoneKind))), shape=shape,
+                schedule=draw(st.sampled_from([None, CURFEW, DAYTIME])),
+            ))
     count = draw(st.integers(1, 60))
-    fixes: dict[str, list] = {
-        "subject_ids": [],
-        "times": [],
-        "lats": [],
-        "lons": [],
-        "accuracies": [],
-    }
+    fixes: dict[str, list] = {"subject_ids": [], "times": [], "lats": [], "lons": [],
+                              "accuracies": []}
     for _ in range(count):
         target = draw(st.sampled_from(zones)).shape.projection
         east, north = draw(st.floats(-2_500, 2_500)), draw(st.floats(-2_500, 2_500))
@@ -107,12 +94,8 @@ def near_a_tie(shape: ZoneShape, *, lat: float, lon: float, accuracy: float) -> 
     xs, ys = shape.projection.forward(lats=np.array([lat]), lons=np.array([lon]))
     if isinstance(shape, Circle):
         distance = math.hypot(xs[0], ys[0])
-        return (
-            min(
-                abs(distance + accuracy - shape.radius_m), abs(distance - accuracy - shape.radius_m)
-            )
-            < 1e-6
-        )
+        return min(abs(distance + accuracy - shape.radius_m),
+                   abs(distance - accuracy - shape.radius_m)) < 1e-6
     boundary = shape.projected_shape().boundary.distance(Point(xs[0], ys[0]))
     return abs(boundary - accuracy) < 1e-6 or boundary < 1e-6
 
@@ -141,46 +124,26 @@ def test_index_matches_the_shapely_reference(
         assert row.kind == zone.kind and row.subject_id == zone.subject_id
         assert row.active == (zone.schedule is None or zone.schedule.is_active(at))
         if not near_a_tie(zone.shape, lat=lat, lon=lon, accuracy=accuracy):
-            assert row.classification == classify(
-                shape=zone.shape, lat=lat, lon=lon, accuracy_m=accuracy
-            )
+            assert row.classification == classify(shape=zone.shape, lat=lat, lon=lon,
+                                                  accuracy_m=accuracy)
 
 
 def home_zones() -> list[ZoneAssignment]:
     return [
-        ZoneAssignment(
-            subject_id="subject-a",
-            zone_id="home",
-            kind=ZoneKind.INCLUSION,
-            shape=Circle(lat=51.5, lon=-0.1, radius_m=200.0),
-            schedule=CURFEW,
-        ),
-        ZoneAssignment(
-            subject_id="subject-a",
-            zone_id="park",
-            kind=ZoneKind.EXCLUSION,
-            shape=Circle(lat=51.52, lon=-0.1, radius_m=300.0),
-        ),
-        ZoneAssignment(
-            subject_id="subject-b",
-            zone_id="home",
-            kind=ZoneKind.INCLUSION,
-            shape=Circle(lat=51.4, lon=-0.2, radius_m=150.0),
-            schedule=CURFEW,
-        ),
+        ZoneAssignment(subject_id="subject-a", zone_id="home", kind=ZoneKind.INCLUSION,
+                       shape=Circle(lat=51.5, lon=-0.1, radius_m=200.0), schedule=CURFEW),
+        ZoneAssignment(subject_id="subject-a", zone_id="park", kind=ZoneKind.EXCLUSION,
+                       shape=Circle(lat=51.52, lon=-0.1, radius_m=300.0)),
+        ZoneAssignment(subject_id="subject-b", zone_id="home", kind=ZoneKind.INCLUSION,
+                       shape=Circle(lat=51.4, lon=-0.2, radius_m=150.0), schedule=CURFEW),
     ]
 
 
 def test_zone_without_a_schedule_is_always_active() -> None:
     index = ZoneIndex(zones=home_zones())
     times = [datetime(2026, 3, 29, hour, tzinfo=UTC) for hour in range(24)]
-    evaluation = index.evaluate(
-        subject_ids=["subject-a"] * 24,
-        times=times,
-        lats=[51.5] * 24,
-        lons=[-0.1] * 24,
-        accuracies=[5.0] * 24,
-    )
+    evaluation = index.evaluate(subject_ids=["subject-a"] * 24, times=times, lats=[51.5] * 24,
+                                lons=[-0.1] * 24, accuracies=[5.0] * 24)
     rows = list(index.rows(evaluation=evaluation))
     assert all(row.active for row in rows if row.zone_id == "park")
     curfew = [row.active for row in rows if row.zone_id == "home"]
@@ -189,13 +152,9 @@ def test_zone_without_a_schedule_is_always_active() -> None:
 
 def test_fix_of_a_subject_without_zones_yields_no_rows() -> None:
     index = ZoneIndex(zones=home_zones())
-    evaluation = index.evaluate(
-        subject_ids=["subject-z", "subject-b"],
-        times=[START, START],
-        lats=[51.4, 51.4],
-        lons=[-0.2, -0.2],
-        accuracies=[5.0, 5.0],
-    )
+    evaluation = index.evaluate(subject_ids=["subject-z", "subject-b"],
+                                times=[START, START], lats=[51.4, 51.4], lons=[-0.2, -0.2],
+                                accuracies=[5.0, 5.0])
     rows = list(index.rows(evaluation=evaluation))
     assert [(row.fix_index, row.zone_id, row.classification) for row in rows] == [
         (1, "home", Classification.INSIDE)
@@ -211,49 +170,30 @@ def test_fix_times_may_be_datetimes_datetime64_or_epoch_seconds() -> None:
         np.array([at.timestamp()]),
     ]
     for times in forms:
-        evaluation = index.evaluate(
-            subject_ids=["subject-b"], times=times, lats=[51.4], lons=[-0.2], accuracies=[5.0]
-        )
+        evaluation = index.evaluate(subject_ids=["subject-b"], times=times, lats=[51.4],
+                                    lons=[-0.2], accuracies=[5.0])
         assert evaluation.active.tolist() == [True]
 
 
 def test_integer_subject_ids_use_the_vectorised_lookup() -> None:
-    zones = [
-        ZoneAssignment(
-            subject_id=s,
-            zone_id=s,
-            kind=ZoneKind.INCLUSION,
-            shape=Circle(lat=10.0, lon=float(s), radius_m=1_000.0),
-        )
-        for s in (7, 3, 11)
-    ]
+    zones = [ZoneAssignment(subject_id=s, zone_id=s, kind=ZoneKind.INCLUSION,
+                            shape=Circle(lat=10.0, lon=float(s), radius_m=1_000.0))
+             for s in (7, 3, 11)]
     index = ZoneIndex(zones=zones)
-    evaluation = index.evaluate(
-        subject_ids=np.array([11, 4, 3, 7]),
-        times=[START] * 4,
-        lats=[10.0] * 4,
-        lons=[11.0, 4.0, 3.0, 3.0],
-        accuracies=[0.0] * 4,
-    )
+    evaluation = index.evaluate(subject_ids=np.array([11, 4, 3, 7]), times=[START] * 4,
+                                lats=[10.0] * 4, lons=[11.0, 4.0, 3.0, 3.0],
+                                accuracies=[0.0] * 4)
     rows = [(r.fix_index, r.zone_id, r.classification) for r in index.rows(evaluation=evaluation)]
-    assert rows == [
-        (0, 11, Classification.INSIDE),
-        (2, 3, Classification.INSIDE),
-        (3, 7, Classification.OUTSIDE),
-    ]
+    assert rows == [(0, 11, Classification.INSIDE), (2, 3, Classification.INSIDE),
+                    (3, 7, Classification.OUTSIDE)]
 
 
 def test_batches_weeks_apart_rebuild_the_schedule_horizon() -> None:
     index = ZoneIndex(zones=home_zones())
-    for at in (
-        datetime(2026, 1, 5, 22, tzinfo=UTC),
-        datetime(2026, 8, 5, 12, tzinfo=UTC),
-        datetime(2026, 1, 6, 12, tzinfo=UTC),
-        datetime(2026, 8, 5, 22, tzinfo=UTC),
-    ):
-        evaluation = index.evaluate(
-            subject_ids=["subject-b"], times=[at], lats=[51.4], lons=[-0.2], accuracies=[5.0]
-        )
+    for at in (datetime(2026, 1, 5, 22, tzinfo=UTC), datetime(2026, 8, 5, 12, tzinfo=UTC),
+               datetime(2026, 1, 6, 12, tzinfo=UTC), datetime(2026, 8, 5, 22, tzinfo=UTC)):
+        evaluation = index.evaluate(subject_ids=["subject-b"], times=[at], lats=[51.4],
+                                    lons=[-0.2], accuracies=[5.0])
         assert evaluation.active.tolist() == [CURFEW.is_active(at)]
 
 
@@ -261,30 +201,13 @@ def test_out_of_range_or_inaccurate_fixes_are_refused_without_coordinates() -> N
     index = ZoneIndex(zones=home_zones())
     for lat, lon, accuracy in ((95.5, 0.0, 1.0), (51.0, math.nan, 1.0), (51.0, 0.0, -3.0)):
         with pytest.raises(ZoneGeometryError) as caught:
-            index.evaluate(
-                subject_ids=["subject-a"],
-                times=[START],
-                lats=[lat],
-                lons=[lon],
-                accuracies=[accuracy],
-            )
+            index.evaluate(subject_ids=["subject-a"], times=[START], lats=[lat], lons=[lon],
+                           accuracies=[accuracy])
         assert "95.5" not in str(caught.value)
 
 
 def test_empty_index_and_empty_batch() -> None:
-    assert (
-        len(
-            ZoneIndex(zones=[]).evaluate(
-                subject_ids=[1], times=[START], lats=[0.0], lons=[0.0], accuracies=[1.0]
-            )
-        )
-        == 0
-    )
-    assert (
-        len(
-            ZoneIndex(zones=home_zones()).evaluate(
-                subject_ids=[], times=[], lats=[], lons=[], accuracies=[]
-            )
-        )
-        == 0
-    )
+    assert len(ZoneIndex(zones=[]).evaluate(subject_ids=[1], times=[START], lats=[0.0],
+                                            lons=[0.0], accuracies=[1.0])) == 0
+    assert len(ZoneIndex(zones=home_zones()).evaluate(subject_ids=[], times=[], lats=[],
+                                                      lons=[], accuracies=[])) == 0

@@ -23,9 +23,8 @@ def test_rules_bench_reports_the_common_benchmark_shape() -> None:
     reason="set OPENEM_TEST_DATABASE_URL to a PostgreSQL/PostGIS database",
 )
 def test_rules_bench_compares_with_postgis() -> None:
-    report = run_rules_bench(
-        database_url=os.environ["OPENEM_TEST_DATABASE_URL"], seconds=0.5, subjects=200, seed=3
-    )
+    report = run_rules_bench(database_url=os.environ["OPENEM_TEST_DATABASE_URL"], seconds=0.5,
+                             subjects=200, seed=3)
     figures = report["figures"]
     assert figures["postgis_points_per_s"] > 0
     assert figures["ratio_vs_postgis"] == pytest.approx(

@@ -21,9 +21,8 @@ SPRING_FORWARD = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
 FALL_BACK = datetime(2026, 10, 25, 1, 0, tzinfo=UTC)
 
 
-def utc(
-    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
-) -> datetime:
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0,
+        second: int = 0) -> datetime:
     return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
@@ -117,9 +116,8 @@ def test_window_starting_in_the_repeated_hour_starts_at_its_first_occurrence() -
 
 
 def test_weekday_windows_apply_only_on_their_days() -> None:
-    weekdays = frozenset(
-        {Weekday.MONDAY, Weekday.TUESDAY, Weekday.WEDNESDAY, Weekday.THURSDAY, Weekday.FRIDAY}
-    )
+    weekdays = frozenset({Weekday.MONDAY, Weekday.TUESDAY, Weekday.WEDNESDAY,
+                          Weekday.THURSDAY, Weekday.FRIDAY})
     schedule = Schedule(
         timezone="America/New_York", windows=(Window(days=weekdays, start=time(9), end=time(17)),)
     )
@@ -129,9 +127,8 @@ def test_weekday_windows_apply_only_on_their_days() -> None:
 
 
 def test_overnight_window_belongs_to_the_day_it_starts() -> None:
-    friday_night = Window(
-        days=frozenset({Weekday.FRIDAY}), start=time(22), end=time(6), overnight=True
-    )
+    friday_night = Window(days=frozenset({Weekday.FRIDAY}), start=time(22), end=time(6),
+                          overnight=True)
     schedule = Schedule(timezone=LONDON, windows=(friday_night,))
     assert schedule.is_active(utc(2026, 1, 10, 3))
     assert not schedule.is_active(utc(2026, 1, 11, 3))
@@ -183,13 +180,10 @@ SCHEDULES = st.sampled_from(
     [
         curfew(),
         curfew(Absence(start=utc(2026, 3, 27, 21), end=utc(2026, 3, 28, 3))),
-        Schedule(
-            timezone="America/New_York",
-            windows=(
-                Window(days=frozenset({0, 2, 4}), start=time(1, 30), end=time(2, 30)),
-                Window(days=frozenset({5, 6}), start=time(23), end=time(1, 15), overnight=True),
-            ),
-        ),
+        Schedule(timezone="America/New_York", windows=(
+            Window(days=frozenset({0, 2, 4}), start=time(1, 30), end=time(2, 30)),
+            Window(days=frozenset({5, 6}), start=time(23), end=time(1, 15), overnight=True),
+        )),
         Schedule(timezone="Australia/Lord_Howe", windows=(CURFEW,)),
     ]
 )
