@@ -29,9 +29,13 @@ from openem.http.limits import BodySizeLimit
 from openem.ingest.api import router as device_router
 from openem.locations.api import router as locations_router
 from openem.logs import configure_logging, get_logger
+from openem.retention.api import router as retention_router
+from openem.retention.schedules import schedules_from_settings
+from openem.retention.tasks import run_daily
 from openem.rules.config import RulesConfig
 from openem.rules.tasks import RulesWorker
 from openem.subjects.api import router as subjects_router
+from openem.subjects.proportionality_api import router as proportionality_router
 from openem.zones.api import router as zones_router
 
 log = get_logger(__name__)
@@ -41,17 +45,20 @@ ROUTERS = (
     access_router,
     audit_router,
     subjects_router,
+    proportionality_router,
     devices_router,
     locations_router,
     zones_router,
     alerts_router,
     disclosures_router,
+    retention_router,
     device_router,
 )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    schedules_from_settings(settings)  # refuse bad retention periods at start-up
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,6 +81,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             workers += app.state.rules.start(
                 stop_workers, sweep_interval_s=settings.rules_sweep_interval_s
             )
+        retention = (
+            asyncio.create_task(
+                run_daily(stop_relay, app.state.sessions, app.state.bus, settings=settings)
+            )
+            if settings.purge_schedule
+            else None
+        )
         log.info("openem_started", version=__version__, port=settings.port)
         try:
             yield
@@ -82,6 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await asyncio.gather(*workers, return_exceptions=True)
             stop_relay.set()
             await relay
+            if retention is not None:
+                await retention
             await app.state.bus.close()
             engine.dispose()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -117,6 +117,34 @@ class Settings(BaseSettings):
     alerts_stream_poll_s: float = Field(
         0.2, gt=0, le=5, description="How often the alert stream looks for new alert events."
     )
+    retention_days: dict[str, int] = Field(
+        default_factory=dict,
+        description="Retention period in days per data class (JSON object); default six years.",
+    )
+    retention_max_days: int = Field(
+        2192, ge=1, description="Longest retention period this deployment allows, in days."
+    )
+    purge_batch_size: int = Field(
+        500, ge=1, le=10_000, description="Rows deleted per statement by the purge."
+    )
+    purge_schedule: bool = Field(
+        True, description="Run the daily purge and review escalation inside `openem serve`."
+    )
+    purge_interval_s: int = Field(
+        86_400, ge=60, description="Seconds between scheduled purges inside `openem serve`."
+    )
+
+    @model_validator(mode="after")
+    def _retention_in_bounds(self) -> Settings:
+        for name, days in self.retention_days.items():
+            if days <= 0:
+                raise ValueError(f"retention for {name} must be at least one day")
+            if days > self.retention_max_days:
+                raise ValueError(
+                    f"retention for {name} is over the deployment maximum "
+                    f"({self.retention_max_days} days)"
+                )
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -16,9 +16,13 @@ from openem.access.schemas import OrganisationCreate, UserCreate
 from openem.access.tokens import issue_token
 from openem.devices import service as devices_service
 from openem.devices.schemas import DeviceCreate
+from openem.retention import notices
+from openem.subjects import assessments as assessments_service
 from openem.subjects import service as subjects_service
-from openem.subjects.models import DeviceKind, ImmigrationStatus
+from openem.subjects.models import AssessmentKind, DeviceKind, ImmigrationStatus
 from openem.subjects.schemas import Conviction, OrderCreate, SubjectCreate
+
+assert notices  # importing it sends the privacy notice at every enrolment
 
 DEMO_PASSWORD = "demo-password-not-for-production"
 
@@ -140,8 +144,35 @@ def seed_subjects(session: Session, *, count: int, now: datetime, seed: int = 7)
     return created
 
 
+def seed_assessments(session: Session, *, now: datetime) -> int:
+    """Approved, in-date DPIA and equality assessments for every cohort (fictional)."""
+    recorded = 0
+    for cohort in assessments_service.ALL_COHORTS:
+        for kind in AssessmentKind:
+            if assessments_service.in_force(session, cohort=cohort, kind=kind, today=now.date()):
+                continue
+            assessments_service.record_assessment(
+                session,
+                principal=SYSTEM,
+                kind=kind,
+                cohort=cohort,
+                version=f"demo-{now:%Y%m%d}",
+                summary="Demo assessment: fictional, for the demo deployment only.",
+                less_intrusive_options=(
+                    "reporting in person; curfew-only monitoring; check-ins without location"
+                ),
+                approver="Demo Data Protection Officer",
+                approved_on=now.date(),
+                valid_until=now.date() + timedelta(days=365),
+                now=now,
+            )
+            recorded += 1
+    return recorded
+
+
 def seed(session: Session, *, subjects: int = 50, now: datetime | None = None) -> list[DemoLogin]:
     now = now or datetime.now(UTC)
     logins = seed_staff(session, now=now)
+    seed_assessments(session, now=now)
     seed_subjects(session, count=subjects, now=now)
     return logins

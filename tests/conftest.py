@@ -115,6 +115,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         bus_url="memory://",
         data_dir=tmp_path,
         key_file=tmp_path / "master.key",
+        purge_schedule=False,  # tests drive the daily job directly (tests/retention)
     )
 
 
@@ -126,13 +127,18 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture
 def staff_tokens(sessions: sessionmaker[Session]) -> dict[str, str]:
-    """A committed user and API token for every role: role -> bearer token."""
+    """A committed user and API token for every role: role -> bearer token.
+
+    Also records approved impact assessments for every cohort, so the staff can
+    create orders (the assessment gate itself is tested in tests/subjects).
+    """
     from openem.access.models import Role
     from tests.support import factories
 
     tokens = {}
     with sessions() as session, session.begin():
         org = factories.organisation(session)
+        factories.assessments(session)
         for role in Role:
             tokens[role.value] = factories.token_for(
                 session, factories.user(session, role, org=org)

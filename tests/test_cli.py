@@ -17,7 +17,7 @@ runner = CliRunner()
 def test_help_lists_the_commands() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("serve", "migrate", "demo", "users"):
+    for command in ("serve", "migrate", "demo", "users", "purge", "sar", "keys"):
         assert command in result.output
 
 

@@ -66,6 +66,19 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "alerts:act": frozenset({R.caseworker, R.operator, R.supervisor}),
     "alerts:resolve": frozenset({R.caseworker, R.operator, R.supervisor}),
     "alerts:breach": frozenset({R.caseworker, R.supervisor}),
+    # --- data protection (issue 7): retention, holds, subject rights, proportionality ---
+    "retention:read": frozenset({R.auditor, R.supervisor, R.admin}),
+    "holds:read": frozenset({R.auditor, R.supervisor}),
+    "holds:write": frozenset({R.auditor, R.supervisor}),
+    "sar:export": frozenset({R.auditor}),
+    "rights:read": frozenset({R.auditor, R.caseworker, R.supervisor}),
+    "rights:write": frozenset({R.auditor, R.caseworker}),
+    "proportionality:read": frozenset({R.caseworker, R.supervisor, R.auditor}),
+    "proportionality:write": frozenset({R.caseworker, R.supervisor}),
+    "assessments:read": frozenset({R.caseworker, R.supervisor, R.auditor}),
+    "assessments:write": frozenset({R.supervisor, R.auditor}),
+    "notices:read": frozenset({R.caseworker, R.supervisor, R.auditor}),
+    "notices:write": frozenset({R.caseworker, R.supervisor}),
 }
 
 MFA_ROLES = frozenset({R.police, R.approver, R.admin})

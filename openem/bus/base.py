@@ -7,6 +7,7 @@ is delivered again, so every consumer must be idempotent.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -49,6 +50,10 @@ class Bus(ABC):
 
     @abstractmethod
     async def ping(self) -> bool: ...
+
+    @abstractmethod
+    async def purge(self, subject: str, *, match: Callable[[bytes], bool]) -> int:
+        """Delete retained messages on ``subject`` whose payload ``match`` accepts; count them."""
 
     async def close(self) -> None:
         return None

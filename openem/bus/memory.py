@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from openem.bus.base import Bus, Message, Subscription, subject_matches
@@ -117,3 +118,14 @@ class MemoryBus(Bus):
 
     async def ping(self) -> bool:
         return True
+
+    async def purge(self, subject: str, *, match: Callable[[bytes], bool]) -> int:
+        """Blank the matching entries in place (consumers index the log by position)."""
+        removed = 0
+        for index, stored in enumerate(self.log):
+            if stored.subject == subject and match(stored.data):
+                self.log[index] = _Stored(subject="", data=b"", msg_id=None)
+                for consumer in self.consumers.values():
+                    consumer.pending.pop(index, None)
+                removed += 1
+        return removed

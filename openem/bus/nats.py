@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import NotFoundError
 
 from openem.bus.base import Bus, Message, Subscription
@@ -83,6 +85,27 @@ class NatsBus(Bus):
             return False
         await self._client.flush(timeout=2)
         return True
+
+    async def purge(self, subject: str, *, match: Callable[[bytes], bool]) -> int:
+        """Read ``subject`` with an ephemeral consumer and delete the matching messages by seq."""
+        config = ConsumerConfig(
+            ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=30.0
+        )
+        subscription = await self._js.pull_subscribe(subject, stream=self.stream, config=config)
+        removed = 0
+        try:
+            while True:
+                try:
+                    msgs = await subscription.fetch(256, timeout=0.5)
+                except (NatsTimeout, TimeoutError):
+                    break
+                for msg in msgs:
+                    if match(msg.data):
+                        await self._js.delete_msg(self.stream, msg.metadata.sequence.stream)
+                        removed += 1
+        finally:
+            await subscription.unsubscribe()
+        return removed
 
     async def delete_stream(self) -> None:
         await self._js.delete_stream(self.stream)

@@ -3,11 +3,13 @@
 from openem.access import models as access_models
 from openem.alerts import models as alerts_models
 from openem.bus import outbox
+from openem.crypto import store as crypto_store
 from openem.db.base import Base
 from openem.devices import models as devices_models
 from openem.disclosures import models as disclosures_models
 from openem.ingest import models as ingest_models
 from openem.locations import models as locations_models
+from openem.retention import models as retention_models
 from openem.rules import models as rules_models
 from openem.subjects import models as subjects_models
 from openem.zones import models as zones_models
@@ -16,11 +18,13 @@ __all__ = [
     "Base",
     "access_models",
     "alerts_models",
+    "crypto_store",
     "devices_models",
     "disclosures_models",
     "ingest_models",
     "locations_models",
     "outbox",
+    "retention_models",
     "rules_models",
     "subjects_models",
     "zones_models",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -24,6 +25,16 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     DeviceState.faulty: frozenset({DeviceState.stock, DeviceState.retired}),
     DeviceState.retired: frozenset(),
 }
+
+
+# Called after a device is assigned to an order (enrolment), in the same transaction.
+AssignmentHook = Callable[[Session, Device, Order, datetime], None]
+_assignment_hooks: dict[str, AssignmentHook] = {}
+
+
+def on_assignment(name: str, hook: AssignmentHook) -> None:
+    """Register (or replace, by name) a hook run at enrolment, e.g. the privacy notice."""
+    _assignment_hooks[name] = hook
 
 
 def register_device(session: Session, *, principal: Principal, data: DeviceCreate) -> Device:
@@ -111,6 +122,9 @@ def assign_device(
         record_id=device.id,
         subject_id=order.subject_id,
     )
+    session.flush()
+    for hook in _assignment_hooks.values():
+        hook(session, device, order, now)
     return device
 
 

@@ -21,6 +21,8 @@ from openem.ingest.items import AnyItem, PositionItem, RejectedItem
 from openem.ingest.models import DeviceEvent
 from openem.locations.models import Position
 from openem.locations.quality import Fix, QualitySettings, check_fix
+from openem.subjects.models import Order
+from openem.subjects.modes import DROPPED_BY_MODE, keeps_fix
 
 TELEMETRY_SUBJECT = "openem.telemetry"
 
@@ -31,6 +33,7 @@ class IngestResult:
     duplicates: list[int] = field(default_factory=list)
     rejected: list[RejectedItem] = field(default_factory=list)
     flagged: dict[int, list[str]] = field(default_factory=dict)
+    dropped: list[tuple[int, str]] = field(default_factory=list)
 
     def as_response(self) -> dict[str, Any]:
         return {
@@ -41,6 +44,7 @@ class IngestResult:
                 for r in self.rejected
             ],
             "flagged": {str(seq): flags for seq, flags in self.flagged.items()},
+            "dropped": [{"seq": seq, "reason": reason} for seq, reason in self.dropped],
         }
 
 
@@ -167,6 +171,20 @@ def _event(
     }
 
 
+def _apply_monitoring_mode(
+    session: Session, device: Device, items: list[AnyItem], result: IngestResult
+) -> list[AnyItem]:
+    """Drop the fixes the order's monitoring mode does not allow: they are never stored."""
+    order = session.get(Order, device.order_id) if device.order_id else None
+    kept: list[AnyItem] = []
+    for item in items:
+        if isinstance(item, PositionItem) and not keeps_fix(session, order=order, at=item.ts):
+            result.dropped.append((item.seq, DROPPED_BY_MODE))
+        else:
+            kept.append(item)
+    return kept
+
+
 def ingest(
     session: Session,
     *,
@@ -176,8 +194,13 @@ def ingest(
     now: datetime,
     quality: QualitySettings | None = None,
 ) -> IngestResult:
-    """Store new items once; report duplicates; queue the new ones for the bus."""
+    """Store new items once; report duplicates; queue the new ones for the bus.
+
+    Fixes that the order's monitoring mode does not allow are answered as
+    ``dropped`` (final: the device must not re-send them) and never stored or queued.
+    """
     result = IngestResult(rejected=list(rejected))
+    items = _apply_monitoring_mode(session, device, items, result)
     health = session.get(DeviceHealth, device.id) or DeviceHealth(device_id=device.id)
     session.add(health)
     positions = [item for item in items if isinstance(item, PositionItem)]

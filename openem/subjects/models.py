@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime, time
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openem.db.base import Base, IdMixin, TimestampMixin
@@ -78,3 +78,74 @@ class Order(IdMixin, TimestampMixin, Base):
     waking_window_end: Mapped[time | None]
     next_review_on: Mapped[date]
     status: Mapped[str] = mapped_column(String(16), default=OrderStatus.active, index=True)
+    curfew_start: Mapped[time | None]
+    curfew_end: Mapped[time | None]
+
+    @property
+    def cohort(self) -> str:
+        return cohort_of(self.immigration_status, self.device_kind)
+
+
+def cohort_of(immigration_status: str, device_kind: str) -> str:
+    """A cohort is an immigration status with a kind of device: what an assessment covers."""
+    return f"{immigration_status}/{device_kind}"
+
+
+class ReviewDecision(StrEnum):
+    continue_ = "continue"
+    relax_mode = "relax_mode"
+    fewer_checkins = "fewer_checkins"
+    end = "end"
+
+
+class OrderReview(IdMixin, Base):
+    """A proportionality review of one order: the decision and who made it."""
+
+    __tablename__ = "order_reviews"
+
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"), index=True)
+    subject_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    decision: Mapped[str] = mapped_column(String(32))
+    reasons: Mapped[str] = mapped_column(Text)
+    reviewer_id: Mapped[uuid.UUID | None]
+    reviewer_role: Mapped[str] = mapped_column(String(32))
+    decided_at: Mapped[datetime]
+    monitoring_mode: Mapped[str | None] = mapped_column(String(32))
+    checkins_per_day: Mapped[int | None]
+    next_review_on: Mapped[date | None]
+
+
+class ReviewEscalation(IdMixin, Base):
+    """An overdue review raised to supervisors; one per order and missed review date."""
+
+    __tablename__ = "review_escalations"
+    __table_args__ = (UniqueConstraint("order_id", "due_on"),)
+
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"))
+    subject_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    due_on: Mapped[date]
+    escalated_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+
+
+class AssessmentKind(StrEnum):
+    dpia = "dpia"
+    equality = "equality"
+
+
+class ImpactAssessment(IdMixin, Base):
+    """A DPIA or equality impact assessment for one cohort; orders need both, approved, in date."""
+
+    __tablename__ = "impact_assessments"
+    __table_args__ = (UniqueConstraint("kind", "cohort", "version"),)
+
+    kind: Mapped[str] = mapped_column(String(16))
+    cohort: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[str] = mapped_column(String(32))
+    summary: Mapped[str] = mapped_column(Text)
+    less_intrusive_options: Mapped[str] = mapped_column(Text)
+    approver: Mapped[str] = mapped_column(String(200))
+    approved_on: Mapped[date]
+    valid_until: Mapped[date]
+    recorded_by: Mapped[uuid.UUID | None]
+    recorded_at: Mapped[datetime]

@@ -15,7 +15,14 @@ import pycountry
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from openem.access.purposes import DataClass, Purpose
-from openem.subjects.models import DeviceKind, ImmigrationStatus, MonitoringMode, RiskLevel
+from openem.subjects.models import (
+    AssessmentKind,
+    DeviceKind,
+    ImmigrationStatus,
+    MonitoringMode,
+    ReviewDecision,
+    RiskLevel,
+)
 
 
 class Strict(BaseModel):
@@ -145,6 +152,8 @@ class OrderCreate(Strict):
     waking_window_start: time | None = None
     waking_window_end: time | None = None
     next_review_on: date | None = None
+    curfew_start: time | None = Field(None, description="Local time; used by curfew_only")
+    curfew_end: time | None = Field(None, description="Local time; may be past midnight")
 
 
 class OrderUpdate(Strict):
@@ -154,6 +163,8 @@ class OrderUpdate(Strict):
     waking_window_start: time | None = None
     waking_window_end: time | None = None
     next_review_on: date | None = None
+    curfew_start: time | None = None
+    curfew_end: time | None = None
 
 
 class OrderOut(BaseModel):
@@ -175,6 +186,8 @@ class OrderOut(BaseModel):
     waking_window_end: LocalTime | None
     next_review_on: date
     status: str
+    curfew_start: time | None
+    curfew_end: time | None
     created_at: datetime
 
 
@@ -198,3 +211,60 @@ class HistoryAccessOut(BaseModel):
     window_end: datetime | None
     break_glass: bool
     review_task_id: uuid.UUID | None = None
+
+
+class ReviewCreate(Strict):
+    decision: ReviewDecision
+    reasons: str = Field(min_length=1, max_length=4000)
+    monitoring_mode: MonitoringMode | None = None
+    checkins_per_day: int | None = Field(None, ge=1, le=5)
+    next_review_on: date | None = None
+
+
+class ReviewOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    order_id: uuid.UUID
+    decision: ReviewDecision
+    reasons: str
+    reviewer_role: str
+    decided_at: datetime
+    monitoring_mode: MonitoringMode | None
+    checkins_per_day: int | None
+    next_review_on: date | None
+
+
+class EscalationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    order_id: uuid.UUID
+    due_on: date
+    escalated_at: datetime
+    resolved_at: datetime | None
+
+
+class AssessmentCreate(Strict):
+    kind: AssessmentKind
+    cohort: str = Field(min_length=3, max_length=100, description="immigration_status/device_kind")
+    version: str = Field(min_length=1, max_length=32)
+    summary: str = Field(min_length=1, max_length=20_000)
+    less_intrusive_options: str = Field(min_length=1, max_length=20_000)
+    approver: str = Field(min_length=1, max_length=200)
+    approved_on: date
+    valid_until: date
+
+
+class AssessmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    kind: AssessmentKind
+    cohort: str
+    version: str
+    summary: str
+    less_intrusive_options: str
+    approver: str
+    approved_on: date
+    valid_until: date

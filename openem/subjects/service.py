@@ -13,7 +13,8 @@ from openem.access.policy import caseload_filter, may_read_subject, require
 from openem.access.principal import Principal
 from openem.errors import Conflict, Forbidden, Invalid, NotFound
 from openem.pagination import Page, paginate
-from openem.subjects.models import DeviceKind, Order, OrderStatus, Subject
+from openem.subjects.assessments import require_assessments
+from openem.subjects.models import DeviceKind, Order, OrderStatus, Subject, cohort_of
 from openem.subjects.schemas import OrderCreate, OrderUpdate, SubjectCreate, SubjectUpdate
 
 DEFAULT_REVIEW_PERIOD = timedelta(days=91)
@@ -162,6 +163,13 @@ def _check_waking_window(start: time | None, end: time | None) -> None:
         raise Invalid("waking window must end after it starts", field="waking_window_end")
 
 
+def _check_curfew(start: time | None, end: time | None) -> None:
+    if (start is None) != (end is None):
+        raise Invalid("give both ends of the curfew or neither", field="curfew_end")
+    if start is not None and start == end:
+        raise Invalid("a curfew cannot start and end at the same time", field="curfew_end")
+
+
 def create_order(
     session: Session, *, principal: Principal, data: OrderCreate, today: date | None = None
 ) -> Order:
@@ -185,6 +193,7 @@ def create_order(
     if data.device_kind == DeviceKind.smartwatch and window_start is None and window_end is None:
         window_start, window_end = DEFAULT_WAKING_WINDOW
     _check_waking_window(window_start, window_end)
+    _check_curfew(data.curfew_start, data.curfew_end)
     subject = session.get(Subject, data.subject_id)
     if subject is None or not may_read_subject(principal, caseload_team=subject.caseload_team):
         if subject is not None:
@@ -197,6 +206,9 @@ def create_order(
                 subject_id=subject.id,
             )
         raise Invalid("no such subject", field="subject_id")
+    require_assessments(
+        session, cohort=cohort_of(data.immigration_status, data.device_kind), today=today
+    )
     order = Order(
         subject_id=data.subject_id,
         legal_basis_reference=data.legal_basis_reference,
@@ -213,6 +225,8 @@ def create_order(
         waking_window_end=window_end,
         next_review_on=data.next_review_on or (data.starts_at.date() + DEFAULT_REVIEW_PERIOD),
         status=OrderStatus.active,
+        curfew_start=data.curfew_start,
+        curfew_end=data.curfew_end,
     )
     session.add(order)
     session.flush()
@@ -276,6 +290,10 @@ def update_order(
     _check_waking_window(
         changes.get("waking_window_start", order.waking_window_start),
         changes.get("waking_window_end", order.waking_window_end),
+    )
+    _check_curfew(
+        changes.get("curfew_start", order.curfew_start),
+        changes.get("curfew_end", order.curfew_end),
     )
     for key, value in changes.items():
         setattr(order, key, value)

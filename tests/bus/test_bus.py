@@ -136,3 +136,22 @@ def test_an_empty_fetch_returns_nothing(bus: Bus, event_loop_runner: asyncio.Run
 )
 def test_subject_wildcards_follow_nats(pattern: str, subject: str, matches: bool) -> None:
     assert subject_matches(pattern, subject) is matches
+
+
+def test_purge_removes_only_the_matching_messages_on_the_subject(
+    bus: Bus, event_loop_runner: asyncio.Runner
+) -> None:
+    async def scenario() -> tuple[int, list[bytes]]:
+        device, other = _subject(bus, "dev1"), _subject(bus, "dev2")
+        await bus.publish(device, b'{"subject_id": "gone"}')
+        await bus.publish(device, b'{"subject_id": "kept"}')
+        await bus.publish(other, b'{"subject_id": "gone"}')
+        removed = await bus.purge(device, match=lambda data: b'"gone"' in data)
+        subscription = await bus.subscribe(_subject(bus, "*"), durable="after", ack_wait=5.0)
+        seen = [m.data for m in await subscription.fetch(10, timeout=0.5)]
+        await subscription.close()
+        return removed, seen
+
+    removed, seen = event_loop_runner.run(scenario())
+    assert removed == 1
+    assert sorted(seen) == [b'{"subject_id": "gone"}', b'{"subject_id": "kept"}']

@@ -13,8 +13,9 @@ from openem.access.models import Organisation, OrganisationKind, Role, User
 from openem.access.principal import SYSTEM, Principal
 from openem.access.schemas import OrganisationCreate, UserCreate
 from openem.access.tokens import issue_token
+from openem.subjects import assessments as assessments_service
 from openem.subjects import service as subjects_service
-from openem.subjects.models import Order, Subject
+from openem.subjects.models import AssessmentKind, ImpactAssessment, Order, Subject
 from openem.subjects.schemas import OrderCreate, SubjectCreate
 
 PASSWORD = "correct horse battery staple"
@@ -102,7 +103,31 @@ def order_data(subject_id: Any, **overrides: Any) -> dict[str, Any]:
     return data
 
 
+def assessments(session: Session, *, cohorts: tuple[str, ...] | None = None) -> None:
+    """Approved, in-date DPIA and equality assessments for every cohort (or those named)."""
+    today = date.today()
+    for cohort in cohorts or assessments_service.ALL_COHORTS:
+        for kind in AssessmentKind:
+            if assessments_service.in_force(session, cohort=cohort, kind=kind, today=today):
+                continue
+            session.add(
+                ImpactAssessment(
+                    kind=kind,
+                    cohort=cohort,
+                    version=f"test-{next(_counter)}",
+                    summary="Test assessment",
+                    less_intrusive_options="reporting in person; curfew only; check-ins only",
+                    approver="Test Approver",
+                    approved_on=today - timedelta(days=30),
+                    valid_until=today + timedelta(days=335),
+                    recorded_at=datetime.now(UTC),
+                )
+            )
+    session.flush()
+
+
 def order(session: Session, subject_id: Any, **overrides: Any) -> Order:
+    assessments(session)
     return subjects_service.create_order(
         session,
         principal=SYSTEM,

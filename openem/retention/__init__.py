@@ -1,0 +1,1 @@
+"""Retention: schedules, purge, legal holds, certificates, subject access, keys, notices."""

@@ -1,0 +1,232 @@
+"""Purgers for the data classes whose tables exist in this build.
+
+Each deletes in batches of ``scope.batch_size`` and returns what it deleted as
+``table:id`` strings for the deletion certificate.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Select, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from openem.access.models import AuditEntry
+from openem.bus.outbox import OutboxMessage
+from openem.crypto import store
+from openem.devices.models import Device, DeviceAssignment, DeviceHealth
+from openem.ingest.models import DeviceEvent
+from openem.ingest.service import TELEMETRY_SUBJECT
+from openem.locations.models import Position
+from openem.retention.certificates import CERTIFICATE_ACTION
+from openem.retention.models import BusPurge, LegalHold, PrivacyNotice, RightsRequest
+from openem.retention.registry import PurgeScope, register_purger
+from openem.subjects.models import Order, OrderReview, ReviewEscalation, Subject
+
+ARCHIVE_FOLDERS = ("archives", "exports")
+
+
+def _delete_in_batches(
+    session: Session, model: Any, key: Any, query: Select[Any], batch: int, label: str
+) -> list[str]:
+    deleted: list[str] = []
+    while True:
+        ids = list(session.scalars(query.limit(batch)))
+        if not ids:
+            return deleted
+        session.execute(delete(model).where(key.in_(ids)))
+        deleted.extend(f"{label}:{identifier}" for identifier in ids)
+
+
+def subject_archive_dirs(data_dir: Path, subject_id: uuid.UUID) -> list[Path]:
+    """Where files about a subject live under OPENEM_DATA_DIR: trail archives, exports."""
+    return [data_dir / folder / str(subject_id) for folder in ARCHIVE_FOLDERS]
+
+
+def _delete_archives(scope: PurgeScope) -> list[str]:
+    deleted: list[str] = []
+    for subject_id in scope.subject_ids:
+        for folder in subject_archive_dirs(scope.data_dir, subject_id):
+            if folder.exists():
+                deleted.extend(
+                    f"file:{path.relative_to(scope.data_dir)}"
+                    for path in sorted(folder.rglob("*"))
+                    if path.is_file()
+                )
+                shutil.rmtree(folder)
+    return deleted
+
+
+def _devices_of(session: Session, subject_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    assigned = select(DeviceAssignment.device_id).where(
+        DeviceAssignment.subject_id.in_(subject_ids)
+    )
+    fixes = select(Position.device_id).where(Position.subject_id.in_(subject_ids)).distinct()
+    events = select(DeviceEvent.device_id).where(DeviceEvent.subject_id.in_(subject_ids))
+    return set(session.scalars(assigned.union(fixes, events.distinct())))
+
+
+def _telemetry_off_the_bus(session: Session, scope: PurgeScope) -> list[str]:
+    """Drop unrelayed outbox rows and queue a bus purge for each device and subject."""
+    devices = _devices_of(session, scope.subject_ids)
+    wanted = {str(subject_id) for subject_id in scope.subject_ids}
+    deleted: list[str] = []
+    for device_id in sorted(devices, key=str):
+        bus_subject = f"{TELEMETRY_SUBJECT}.{device_id}"
+        rows = session.execute(
+            select(OutboxMessage.id, OutboxMessage.payload).where(
+                OutboxMessage.subject == bus_subject
+            )
+        ).all()
+        ids = [row.id for row in rows if json.loads(row.payload).get("subject_id") in wanted]
+        if ids:
+            session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+            deleted.extend(f"outbox:{identifier}" for identifier in ids)
+        for subject_id in scope.subject_ids:
+            session.add(
+                BusPurge(bus_subject=bus_subject, subject_id=subject_id, created_at=scope.now)
+            )
+    return deleted
+
+
+def purge_positions(session: Session, scope: PurgeScope) -> list[str]:
+    query = select(Position.id).where(Position.subject_id.in_(scope.subject_ids))
+    deleted = _delete_in_batches(
+        session, Position, Position.id, query, scope.batch_size, "positions"
+    )
+    return deleted + _telemetry_off_the_bus(session, scope) + _delete_archives(scope)
+
+
+def purge_device_events(session: Session, scope: PurgeScope) -> list[str]:
+    query = select(DeviceEvent.id).where(DeviceEvent.subject_id.in_(scope.subject_ids))
+    deleted = _delete_in_batches(
+        session, DeviceEvent, DeviceEvent.id, query, scope.batch_size, "device_events"
+    )
+    session.execute(
+        update(DeviceHealth)
+        .where(DeviceHealth.subject_id.in_(scope.subject_ids))
+        .values(subject_id=None)
+    )
+    return deleted + _telemetry_off_the_bus(session, scope)
+
+
+def purge_orders(session: Session, scope: PurgeScope) -> list[str]:
+    subjects, batch = scope.subject_ids, scope.batch_size
+    deleted = _delete_in_batches(
+        session,
+        OrderReview,
+        OrderReview.id,
+        select(OrderReview.id).where(OrderReview.subject_id.in_(subjects)),
+        batch,
+        "order_reviews",
+    )
+    deleted += _delete_in_batches(
+        session,
+        ReviewEscalation,
+        ReviewEscalation.id,
+        select(ReviewEscalation.id).where(ReviewEscalation.subject_id.in_(subjects)),
+        batch,
+        "review_escalations",
+    )
+    deleted += _delete_in_batches(
+        session,
+        DeviceAssignment,
+        DeviceAssignment.id,
+        select(DeviceAssignment.id).where(DeviceAssignment.subject_id.in_(subjects)),
+        batch,
+        "device_assignments",
+    )
+    order_ids = select(Order.id).where(Order.subject_id.in_(subjects))
+    session.execute(
+        update(Device).where(Device.order_id.in_(order_ids)).values(order_id=None, subject_id=None)
+    )
+    return deleted + _delete_in_batches(session, Order, Order.id, order_ids, batch, "orders")
+
+
+def purge_identity(session: Session, scope: PurgeScope) -> list[str]:
+    subjects, batch = scope.subject_ids, scope.batch_size
+    deleted = purge_orders(session, scope)  # an order cannot outlive its subject
+    deleted += _delete_in_batches(
+        session,
+        RightsRequest,
+        RightsRequest.id,
+        select(RightsRequest.id).where(RightsRequest.subject_id.in_(subjects)),
+        batch,
+        "rights_requests",
+    )
+    deleted += _delete_in_batches(
+        session,
+        PrivacyNotice,
+        PrivacyNotice.id,
+        select(PrivacyNotice.id).where(PrivacyNotice.subject_id.in_(subjects)),
+        batch,
+        "privacy_notices",
+    )
+    deleted += _delete_in_batches(
+        session,
+        LegalHold,
+        LegalHold.id,
+        select(LegalHold.id).where(LegalHold.subject_id.in_(subjects)),
+        batch,
+        "legal_holds",
+    )
+    session.execute(update(Device).where(Device.subject_id.in_(subjects)).values(subject_id=None))
+    blobs = list(
+        session.scalars(select(store.BlobRecord).where(store.BlobRecord.subject_id.in_(subjects)))
+    )
+    deleted += [f"blobs:{i}" for i in store.shred(session, records=blobs, data_dir=scope.data_dir)]
+    deleted += _delete_archives(scope)
+    query = select(Subject.id).where(Subject.id.in_(subjects))
+    return deleted + _delete_in_batches(session, Subject, Subject.id, query, batch, "subjects")
+
+
+def blob_purger(data_class: str) -> Any:
+    """Crypto-shred every blob of ``data_class`` about the subjects (key first, then file)."""
+
+    def purge(session: Session, scope: PurgeScope) -> list[str]:
+        records = list(
+            session.scalars(
+                select(store.BlobRecord).where(
+                    store.BlobRecord.subject_id.in_(scope.subject_ids),
+                    store.BlobRecord.data_class == data_class,
+                )
+            )
+        )
+        deleted = []
+        for start in range(0, len(records), scope.batch_size):
+            chunk = records[start : start + scope.batch_size]
+            deleted += store.shred(session, records=chunk, data_dir=scope.data_dir)
+        return [f"blobs:{identifier}" for identifier in deleted]
+
+    return purge
+
+
+def purge_audit_trail(session: Session, scope: PurgeScope) -> list[str]:
+    query = select(AuditEntry.seq).where(
+        AuditEntry.at <= scope.cutoff, AuditEntry.action != CERTIFICATE_ACTION
+    )
+    if scope.held:  # what a held subject's case may need, including who looked
+        query = query.where(
+            or_(AuditEntry.subject_id.is_(None), AuditEntry.subject_id.not_in(scope.held))
+        )
+    return _delete_in_batches(
+        session, AuditEntry, AuditEntry.seq, query, scope.batch_size, "audit_entries"
+    )
+
+
+def register_builtin() -> None:
+    register_purger("enrolment_media", "blobs", blob_purger("enrolment_media"))
+    register_purger("checkin_frames", "blobs", blob_purger("checkin_frames"))
+    register_purger("positions", "positions", purge_positions)
+    register_purger("device_events", "device_events", purge_device_events)
+    register_purger("orders", "orders", purge_orders)
+    register_purger("identity", "identity", purge_identity)
+    register_purger("audit_trail", "audit_entries", purge_audit_trail)
+
+
+register_builtin()

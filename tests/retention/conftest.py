@@ -1,0 +1,124 @@
+"""Enrolled subjects with telemetry, blobs and archives, built through the services."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from openem.access.principal import SYSTEM
+from openem.bus.memory import MemoryBus
+from openem.bus.outbox import relay_once
+from openem.crypto import store
+from openem.crypto.envelope import KeyRing, generate_keyring
+from openem.devices import service as devices_service
+from openem.devices.models import Device
+from openem.devices.schemas import DeviceCreate
+from openem.ingest.items import parse_batch
+from openem.ingest.service import ingest
+from tests.support import factories
+
+# The injected clock: seven years after these tests' orders started.
+NOW = datetime(2033, 6, 1, 12, 0, tzinfo=UTC)
+LONG_AGO = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class Enrolled:
+    subject_id: uuid.UUID
+    order_id: uuid.UUID
+    device_id: uuid.UUID
+    blob_id: uuid.UUID
+    archive: Path
+
+
+def _telemetry(session: Session, device: Device, *, at: datetime, seq: int) -> None:
+    raw = {
+        "items": [
+            {
+                "type": "position",
+                "seq": seq,
+                "ts": (at - timedelta(seconds=30)).isoformat(),
+                "lat": 51.5,
+                "lon": -0.12,
+                "accuracy_m": 8.0,
+                "source": "gnss",
+            },
+            {
+                "type": "battery",
+                "seq": seq + 1,
+                "ts": at.isoformat(),
+                "level": 80,
+                "charging": False,
+            },
+        ]
+    }
+    parsed = parse_batch(raw, now=at)
+    ingest(session, device=device, items=parsed.items, rejected=parsed.rejected, now=at)
+
+
+def enrol(
+    sessions: sessionmaker[Session],
+    *,
+    ends_at: datetime,
+    keyring: KeyRing,
+    data_dir: Path,
+    **subject_overrides: object,
+) -> Enrolled:
+    start = LONG_AGO
+    with sessions() as session, session.begin():
+        subject = factories.subject(session, **subject_overrides)
+        order = factories.order(
+            session, subject.id, starts_at=start.isoformat(), ends_at=ends_at.isoformat()
+        )
+        device = devices_service.register_device(
+            session,
+            principal=SYSTEM,
+            data=DeviceCreate(kind="smartwatch", serial=f"SN-{uuid.uuid4().hex[:10]}"),
+        )
+        devices_service.assign_device(
+            session, principal=SYSTEM, device_id=device.id, order_id=order.id, now=start
+        )
+        _telemetry(session, device, at=start + timedelta(days=1), seq=1)
+        blob = store.put(
+            session,
+            keyring=keyring,
+            data_dir=data_dir,
+            subject_id=subject.id,
+            data_class="enrolment_media",
+            media_type="image/jpeg",
+            plaintext=b"\xff\xd8fictional photo",
+            now=start,
+        )
+        ids = (subject.id, order.id, device.id, blob.id)
+    archive = data_dir / "archives" / str(ids[0]) / "2026-01.parquet"
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"fictional archived trail")
+    return Enrolled(*ids, archive=archive)
+
+
+def relay_then_queue_more(
+    sessions: sessionmaker[Session], bus: MemoryBus, people: list[Enrolled]
+) -> None:
+    """Each person: one telemetry batch on the bus, a second still in the outbox."""
+    asyncio.run(relay_once(sessions, bus))
+    with sessions() as session, session.begin():
+        for person in people:
+            device = session.get(Device, person.device_id)
+            assert device is not None
+            _telemetry(session, device, at=LONG_AGO + timedelta(days=2), seq=3)
+
+
+@pytest.fixture
+def keyring() -> KeyRing:
+    return generate_keyring()
+
+
+@pytest.fixture
+def bus() -> MemoryBus:
+    return MemoryBus()
