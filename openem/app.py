@@ -28,6 +28,7 @@ from openem.ingest.api import router as device_router
 from openem.locations.api import router as locations_router
 from openem.logs import configure_logging, get_logger
 from openem.subjects.api import router as subjects_router
+from openem.web import install as install_dashboard
 
 log = get_logger(__name__)
 
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["service"])
+    install_dashboard(app, settings)
     app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes, limits={})
     return app
 
