@@ -9,6 +9,8 @@ const zoneGroup = L.layerGroup().addTo(map);
 let trailLayer = null;
 let purpose = null;
 let zones = [];
+// Trails are simplified on the server to about a pixel at this zoom (or the map's, if closer).
+const TRAIL_ZOOM = 15;
 
 async function loadZones() {
   const list = document.getElementById("zones-list");
@@ -58,7 +60,7 @@ async function loadTrail() {
   const { start, end } = trailWindow();
   const params = new URLSearchParams({
     from: start.toISOString(), to: end.toISOString(), purpose: purpose.purpose,
-    format: "geojson", zoom: String(zoomOf(map)),
+    format: "geojson", zoom: String(Math.max(zoomOf(map), TRAIL_ZOOM)),
   });
   const status = document.getElementById("trail-status");
   status.textContent = "Loading the trail…";
