@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,7 +24,7 @@ from tests.support.devices import pair, send
 from tests.support.server import free_port, running, wait_for_health
 from tests.web.browser import CHROMIUM_ARGS, Seed, chromium_path, screenshot, seed
 
-ROUTES = {getattr(route, "path", "") for route in create_app().routes}
+ROUTES = set(create_app().openapi()["paths"])  # app.routes hides included routers
 TIMEOUT_MS = 10_000
 
 
@@ -77,8 +78,9 @@ def _trail(client: httpx.Client, data: Seed) -> None:
 
 @pytest.fixture(scope="module")
 def browser(server: tuple[str, Seed, Any]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         yield browser
@@ -123,9 +125,7 @@ def test_caseworker_logs_in_with_totp_and_opens_a_trail_for_a_stated_purpose(
     page.get_by_label("Purpose").select_option("court_order")
     page.get_by_label("Detail").fill("Court order 42 for the hearing")
     page.get_by_role("button", name="Show the last 24 h").click()
-    page.wait_for_function(
-        "document.getElementById('trail-status').textContent.includes('points shown')"
-    )
+    expect(page.locator("#trail-status")).to_contain_text("points shown")
     assert page.locator(".leaflet-overlay-pane path").count() >= 1
     screenshot(page, "subject-trail")
     with sessions() as session:
@@ -160,7 +160,7 @@ def test_a_live_alert_arrives_and_is_acknowledged_and_resolved_by_keyboard(
     _, data, sessions = server
     page = caseworker
     page.goto("/alerts")
-    page.wait_for_function("document.getElementById('live').textContent === 'live'")
+    expect(page.locator("#live")).to_have_text("live")
     with sessions() as session, session.begin():
         now = datetime.now(UTC)
         raising.raise_alert(session, subject_id=data.subject_id, alert_type=AlertType.strap_tamper,
@@ -171,14 +171,12 @@ def test_a_live_alert_arrives_and_is_acknowledged_and_resolved_by_keyboard(
     screenshot(page, "alert-arrived")
     page.keyboard.press("j")
     page.keyboard.press("a")
-    page.wait_for_function(
-        "document.querySelector('#queue tbody').textContent.includes('acknowledged')"
-    )
+    expect(page.locator("#queue tbody")).to_contain_text("acknowledged")
     page.keyboard.press("r")
     page.keyboard.press("1")
     page.get_by_label("Note").fill("Strap re-seated, checked on the phone")
     page.get_by_role("button", name="Resolve", exact=True).click()
-    page.wait_for_function("!document.querySelector('#queue tbody tr[data-id]')")
+    expect(page.locator("#queue tbody tr[data-id]")).to_have_count(0)
     screenshot(page, "alert-resolved")
 
 
