@@ -36,6 +36,7 @@ from openem.rules.config import RulesConfig
 from openem.rules.tasks import RulesWorker
 from openem.subjects.api import router as subjects_router
 from openem.subjects.proportionality_api import router as proportionality_router
+from openem.web import install as install_dashboard
 from openem.zones.api import router as zones_router
 
 log = get_logger(__name__)
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["service"])
+    install_dashboard(app, settings)
     app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes, limits={})
     return app
 

@@ -350,6 +350,28 @@ def bench_ingest(
     _print_bench(result, json_output)
 
 
+@bench_app.command("dashboard")
+def bench_dashboard(
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="PostgreSQL URL (recreated!); default OPENEM_BENCH_POSTGRES_URL or "
+                     "a fresh openem_bench_web on 127.0.0.1."),
+    ] = None,
+    subjects: Annotated[int, typer.Option(help="Subjects in the caseload.")] = 10_000,
+    heavy: Annotated[int, typer.Option(help="Subjects with the long history.")] = 200,
+    days: Annotated[float, typer.Option(help="Days of a fix a minute for those.")] = 30.0,
+    rest_hours: Annotated[float, typer.Option(help="Hours of fixes for the rest.")] = 24.0,
+    runs: Annotated[int, typer.Option(help="Timed requests per page.")] = 40,
+) -> None:
+    """Server time p50/p95 of the caseload, a subject page with its 24 h trail, the alert queue."""
+    from openem.web.bench import run_dashboard_bench
+
+    result = run_dashboard_bench(database_url=database_url, subjects=subjects, heavy=heavy,
+                                 days=days, rest_hours=rest_hours, runs=runs)
+    _print_bench(result, json_output)
+
+
 @bench_app.command("startup")
 def bench_startup(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,

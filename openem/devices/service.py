@@ -134,11 +134,14 @@ def list_devices(
     principal: Principal,
     state: str | None = None,
     kind: str | None = None,
+    subject_id: uuid.UUID | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> Page[Device]:
     require(principal, "devices:read")
     query = select(Device)
+    if subject_id:
+        query = query.where(Device.subject_id == subject_id)
     if state:
         query = query.where(Device.state == state)
     if kind:

@@ -43,7 +43,7 @@ async def _on_validation(_request: Request, exc: Exception) -> JSONResponse:
     return problem(422, "Validation failed", f"invalid: {fields}", errors=errors)
 
 
-async def _on_domain(_request: Request, exc: Exception) -> JSONResponse:
+async def on_domain(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     extra = {"errors": [{"field": exc.field, "message": exc.detail}]} if exc.field else {}
     response = problem(exc.status, exc.title, exc.detail, **extra)
@@ -75,6 +75,6 @@ def _route(request: Request) -> str:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)
-    app.add_exception_handler(DomainError, _on_domain)
+    app.add_exception_handler(DomainError, on_domain)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -15,6 +15,7 @@ from openem.access.purposes import Purpose
 from openem.db.base import utcnow
 from openem.http.deps import DbSession, requires
 from openem.locations import exports, service
+from openem.locations.simplify import simplify
 
 router = APIRouter(prefix="/api/v1", tags=["locations"])
 ReadPositions = Annotated[Principal, Depends(requires("history:open"))]
@@ -47,10 +48,12 @@ def subject_positions(
     purpose: Purpose,
     format: TrailFormat = TrailFormat.geojson,
     include_flagged: bool = False,
+    zoom: Annotated[int | None, Query(ge=0, le=22)] = None,
     purpose_detail: Annotated[str | None, Header(alias="X-Purpose-Detail", max_length=500)] = None,
 ) -> Response:
     """The trail between two times. The purpose (and its detail, sent as a header so it never
-    sits in a URL) is written to the audit trail with the read."""
+    sits in a URL) is written to the audit trail with the read. With ``zoom`` (a map zoom
+    level) the trail is simplified to what shows at that zoom (at most 1,000 fixes)."""
     positions = service.positions_for_subject(
         session,
         principal=principal,
@@ -63,6 +66,8 @@ def subject_positions(
         include_flagged=include_flagged,
     )
     fixes = service.as_fixes(positions)
+    if zoom is not None:
+        fixes = simplify(fixes, zoom=zoom)
     if format == TrailFormat.gpx:
         return Response(exports.to_gpx(fixes), media_type="application/gpx+xml")
     if format == TrailFormat.kml:

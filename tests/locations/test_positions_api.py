@@ -134,3 +134,17 @@ def test_operators_and_police_cannot_read_trails_directly(
             headers=bearer(staff_tokens[role]) | DETAIL,
         )
         assert response.status_code == 403
+
+
+def test_trail_simplified_for_a_zoom_level_keeps_its_ends(
+    client: TestClient, staff_tokens: dict[str, str], monitored: tuple[str, TestDevice]
+) -> None:
+    subject_id, _ = monitored
+    response = client.get(
+        f"/api/v1/subjects/{subject_id}/positions",
+        params={**_window(), "purpose": "court_order", "zoom": 3},
+        headers=bearer(staff_tokens["caseworker"]) | DETAIL,
+    )
+    assert response.status_code == 200, response.text
+    fixes = [f for f in response.json()["features"] if f["properties"]["kind"] == "fix"]
+    assert len(fixes) == 2

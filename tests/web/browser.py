@@ -1,0 +1,88 @@
+"""Browser-test support: the system Chromium through Playwright, a seeded server, screenshots."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+from sqlalchemy.orm import Session
+
+from openem.access import totp
+from openem.access.models import OrganisationKind, Role, User
+from openem.access.principal import SYSTEM
+from tests.support import factories
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    """The system Chromium; skips (fails in CI) when it is not installed."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        message = "Chromium is not installed (apt-get install chromium): browser tests skipped"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def screenshot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+@dataclass
+class Seed:
+    users: dict[str, tuple[str, str]] = field(default_factory=dict)  # role -> (username, secret)
+    user_ids: dict[str, Any] = field(default_factory=dict)
+    subject_id: Any = None
+    order_id: Any = None
+    reference: str = ""
+    admin_token: str = ""
+
+    def code(self, role: str) -> str:
+        return pyotp.TOTP(self.users[role][1]).now()
+
+
+def with_totp(session: Session, user: User) -> str:
+    """Set TOTP up through the service, confirming with the previous step's code so the
+    current one is still unused for the first login."""
+    earlier = datetime.now(UTC) - timedelta(seconds=30)
+    secret = totp.enrol(session, principal=SYSTEM, user=user, now=earlier).secret
+    code = pyotp.TOTP(secret).at(earlier)
+    totp.confirm(session, principal=SYSTEM, user=user, code=code, now=earlier)
+    return secret
+
+
+def seed(session: Session) -> Seed:
+    data = Seed()
+    home = factories.organisation(session)
+    police = factories.organisation(session, kind=OrganisationKind.police)
+    for role, org, team in (
+        (Role.caseworker, home, "north"),
+        (Role.police, police, None),
+    ):
+        user = factories.user(session, role, team=team, org=org)
+        data.users[role.value] = (user.username, with_totp(session, user))
+        data.user_ids[role.value] = user.id
+    admin = factories.user(session, Role.admin, team=None, org=home)
+    data.admin_token = factories.token_for(session, admin)
+    subject = factories.subject(session, caseload_team="north")
+    data.order_id = factories.order(session, subject.id).id
+    data.subject_id, data.reference = subject.id, subject.home_office_reference
+    return data

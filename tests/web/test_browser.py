@@ -1,0 +1,199 @@
+"""End to end in the system Chromium against a real server: log in with TOTP, open the
+caseload and a trail (purpose asked and audited), police without a grant, live alerts, zones."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from openem.access.models import AuditEntry
+from openem.app import create_app
+from openem.db import migrate
+from openem.db.engine import make_engine
+from openem.db.session import make_session_factory
+from tests.conftest import bearer
+from tests.support.devices import pair, send
+from tests.support.server import free_port, running, wait_for_health
+from tests.web.browser import CHROMIUM_ARGS, Seed, chromium_path, screenshot, seed
+
+ROUTES = set(create_app().openapi()["paths"])  # app.routes hides included routers
+TIMEOUT_MS = 10_000
+
+
+def _needs(path: str, what: str) -> None:
+    if path not in ROUTES:
+        pytest.skip(f"the {what} API ({path}) is not in this app yet; this test waits for it")
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, Seed, sessionmaker[Session]]]:
+    chromium_path()
+    tmp = tmp_path_factory.mktemp("browser")
+    url = f"sqlite:///{tmp / 'openem.db'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    with sessions() as session, session.begin():
+        data = seed(session)
+    port = free_port()
+    env = {
+        "OPENEM_DATABASE_URL": url,
+        "OPENEM_PORT": str(port),
+        "OPENEM_DATA_DIR": str(tmp),
+        "OPENEM_KEY_FILE": str(tmp / "master.key"),
+        "OPENEM_SESSION_COOKIE_SECURE": "false",
+        "OPENEM_TILE_URL": "http://127.0.0.1:9/{z}/{x}/{y}.png",  # no tiles: plain background
+    }
+    base = f"http://127.0.0.1:{port}"
+    with running(["serve"], env=env, cwd=tmp):
+        wait_for_health(base, timeout=30)
+        with httpx.Client(base_url=base) as client:
+            _trail(client, data)
+        yield base, data, sessions
+    engine.dispose()
+
+
+def _trail(client: httpx.Client, data: Seed) -> None:
+    """A paired device on the subject's order and an hour of fixes, through the device API."""
+    device = pair(client, data.admin_token)
+    assigned = client.post(f"/api/v1/devices/{device.device_id}/assignment",
+                           json={"order_id": str(data.order_id)}, headers=bearer(data.admin_token))
+    assert assigned.status_code == 200, assigned.text
+    now = datetime.now(UTC)
+    fixes = [device.position(lat=51.5 + 0.002 * math.sin(i / 5), lon=-0.12 + i * 0.0004,
+                             at=now - timedelta(minutes=60 - i)) for i in range(60)]
+    sent = send(client, device, fixes)
+    assert sent.status_code < 300, sent.text
+
+
+@pytest.fixture(scope="module")
+def browser(server: tuple[str, Seed, Any]) -> Iterator[Any]:
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _logged_in(browser: Any, server: tuple[str, Seed, Any], role: str) -> Any:
+    base, data, _ = server
+    context = browser.new_context(base_url=base, viewport={"width": 1366, "height": 768})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.goto("/")
+    assert page.url.endswith("/login")
+    username, _secret = data.users[role]
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill("correct horse battery staple")
+    page.get_by_label("Authenticator code").fill(data.code(role))
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: not url.endswith("/login"))
+    return page
+
+
+@pytest.fixture(scope="module")
+def caseworker(browser: Any, server: tuple[str, Seed, Any]) -> Iterator[Any]:
+    page = _logged_in(browser, server, "caseworker")
+    yield page
+    page.context.close()
+
+
+def test_caseworker_logs_in_with_totp_and_opens_a_trail_for_a_stated_purpose(
+    caseworker: Any, server: tuple[str, Seed, sessionmaker[Session]]
+) -> None:
+    _, data, sessions = server
+    page = caseworker
+    page.wait_for_url("**/caseload")
+    assert data.reference in page.locator("#caseload").inner_text()
+    screenshot(page, "caseload")
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/subjects/{data.subject_id}")
+    assert data.reference not in page.url
+    page.get_by_label("Purpose").select_option("court_order")
+    page.get_by_label("Detail").fill("Court order 42 for the hearing")
+    page.get_by_role("button", name="Show the last 24 h").click()
+    expect(page.locator("#trail-status")).to_contain_text("points shown")
+    assert page.locator(".leaflet-overlay-pane path").count() >= 1
+    screenshot(page, "subject-trail")
+    with sessions() as session:
+        reads = session.scalars(select(AuditEntry).where(
+            AuditEntry.action == "positions.read", AuditEntry.subject_id == data.subject_id,
+        )).all()
+    assert [(e.purpose, e.purpose_detail) for e in reads] == [
+        ("court_order", "Court order 42 for the hearing")
+    ]
+
+
+def test_police_officer_cannot_see_a_subject_without_a_grant(
+    browser: Any, server: tuple[str, Seed, Any]
+) -> None:
+    _, data, _ = server
+    page = _logged_in(browser, server, "police")
+    page.wait_for_url("**/police-requests")
+    response = page.goto(f"/subjects/{data.subject_id}")
+    assert response is not None and response.status == 403
+    assert data.reference not in page.content()
+    screenshot(page, "police-no-subject")
+    page.context.close()
+
+
+def test_a_live_alert_arrives_and_is_acknowledged_and_resolved_by_keyboard(
+    caseworker: Any, server: tuple[str, Seed, sessionmaker[Session]]
+) -> None:
+    _needs("/api/v1/alerts/stream", "alerts")
+    from openem.alerts import raising
+    from openem.alerts.types import AlertType
+
+    _, data, sessions = server
+    page = caseworker
+    page.goto("/alerts")
+    expect(page.locator("#live")).to_have_text("live")
+    with sessions() as session, session.begin():
+        now = datetime.now(UTC)
+        raising.raise_alert(session, subject_id=data.subject_id, alert_type=AlertType.strap_tamper,
+                            key="browser-test", started_at=now, now=now)
+    row = page.locator("#queue tbody tr[data-id]")
+    row.first.wait_for()
+    assert "compliance" in row.first.inner_text() or "technical" in row.first.inner_text()
+    screenshot(page, "alert-arrived")
+    page.keyboard.press("j")
+    page.keyboard.press("a")
+    expect(page.locator("#queue tbody")).to_contain_text("acknowledged")
+    page.keyboard.press("r")
+    page.keyboard.press("1")
+    page.get_by_label("Note").fill("Strap re-seated, checked on the phone")
+    page.get_by_role("button", name="Resolve", exact=True).click()
+    expect(page.locator("#queue tbody tr[data-id]")).to_have_count(0)
+    screenshot(page, "alert-resolved")
+
+
+def test_a_zone_is_drawn_as_a_circle_and_saved(
+    caseworker: Any, server: tuple[str, Seed, Any]
+) -> None:
+    _needs("/api/v1/subjects/{subject_id}/zones", "zones")
+    _, data, _ = server
+    page = caseworker
+    page.goto(f"/subjects/{data.subject_id}/zones")
+    map_box = page.locator("#map").bounding_box()
+    x, y = map_box["x"] + map_box["width"] / 2, map_box["y"] + map_box["height"] / 2
+    page.keyboard.press("c")
+    page.mouse.click(x, y)
+    page.mouse.click(x + 80, y)
+    assert "Circle, radius" in page.locator("#shape-summary").inner_text()
+    page.get_by_label("Name").fill("Home")
+    page.get_by_role("button", name="Save zone").click()
+    page.locator("#zones-list", has_text="Home").wait_for()
+    screenshot(page, "zone-drawn")
