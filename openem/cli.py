@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -126,8 +127,16 @@ def demo(
     serve_after: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Start the server.")
     ] = True,
+    simulator: Annotated[
+        bool, typer.Option("--simulate/--no-simulate", help="Run the device simulator too.")
+    ] = True,
 ) -> None:
-    """Migrate, seed fictional organisations, staff and subjects, print the logins, serve."""
+    """Migrate, seed fictional organisations, staff, subjects and zones, print the logins,
+    then serve with the device simulator moving every fictional wearer."""
+    import subprocess
+    import sys
+
+    from openem.app import create_app
     from openem.demo import seed
 
     settings = get_settings()
@@ -143,15 +152,42 @@ def demo(
         f"OpenEM demo: http://{settings.host}:{settings.port}/  "
         f"(API docs: http://{settings.host}:{settings.port}/docs)"
     )
-    if serve_after:
+    if not serve_after:
+        return
+    base = f"http://{settings.host}:{settings.port}"
+    admin = next(login.api_token for login in logins if login.role == "admin")
+    child = None
+    if simulator:
+        command = [
+            sys.executable,
+            "-m",
+            "openem",
+            "simulate",
+            "--server",
+            base,
+            "--devices",
+            str(subjects),
+            "--fix-interval",
+            "5",
+            "--upload-interval",
+            "10",
+            "--wait",
+            "60",
+        ]
+        child = subprocess.Popen(command, env=os.environ | {"OPENEM_SIM_TOKEN": admin})
+    local_http = settings.model_copy(update={"session_cookie_secure": False})
+    try:
         uvicorn.run(
-            "openem.app:create_app",
-            factory=True,
+            create_app(local_http),
             host=settings.host,
             port=settings.port,
             log_level="warning",
             access_log=False,
         )
+    finally:
+        if child is not None:
+            child.terminate()
+            child.wait(timeout=10)
 
 
 @app.command()
@@ -172,6 +208,7 @@ def simulate(
     ] = "DEMO-",
     fix_interval: Annotated[float, typer.Option(help="Seconds between fixes.")] = 10.0,
     upload_interval: Annotated[float, typer.Option(help="Seconds between uploads.")] = 30.0,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the server to be up.")] = 0.0,
 ) -> None:
     """Fictional wearers with daily routines; pairs and signs like real devices, HTTP only."""
     import asyncio
@@ -180,6 +217,8 @@ def simulate(
 
     if not token:
         raise typer.BadParameter("an administrator API token is needed", param_hint="--token")
+    if wait:
+        _wait_for_server(server, wait)
     count = asyncio.run(
         run_simulation(
             server=server,
@@ -218,9 +257,13 @@ def bench_rules(
     report["figures"].update(latency)
     p99 = latency["alert_latency_p99_s"]
     report["targets"]["alert_latency_p99_s"] = {
-        "target": 2.0, "op": "<=", "met": p99 is not None and p99 <= 2.0
+        "target": 2.0,
+        "op": "<=",
+        "met": p99 is not None and p99 <= 2.0,
     }
     typer.echo(json.dumps(report, indent=None if json_output else 2))
+
+
 @contextmanager
 def _session_factory(url: str) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(url)
@@ -355,8 +398,10 @@ def bench_dashboard(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
     database_url: Annotated[
         str | None,
-        typer.Option(help="PostgreSQL URL (recreated!); default OPENEM_BENCH_POSTGRES_URL or "
-                     "a fresh openem_bench_web on 127.0.0.1."),
+        typer.Option(
+            help="PostgreSQL URL (recreated!); default OPENEM_BENCH_POSTGRES_URL or "
+            "a fresh openem_bench_web on 127.0.0.1."
+        ),
     ] = None,
     subjects: Annotated[int, typer.Option(help="Subjects in the caseload.")] = 10_000,
     heavy: Annotated[int, typer.Option(help="Subjects with the long history.")] = 200,
@@ -367,8 +412,14 @@ def bench_dashboard(
     """Server time p50/p95 of the caseload, a subject page with its 24 h trail, the alert queue."""
     from openem.web.bench import run_dashboard_bench
 
-    result = run_dashboard_bench(database_url=database_url, subjects=subjects, heavy=heavy,
-                                 days=days, rest_hours=rest_hours, runs=runs)
+    result = run_dashboard_bench(
+        database_url=database_url,
+        subjects=subjects,
+        heavy=heavy,
+        days=days,
+        rest_hours=rest_hours,
+        runs=runs,
+    )
     _print_bench(result, json_output)
 
 
@@ -390,6 +441,8 @@ def _print_bench(result: dict[str, object], json_output: bool) -> None:
         console.print_json(data=result)
         return
     typer.echo(json.dumps(result))
+
+
 @audit_app.command("verify")
 def audit_verify(
     database_url: Annotated[
@@ -408,3 +461,19 @@ def audit_verify(
     typer.echo(result.describe())
     if not result.ok:
         raise typer.Exit(code=1)
+
+
+def _wait_for_server(server: str, seconds: float) -> None:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{server}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise typer.Exit(code=1)

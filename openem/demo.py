@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,10 +19,16 @@ from openem.access.tokens import issue_token
 from openem.devices import service as devices_service
 from openem.devices.schemas import DeviceCreate
 from openem.retention import notices
+from openem.sim.world import Life, life_of
 from openem.subjects import assessments as assessments_service
 from openem.subjects import service as subjects_service
 from openem.subjects.models import AssessmentKind, DeviceKind, ImmigrationStatus
 from openem.subjects.schemas import Conviction, OrderCreate, SubjectCreate
+from openem.zones import service as zones_service
+from openem.zones.index import ZoneKind
+from openem.zones.schemas import ScheduleIn, WindowIn, ZoneCreate
+
+DEMO_TIMEZONE = "Europe/London"
 
 assert notices  # importing it sends the privacy notice at every enrolment
 
@@ -140,8 +148,49 @@ def seed_subjects(session: Session, *, count: int, now: datetime, seed: int = 7)
         devices_service.assign_device(
             session, principal=SYSTEM, device_id=device.id, order_id=order.id, now=now
         )
+        seed_zones(session, subject_id=subject.id, life=life_of(device.serial, index), now=now)
         created += 1
     return created
+
+
+def _curfew(life: Life, now: datetime) -> ScheduleIn:
+    """19:00-07:00, except for the wearer whose demo role is to be out during curfew: for
+    them the curfew began an hour ago, so the demo shows a curfew alert within minutes."""
+    if not life.scenario.out_after_curfew:
+        return ScheduleIn(windows=[WindowIn(start=time(19), end=time(7), overnight=True)])
+    local = now.astimezone(ZoneInfo(DEMO_TIMEZONE))
+    start, end = (local - timedelta(hours=1)).time(), (local + timedelta(hours=3)).time()
+    start, end = start.replace(second=0, microsecond=0), end.replace(second=0, microsecond=0)
+    return ScheduleIn(windows=[WindowIn(start=start, end=end, overnight=end <= start)])
+
+
+def seed_zones(session: Session, *, subject_id: uuid.UUID, life: Life, now: datetime) -> None:
+    """A home curfew zone and an exclusion zone, where the simulator will live the day."""
+    zones_service.create_zone(
+        session,
+        principal=SYSTEM,
+        subject_id=subject_id,
+        now=now,
+        data=ZoneCreate(
+            name="Home (curfew)",
+            kind=ZoneKind.INCLUSION,
+            geometry={"type": "Point", "coordinates": [life.home.lon, life.home.lat]},
+            radius_m=life.home_radius_m,
+            schedule=_curfew(life, now),
+        ),
+    )
+    zones_service.create_zone(
+        session,
+        principal=SYSTEM,
+        subject_id=subject_id,
+        now=now,
+        data=ZoneCreate(
+            name="Exclusion: victim's address (fictional)",
+            kind=ZoneKind.EXCLUSION,
+            geometry={"type": "Point", "coordinates": [life.exclusion.lon, life.exclusion.lat]},
+            radius_m=life.exclusion_radius_m,
+        ),
+    )
 
 
 def seed_assessments(session: Session, *, now: datetime) -> int:

@@ -39,9 +39,16 @@ class Agent:
     pending: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.position = self.life.home
+        self.position = self._start()
         self.battery = float(self.life.scenario.battery_start)
         self.legs = self._plan()
+
+    def _start(self) -> Place:
+        """Where the demo finds the wearer: near the exclusion zone for the one who will
+        walk into it, at home for everyone else."""
+        if self.life.scenario.enters_exclusion:
+            return offset(self.life.exclusion, north_m=self.life.exclusion_radius_m + 250, east_m=0)
+        return self.life.home
 
     def _plan(self) -> list[Leg]:
         life, scenario = self.life, self.life.scenario

@@ -47,12 +47,12 @@ def record_review(
     )
 
 
-@router.get("/reviews/overdue", response_model=list[OrderOut])
+@router.get("/order-reviews/overdue", response_model=list[OrderOut])
 def overdue_reviews(session: DbSession, principal: ReadReviews) -> Sequence[Order]:
     return reviews.overdue(session, principal=principal, today=utcnow().date())
 
 
-@router.get("/reviews/escalations", response_model=list[EscalationOut])
+@router.get("/order-reviews/escalations", response_model=list[EscalationOut])
 def review_escalations(
     session: DbSession, principal: ReadReviews, open_only: bool = True
 ) -> Sequence[ReviewEscalation]:

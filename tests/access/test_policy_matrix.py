@@ -97,6 +97,28 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/grants/{grant_id}/subject"): frozenset({R.police}),
     ("GET", "/api/v1/grants/{grant_id}/presence"): frozenset({R.police}),
     ("GET", "/api/v1/disclosures"): frozenset({R.auditor}),
+    ("GET", "/api/v1/assessments"): frozenset({R.auditor, R.caseworker, R.supervisor}),
+    ("POST", "/api/v1/assessments"): frozenset({R.auditor, R.supervisor}),
+    ("POST", "/api/v1/orders/{order_id}/reviews"): CASE_WRITERS,
+    ("GET", "/api/v1/order-reviews/escalations"): frozenset(
+        {R.auditor, R.caseworker, R.supervisor}
+    ),
+    ("GET", "/api/v1/order-reviews/overdue"): frozenset({R.auditor, R.caseworker, R.supervisor}),
+    ("GET", "/api/v1/retention/certificates"): frozenset({R.admin, R.auditor, R.supervisor}),
+    ("GET", "/api/v1/retention/schedules"): frozenset({R.admin, R.auditor, R.supervisor}),
+    ("GET", "/api/v1/retention/holds"): frozenset({R.auditor, R.supervisor}),
+    ("POST", "/api/v1/retention/holds/{hold_id}/release"): frozenset({R.auditor, R.supervisor}),
+    ("POST", "/api/v1/subjects/{subject_id}/holds"): frozenset({R.auditor, R.supervisor}),
+    ("POST", "/api/v1/subjects/{subject_id}/access-export"): frozenset({R.auditor}),
+    ("GET", "/api/v1/rights-requests"): frozenset({R.auditor, R.caseworker, R.supervisor}),
+    ("POST", "/api/v1/rights-requests/{request_id}/close"): frozenset({R.auditor, R.caseworker}),
+    ("POST", "/api/v1/subjects/{subject_id}/rights-requests"): frozenset(
+        {R.auditor, R.caseworker}
+    ),
+    ("GET", "/api/v1/subjects/{subject_id}/privacy-notices"): frozenset(
+        {R.auditor, R.caseworker, R.supervisor}
+    ),
+    ("POST", "/api/v1/subjects/{subject_id}/privacy-notices"): CASE_WRITERS,
 }
 
 OPERATIONS = operations()
