@@ -22,7 +22,7 @@ from openem.retention import notices
 from openem.sim.world import Life, life_of
 from openem.subjects import assessments as assessments_service
 from openem.subjects import service as subjects_service
-from openem.subjects.models import AssessmentKind, DeviceKind, ImmigrationStatus
+from openem.subjects.models import DeviceKind, ImmigrationStatus
 from openem.subjects.schemas import Conviction, OrderCreate, SubjectCreate
 from openem.zones import service as zones_service
 from openem.zones.index import ZoneKind
@@ -195,28 +195,7 @@ def seed_zones(session: Session, *, subject_id: uuid.UUID, life: Life, now: date
 
 def seed_assessments(session: Session, *, now: datetime) -> int:
     """Approved, in-date DPIA and equality assessments for every cohort (fictional)."""
-    recorded = 0
-    for cohort in assessments_service.ALL_COHORTS:
-        for kind in AssessmentKind:
-            if assessments_service.in_force(session, cohort=cohort, kind=kind, today=now.date()):
-                continue
-            assessments_service.record_assessment(
-                session,
-                principal=SYSTEM,
-                kind=kind,
-                cohort=cohort,
-                version=f"demo-{now:%Y%m%d}",
-                summary="Demo assessment: fictional, for the demo deployment only.",
-                less_intrusive_options=(
-                    "reporting in person; curfew-only monitoring; check-ins without location"
-                ),
-                approver="Demo Data Protection Officer",
-                approved_on=now.date(),
-                valid_until=now.date() + timedelta(days=365),
-                now=now,
-            )
-            recorded += 1
-    return recorded
+    return assessments_service.approve_every_cohort_for_fictional_data(session, now=now)
 
 
 def seed(session: Session, *, subjects: int = 50, now: datetime | None = None) -> list[DemoLogin]:

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import delete, event, insert, select, text
 from sqlalchemy.orm import Session
 
-from openem.access.models import AuditEntry
+from openem.access.models import AuditAnchor, AuditEntry, AuditTruncation
 
 GENESIS = "0" * 64
 PENDING_KEY = "openem.audit.pending"
@@ -88,7 +88,7 @@ def append_pending(session: Session) -> None:
     tail = session.execute(
         select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
     ).first()
-    seq, prev = (tail[0], tail[1]) if tail else (0, GENESIS)
+    seq, prev = (tail[0], tail[1]) if tail else anchor(session)
     for entry in entries:
         seq += 1
         entry.seq = seq
@@ -141,9 +141,15 @@ def _walk(session: Session, batch: int) -> Iterator[AuditEntry]:
             session.expunge(row)
 
 
+def anchor(session: Session) -> tuple[int, str]:
+    """Seq and hash the chain continues from: the genesis, or the last entry retention removed."""
+    row = session.get(AuditAnchor, 1)
+    return (row.seq, row.hash) if row is not None else (0, GENESIS)
+
+
 def verify(session: Session, *, batch: int = 5000) -> Verification:
     """Walk the chain in ``seq`` order; report the first entry that does not fit."""
-    prev, checked = GENESIS, 0
+    prev, checked = anchor(session)[1], 0
     for entry in _walk(session, batch):
         if entry.prev_hash != prev:
             moved = session.scalar(select(AuditEntry.seq).where(AuditEntry.hash == entry.prev_hash))
@@ -159,3 +165,44 @@ def verify(session: Session, *, batch: int = 5000) -> Verification:
             )
         prev, checked = entry.hash, checked + 1
     return Verification(True, checked, prev)
+
+
+def truncate_oldest(
+    session: Session, *, cutoff: datetime, keep: Callable[[AuditEntry], bool], now: datetime,
+    batch: int = 500,
+) -> list[int]:
+    """Remove the chain's oldest entries written at or before ``cutoff``, stopping at the first
+    one to ``keep``: only a prefix goes, and the anchor records where the rest continues from.
+    """
+    _lock(session)
+    removable: list[AuditEntry] = []
+    for entry in _walk(session, batch):
+        if entry.at > cutoff or keep(entry):
+            break
+        removable.append(entry)
+    if not removable:
+        return []
+    seqs = [entry.seq for entry in removable]
+    _allow_truncation(session)
+    for start in range(0, len(seqs), batch):
+        session.execute(delete(AuditEntry).where(AuditEntry.seq.in_(seqs[start : start + batch])))
+    _forbid_truncation(session)
+    last = removable[-1]
+    row = session.get(AuditAnchor, 1) or AuditAnchor(id=1, seq=0, hash=GENESIS, truncated_at=now)
+    row.seq, row.hash, row.truncated_at = last.seq, last.hash, now
+    session.add(row)
+    return seqs
+
+
+def _allow_truncation(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL openem.audit_truncation = 'on'"))
+    else:
+        session.execute(insert(AuditTruncation).values(token="retention"))
+
+
+def _forbid_truncation(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL openem.audit_truncation = 'off'"))
+    else:
+        session.execute(delete(AuditTruncation))

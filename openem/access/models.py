@@ -130,3 +130,24 @@ class AuditEntry(Base):
     source: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditAnchor(Base):
+    """Where the chain starts after retention removed its oldest entries: the last removed
+    entry's seq and hash, so `openem audit verify` still checks the first remaining one."""
+
+    __tablename__ = "audit_anchor"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    truncated_at: Mapped[datetime]
+
+
+class AuditTruncation(Base):
+    """Present only inside the retention transaction that removes the chain's oldest entries;
+    the SQLite append-only trigger lets a DELETE through only while a row exists."""
+
+    __tablename__ = "audit_truncations"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, delete, or_, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import Session
 
+from openem.access import chain
 from openem.access.models import AuditEntry
 from openem.bus.outbox import OutboxMessage
 from openem.crypto import store
@@ -207,16 +208,16 @@ def blob_purger(data_class: str) -> Any:
 
 
 def purge_audit_trail(session: Session, scope: PurgeScope) -> list[str]:
-    query = select(AuditEntry.seq).where(
-        AuditEntry.at <= scope.cutoff, AuditEntry.action != CERTIFICATE_ACTION
-    )
-    if scope.held:  # what a held subject's case may need, including who looked
-        query = query.where(
-            or_(AuditEntry.subject_id.is_(None), AuditEntry.subject_id.not_in(scope.held))
-        )
-    return _delete_in_batches(
-        session, AuditEntry, AuditEntry.seq, query, scope.batch_size, "audit_entries"
-    )
+    """The chain's oldest entries, as a prefix (so it still verifies from its anchor); it stops
+    at a deletion certificate or at an entry about a held subject, whose case may need it."""
+    held = set(scope.held)
+
+    def keep(entry: AuditEntry) -> bool:
+        return entry.action == CERTIFICATE_ACTION or entry.subject_id in held
+
+    seqs = chain.truncate_oldest(session, cutoff=scope.cutoff, keep=keep, now=scope.now,
+                                 batch=scope.batch_size)
+    return [f"audit_entries:{seq}" for seq in seqs]
 
 
 def register_builtin() -> None:

@@ -40,6 +40,7 @@ from openem.ingest.service import ingest
 from openem.rules.config import RulesConfig
 from openem.rules.hysteresis import HysteresisPolicy
 from openem.rules.tasks import RulesWorker
+from openem.subjects import assessments
 from openem.subjects import service as subjects_service
 from openem.subjects.schemas import OrderCreate, SubjectCreate
 from openem.zones import service as zones_service
@@ -63,6 +64,7 @@ def _setup(sessions: sessionmaker[Session], *, count: int, run: str) -> list[Wea
     now = utcnow()
     wearers = []
     with transaction(sessions) as session:
+        assessments.approve_every_cohort_for_fictional_data(session, now=now)
         for i in range(count):
             subject = subjects_service.create_subject(session, principal=SYSTEM, data=SubjectCreate(
                 given_name="Bench", family_name="Fictional", date_of_birth="1980-01-01",

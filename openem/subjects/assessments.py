@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openem.access import audit
 from openem.access.policy import require
-from openem.access.principal import Principal
+from openem.access.principal import SYSTEM, Principal
 from openem.errors import Conflict, Invalid
 from openem.subjects.models import (
     AssessmentKind,
@@ -118,3 +118,30 @@ def list_assessments(
     if cohort:
         query = query.where(ImpactAssessment.cohort == cohort)
     return session.scalars(query).all()
+
+
+def approve_every_cohort_for_fictional_data(session: Session, *, now: datetime) -> int:
+    """Approved, in-date assessments for every cohort, for demos and benchmarks on fictional
+    data only: a real deployment records its own, approved by a person."""
+    recorded = 0
+    for cohort in ALL_COHORTS:
+        for kind in AssessmentKind:
+            if in_force(session, cohort=cohort, kind=kind, today=now.date()):
+                continue
+            record_assessment(
+                session,
+                principal=SYSTEM,
+                kind=kind,
+                cohort=cohort,
+                version=f"demo-{now:%Y%m%d}",
+                summary="Demo assessment: fictional, for the demo deployment only.",
+                less_intrusive_options=(
+                    "reporting in person; curfew-only monitoring; check-ins without location"
+                ),
+                approver="Demo Data Protection Officer",
+                approved_on=now.date(),
+                valid_until=now.date() + timedelta(days=365),
+                now=now,
+            )
+            recorded += 1
+    return recorded

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from openem.access.models import AuditEntry
 from openem.access.principal import SYSTEM
 from openem.access.purposes import Purpose
 from openem.crypto.envelope import KeyRing
@@ -76,6 +78,7 @@ def two_people(
             end=LONG_AGO + timedelta(days=5),
             purpose=Purpose.welfare_concern,
             purpose_detail="missed call",
+            now=NOW,
         )
         subjects_service.get_subject(session, principal=SYSTEM, subject_id=other.subject_id)
         rights.record_request(
@@ -126,8 +129,12 @@ def test_archive_holds_every_record_class_and_the_access_log(
     reads = [e for e in log if e["action"] == "positions.read"]
     assert reads and reads[0]["purpose"] == "welfare_concern"
     assert reads[0]["purpose_detail"] == "missed call"
-    assert any(e["action"] == "subject.access_export" for e in log)
     assert archive.read("summary.pdf").startswith(b"%PDF")
+    with sessions() as session:
+        exported = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "subject.access_export")
+        ).all()
+    assert [entry.subject_id for entry in exported] == [me.subject_id]
 
 
 def test_archive_contains_nothing_about_anyone_else(

@@ -43,6 +43,10 @@ def _install_append_only_triggers() -> None:
             """
             CREATE FUNCTION openem_audit_append_only() RETURNS trigger AS $$
             BEGIN
+                IF TG_OP = 'DELETE'
+                   AND current_setting('openem.audit_truncation', true) = 'on' THEN
+                    RETURN OLD;
+                END IF;
                 RAISE EXCEPTION 'audit_entries is append-only (% refused)', TG_OP;
             END;
             $$ LANGUAGE plpgsql
@@ -53,12 +57,15 @@ def _install_append_only_triggers() -> None:
             "FOR EACH ROW EXECUTE FUNCTION openem_audit_append_only()"
         )
     else:
-        for operation in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER audit_entries_no_{operation.lower()} BEFORE {operation} "
-                "ON audit_entries BEGIN "
-                f"SELECT RAISE(ABORT, 'audit_entries is append-only ({operation} refused)'); END"
-            )
+        op.execute(
+            "CREATE TRIGGER audit_entries_no_update BEFORE UPDATE ON audit_entries BEGIN "
+            "SELECT RAISE(ABORT, 'audit_entries is append-only (UPDATE refused)'); END"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_entries_no_delete BEFORE DELETE ON audit_entries "
+            "WHEN NOT EXISTS (SELECT 1 FROM audit_truncations) BEGIN "
+            "SELECT RAISE(ABORT, 'audit_entries is append-only (DELETE refused)'); END"
+        )
 
 
 def _drop_append_only_triggers() -> None:
@@ -259,6 +266,19 @@ def upgrade() -> None:
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:
         batch_op.alter_column("prev_hash", existing_type=sa.String(length=64), nullable=False)
         batch_op.alter_column("hash", existing_type=sa.String(length=64), nullable=False)
+    op.create_table(
+        "audit_anchor",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.Column("truncated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_anchor")),
+    )
+    op.create_table(
+        "audit_truncations",
+        sa.Column("token", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("token", name=op.f("pk_audit_truncations")),
+    )
     _install_append_only_triggers()
 
     with op.batch_alter_table("users", schema=None) as batch_op:
@@ -278,6 +298,8 @@ def downgrade() -> None:
         batch_op.drop_column("totp_enabled_at")
 
     _drop_append_only_triggers()
+    op.drop_table("audit_truncations")
+    op.drop_table("audit_anchor")
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:
         batch_op.drop_column("hash")
         batch_op.drop_column("prev_hash")
