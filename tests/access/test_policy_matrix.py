@@ -97,6 +97,9 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/grants/{grant_id}/subject"): frozenset({R.police}),
     ("GET", "/api/v1/grants/{grant_id}/presence"): frozenset({R.police}),
     ("GET", "/api/v1/disclosures"): frozenset({R.auditor}),
+    ("POST", "/api/v1/subjects/{subject_id}/enrolment"): CASE_WRITERS,
+    ("GET", "/api/v1/subjects/{subject_id}/checkins"): CASELOAD,
+    ("GET", "/api/v1/checkins/{decision_id}/frames/{index}"): CASELOAD,
 }
 
 OPERATIONS = operations()
