@@ -32,7 +32,7 @@ def decisions_for_subject(
         .order_by(CheckinDecision.received_at.desc())
         .limit(limit)
     )
-    rows = [(d, p) for d, p in session.execute(query).tuples()]
+    rows = [(d, p) for d, p in session.execute(query)]
     audit.record(session, principal=principal, action="checkins.read",
                  record_type="checkin_decisions", subject_id=subject_id)
     return rows

@@ -46,7 +46,7 @@ def active_orders(session: Session, *, now: datetime) -> list[tuple[Order, Subje
             Order.ends_at > now,
         )
     )
-    return [(order, subject) for order, subject in session.execute(query).tuples()]
+    return [(order, subject) for order, subject in session.execute(query)]
 
 
 def params_of(order: Order, subject: Subject, config: CheckinConfig) -> schedule.ScheduleParams:
