@@ -75,10 +75,10 @@ def _media_type(request: Request) -> str:
 
 
 async def _files(request: Request, name: str, limit: int) -> tuple[dict[str, Any], list[bytes]]:
-    form = await request.form(max_files=limit + 1, max_fields=8)
-    fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
-    files = [await v.read() for k, v in form.multi_items()
-             if k == name and isinstance(v, UploadFile)]
+    async with request.form(max_files=limit + 1, max_fields=8) as form:  # closes temp files
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        files = [await v.read() for k, v in form.multi_items()
+                 if k == name and isinstance(v, UploadFile)]
     return fields, files
 
 
@@ -154,14 +154,20 @@ def _parse(raw: bytes | tuple[str, list[bytes]]) -> submissions.Submission:
 
 @router.post("/subjects/{subject_id}/enrolment", response_model=EnrolmentOut, status_code=201,
              responses={422: {"description": "Photos refused by the quality gate, with reasons"}})
-async def enrol(subject_id: uuid.UUID, request: Request, principal: Enrol) -> Any:
-    """Enrol 1-3 JPEG photos (multipart, field ``photos``); replaces the previous enrolment."""
+async def enrol(
+    subject_id: uuid.UUID, request: Request, session: DbSession, principal: Enrol
+) -> Any:
+    """Enrol 1-3 JPEG photos (multipart, field ``photos``); replaces the previous enrolment.
+
+    The request's transaction (opened by authentication) spans the face work, which runs in
+    the pool; enrolment is rare, so holding it for a second or two is accepted."""
     if _media_type(request) != "multipart/form-data":
         return problem(415, "Unsupported media type", "send multipart/form-data")
-    sessions, settings = _sessions(request), settings_of(request)
-    await run_in_threadpool(_in_transaction, sessions, lambda session: scoped_subject(
-        session, principal=principal, subject_id=subject_id, action="checkins.enrol"
-    ).id)
+    settings = settings_of(request)
+    await run_in_threadpool(
+        scoped_subject, session, principal=principal, subject_id=subject_id,
+        action="checkins.enrol",
+    )
     _, photos = await _files(request, "photos", 3)
     enrolment.check_photos(photos)
     try:
@@ -174,18 +180,14 @@ async def enrol(subject_id: uuid.UUID, request: Request, principal: Enrol) -> An
                   for i, r in enumerate(reasons)]
         return problem(422, "Photos refused", "the quality gate refused the photos",
                        errors=errors, reasons=reasons)
-    keyring = _keyring(settings)
-
-    def record(session: Session) -> EnrolmentOut:
-        row = enrolment.record_enrolment(
-            session, principal=principal, subject_id=subject_id, photos=photos, result=result,
-            now=utcnow(), keyring=keyring, data_dir=Path(settings.data_dir),
-        )
-        return EnrolmentOut(id=row.id, subject_id=row.subject_id, model_version=row.model_version,
-                            photos=len(row.photo_blob_ids), quality=row.quality,
-                            created_at=row.created_at)
-
-    return await run_in_threadpool(_in_transaction, sessions, record)
+    row = await run_in_threadpool(
+        enrolment.record_enrolment, session, principal=principal, subject_id=subject_id,
+        photos=photos, result=result, now=utcnow(), keyring=_keyring(settings),
+        data_dir=Path(settings.data_dir),
+    )
+    return EnrolmentOut(id=row.id, subject_id=row.subject_id, model_version=row.model_version,
+                        photos=len(row.photo_blob_ids), quality=row.quality,
+                        created_at=row.created_at)
 
 
 @router.get("/subjects/{subject_id}/checkins", response_model=list[DecisionOut])
