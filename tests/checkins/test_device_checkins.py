@@ -169,3 +169,40 @@ def test_bad_answers_get_clear_errors_and_store_nothing(
         blobs = store.for_subject(session, subject_id=checkin.subject_id,
                                   data_classes=("checkin_frames",))
         assert blobs == []
+
+
+def test_the_purge_shreds_frames_photos_and_template_and_deletes_the_check_in_rows(
+    app_client: TestClient, sessions: sessionmaker[Session], staff_tokens: dict[str, str],
+    bursts: Bursts, settings: Settings,
+) -> None:
+    from openem.checkins.models import CheckinPrompt
+    from openem.retention.purge import purgers_for
+    from openem.retention.registry import PurgeScope
+    from openem.retention.sar import exporters
+
+    checkin = _enrolled(app_client, sessions, staff_tokens)
+    assert checkin.post(frames=bursts[("obama", checkin.challenge)]).status_code == 200
+    with sessions() as session:
+        section = dict(exporters())["checkins"](session, _export_scope(checkin, settings))
+        assert {r["record"] for r in section.records} == {"prompt", "decision"}
+        files = [store.blob_path(settings.data_dir, r.id)
+                 for r in store.for_subject(session, subject_id=checkin.subject_id)]
+    assert len(files) == 3 + 3  # two photos and a template, three frames
+    now = datetime.now(UTC)
+    scope = PurgeScope(data_class="", subject_ids=[checkin.subject_id], cutoff=now, now=now,
+                       data_dir=settings.data_dir, batch_size=2)
+    with sessions() as session, session.begin():
+        for data_class in ("enrolment_media", "checkin_frames", "checkin_decisions"):
+            for _name, purger in purgers_for(data_class):
+                purger(session, scope)
+    with sessions() as session:
+        for model in (FaceEnrolment, CheckinDecision, CheckinPrompt, store.BlobRecord):
+            assert session.scalar(select(func.count()).select_from(model)) == 0
+    assert not any(path.exists() for path in files)
+
+
+def _export_scope(checkin: Checkin, settings: Settings) -> Any:
+    from openem.retention.registry import ExportScope
+
+    return ExportScope(subject_id=checkin.subject_id, now=datetime.now(UTC),
+                       data_dir=settings.data_dir, keyring=None)
