@@ -132,12 +132,12 @@ def _midday_zone(now: datetime) -> str:
 
 
 def open_prompt(client: TestClient, sessions: sessionmaker[Session],
-                tokens: dict[str, str]) -> Checkin:
-    """A subject whose smartwatch has one prompt open now (window began 5 minutes ago)."""
+                tokens: dict[str, str], *, minutes_ago: int = 5) -> Checkin:
+    """A subject whose smartwatch got one prompt ``minutes_ago`` (window of 15 minutes)."""
     now = datetime.now(UTC)
     zone = _midday_zone(now)
     local = now.astimezone(ZoneInfo(zone)).replace(second=0, microsecond=0)
-    start = local - timedelta(minutes=5)
+    start = local - timedelta(minutes=minutes_ago)
     device = devices.pair(client, tokens["admin"])
     with transaction(sessions) as session:
         subject = factories.subject(session, timezone=zone)
@@ -156,7 +156,8 @@ def open_prompt(client: TestClient, sessions: sessionmaker[Session],
         assert order_row is not None and subject_row is not None
         service.plan_day(session, order=order_row, subject=subject_row, day=start.date(),
                          now=start.astimezone(UTC) - timedelta(minutes=1), config=CheckinConfig())
-        assert service.issue_due(session, now=now) == 1
+        issue_at = min(now, start.astimezone(UTC) + timedelta(minutes=1))
+        assert service.issue_due(session, now=issue_at) == 1
     with sessions() as session:
         prompt = session.scalars(
             select(CheckinPrompt).where(CheckinPrompt.subject_id == subject_id)

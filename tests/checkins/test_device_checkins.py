@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -206,3 +206,19 @@ def _export_scope(checkin: Checkin, settings: Settings) -> Any:
 
     return ExportScope(subject_id=checkin.subject_id, now=datetime.now(UTC),
                        data_dir=settings.data_dir, keyring=None)
+
+
+def test_a_capture_made_inside_the_window_is_accepted_late_but_one_made_after_is_not(
+    app_client: TestClient, sessions: sessionmaker[Session], staff_tokens: dict[str, str],
+    bursts: Bursts,
+) -> None:
+    checkin = open_prompt(app_client, sessions, staff_tokens, minutes_ago=30)  # closed 15 min ago
+    enrolled = enrol(app_client, staff_tokens["supervisor"], checkin.subject_id,
+                     [photo("obama2.jpg"), photo("obama3.jpg")])
+    assert enrolled.status_code == 201
+    frames = bursts[("obama", checkin.challenge)]
+    after = checkin.post(frames=frames, captured_at=datetime.now(UTC))
+    assert after.status_code == 409, after.text
+    late = checkin.post(frames=frames, captured_at=checkin.expires_at - timedelta(minutes=2))
+    assert late.status_code == 200, late.text
+    assert late.json()["prompt_status"] == "passed"
