@@ -222,3 +222,22 @@ def test_a_capture_made_inside_the_window_is_accepted_late_but_one_made_after_is
     late = checkin.post(frames=frames, captured_at=checkin.expires_at - timedelta(minutes=2))
     assert late.status_code == 200, late.text
     assert late.json()["prompt_status"] == "passed"
+
+
+def test_a_replayed_request_an_unknown_prompt_and_another_devices_prompt_are_refused(
+    app_client: TestClient, sessions: sessionmaker[Session], staff_tokens: dict[str, str],
+    bursts: Bursts,
+) -> None:
+    import uuid
+
+    checkin = open_prompt(app_client, sessions, staff_tokens)
+    other = open_prompt(app_client, sessions, staff_tokens)
+    frames = bursts[("obama", checkin.challenge)]  # refused before any face work
+    path = f"/device/v1/checkins/{checkin.prompt_id}"
+    body = json.dumps({"captured_at": datetime.now(UTC).isoformat(), "frames": []}).encode()
+    headers = checkin.device.signer.sign("POST", path, body) | {"content-type": "application/json"}
+    assert app_client.post(path, content=body, headers=headers).status_code == 422
+    replayed = app_client.post(path, content=body, headers=headers)
+    assert replayed.status_code == 401 and "replayed" in replayed.json()["detail"]
+    assert checkin.post(frames=frames, prompt_id=uuid.uuid4()).status_code == 404
+    assert checkin.post(frames=frames, prompt_id=other.prompt_id).status_code == 404
