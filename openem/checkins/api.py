@@ -225,3 +225,20 @@ def checkin_frame(
                        purpose=purpose, detail=purpose_detail, now=utcnow(),
                        keyring=_keyring(settings), data_dir=settings.data_dir)
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/subjects/{subject_id}/enrolment/photos/{index}",
+            responses={200: {"content": {"image/jpeg": {}}}})
+def enrolment_photo(
+    subject_id: uuid.UUID, index: int, request: Request, session: DbSession,
+    principal: OpenHistory, purpose: Purpose,
+    purpose_detail: Annotated[str | None, Header(alias="X-Purpose-Detail", max_length=500)] = None,
+) -> Response:
+    """One photo of the subject's active enrolment, for a stated purpose (audited)."""
+    settings = settings_of(request)
+    data = reads.enrolment_photo(
+        session, principal=principal, subject_id=subject_id, index=index, purpose=purpose,
+        detail=purpose_detail, now=utcnow(), keyring=_keyring(settings),
+        data_dir=settings.data_dir,
+    )
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})

@@ -38,6 +38,25 @@ def decisions_for_subject(
     return rows
 
 
+def enrolment_photo(
+    session: Session, *, principal: Principal, subject_id: uuid.UUID, index: int,
+    purpose: str | None, detail: str | None, now: datetime, keyring: KeyRing, data_dir: Path,
+) -> bytes:
+    """One photo of the subject's active enrolment, after ``open_history`` (photos) allowed
+    and audited the purpose."""
+    from openem.checkins.enrolment import active_enrolment
+
+    open_history(session, principal=principal, subject_id=subject_id,
+                 data_class=DataClass.checkin_photos, purpose=purpose, detail=detail, now=now)
+    enrolment = active_enrolment(session, subject_id=subject_id)
+    if enrolment is None or not 0 <= index < len(enrolment.photo_blob_ids):
+        raise NotFound("no such enrolment photo")
+    record = session.get(store.BlobRecord, uuid.UUID(enrolment.photo_blob_ids[index]))
+    if record is None:
+        raise NotFound("the photo was deleted")
+    return store.read(record, keyring=keyring, data_dir=data_dir)
+
+
 def frame(
     session: Session, *, principal: Principal, decision_id: uuid.UUID, index: int,
     purpose: str | None, detail: str | None, now: datetime, keyring: KeyRing, data_dir: Path,

@@ -83,6 +83,12 @@ def test_a_genuine_burst_passes_and_the_case_worker_sees_the_evidence(
                            | {"X-Purpose-Detail": "wearer reported unwell at the check-in"})
     assert frame.status_code == 200, frame.text
     assert frame.content == bursts[("obama", checkin.challenge)][0]
+    enrolment_photo = app_client.get(
+        f"/api/v1/subjects/{checkin.subject_id}/enrolment/photos/1?purpose=welfare_concern",
+        headers=bearer(staff_tokens["supervisor"]) | {"X-Purpose-Detail": "identity query"},
+    )
+    assert enrolment_photo.status_code == 200, enrolment_photo.text
+    assert enrolment_photo.content == photo("obama3.jpg")
 
 
 def test_an_impostor_fails_after_three_attempts_and_a_fourth_is_refused(
