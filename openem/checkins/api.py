@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from concurrent.futures import BrokenExecutor
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +20,7 @@ from starlette.datastructures import UploadFile
 
 from openem.access.principal import Principal
 from openem.access.purposes import Purpose
+from openem.biometrics.templates import TemplateError
 from openem.checkins import enrolment, reads, submissions
 from openem.checkins.config import CheckinConfig
 from openem.checkins.faces import BadImage, LazyFacePool, enrol_jpegs, verify_jpegs
@@ -28,7 +30,7 @@ from openem.config import Settings
 from openem.crypto.envelope import KeyRing, load_keyring
 from openem.db.base import utcnow
 from openem.devices.models import Device
-from openem.errors import Invalid
+from openem.errors import Conflict, Invalid
 from openem.http.deps import DbSession, requires, settings_of
 from openem.http.problems import problem
 from openem.ingest.auth import SignedRequest, signed_device
@@ -126,6 +128,10 @@ async def submit_checkin(prompt_id: uuid.UUID, request: Request) -> Any:
         )
     except BadImage as error:
         raise Invalid(str(error), field="frames") from error
+    except TemplateError as error:
+        raise Conflict("the enrolment was made with another model version: re-enrol") from error
+    except BrokenExecutor:
+        return problem(503, "Service unavailable", "face verification is restarting; send again")
 
     def record(session: Session) -> DeviceAnswer:
         device = session.get(Device, device_id)
@@ -174,6 +180,8 @@ async def enrol(
         result = await face_pool(request).run(enrol_jpegs, photos)
     except BadImage as error:
         raise Invalid(str(error).replace("frame", "photo"), field="photos") from error
+    except BrokenExecutor:
+        return problem(503, "Service unavailable", "face enrolment is restarting; send again")
     reasons = enrolment.refusals(result)
     if reasons is not None:
         errors = [{"field": f"photos[{i}]", "message": ", ".join(r) or "ok"}

@@ -11,6 +11,7 @@ import asyncio
 import io
 import warnings
 from collections.abc import Callable
+from concurrent.futures import BrokenExecutor
 from typing import Any, TypeVar
 
 import numpy as np
@@ -83,7 +84,11 @@ class LazyFacePool:
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         if self._pool is None:
             self._pool = FacePool(workers=self.workers)
-        return await asyncio.wrap_future(self._pool.submit(function, *args))
+        try:
+            return await asyncio.wrap_future(self._pool.submit(function, *args))
+        except BrokenExecutor:  # a worker died: start a fresh pool next time
+            self.close()
+            raise
 
     def close(self) -> None:
         if self._pool is not None:

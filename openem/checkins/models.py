@@ -71,6 +71,7 @@ class CheckinPrompt(IdMixin, Base):
     inbox_item_id: Mapped[int | None]
     issued_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
+    answered_at: Mapped[datetime | None]  # first well-formed answer, decided or not
     reason: Mapped[str | None] = mapped_column(String(64))
     closed_at: Mapped[datetime | None]
 

@@ -212,6 +212,8 @@ def _expired_outcome(
         return PromptStatus.failed, findings[-1].outcome, findings[-1].id
     if decisions:  # answered, but no frame was usable: a capture problem, not non-compliance
         return PromptStatus.technical, "no_usable_frames", decisions[-1].id
+    if prompt.answered_at is not None:  # an answer arrived but was never decided (a fault)
+        return PromptStatus.technical, "answer_not_decided", None
     item = session.get(InboxItem, prompt.inbox_item_id) if prompt.inbox_item_id else None
     if item is None or item.delivered_at is None:
         return PromptStatus.technical, "prompt_not_delivered", None

@@ -141,6 +141,7 @@ def begin_attempt(
         raise Conflict("captured outside the prompt's response window")
     if now > prompt.expires_at + config.late_upload:
         raise Conflict("this prompt's answers are no longer accepted")
+    prompt.answered_at = prompt.answered_at or now  # so a fault after this is not "missed"
     template = active_template(session, subject_id=prompt.subject_id, keyring=keyring,
                                data_dir=data_dir)
     if template is None:

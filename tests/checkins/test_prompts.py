@@ -140,3 +140,20 @@ def test_a_prompt_never_delivered_is_technical_not_missed(
     types = {a.type for a in w.alerts()}
     assert AlertType.checkin_technical in types
     assert AlertType.checkin_missed not in types
+
+
+def test_an_answer_received_but_never_decided_is_technical_not_missed(
+    sessions: sessionmaker[Session],
+) -> None:
+    start = datetime.now(UTC) + timedelta(minutes=1)
+    w = wearer(sessions, start=start)
+    prompt = _tomorrows_prompts(sessions, w, start)[0]
+    _cycle(sessions, prompt.scheduled_at)
+    with transaction(sessions) as session:  # fetched, answered, then the server failed
+        inbox.pending(session, device_id=w.device_id, now=prompt.scheduled_at)
+        row = session.get(CheckinPrompt, prompt.id)
+        assert row is not None
+        row.answered_at = prompt.scheduled_at + timedelta(minutes=2)
+    _cycle(sessions, prompt.expires_at)
+    events = _feed_rules(sessions, w, prompt.expires_at)
+    assert [(e["outcome"], e["reason"]) for e in events] == [("technical", "answer_not_decided")]

@@ -85,6 +85,7 @@ def upgrade() -> None:
         sa.Column("inbox_item_id", sa.Integer(), nullable=True),
         sa.Column("issued_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("reason", sa.String(length=64), nullable=True),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
