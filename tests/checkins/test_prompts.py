@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import uuid
 from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import select
@@ -26,7 +27,7 @@ from tests.support.rules import Wearer, wearer
 CONFIG = CheckinConfig()
 
 
-def _order_id(sessions: sessionmaker[Session], w: Wearer) -> object:
+def _order_id(sessions: sessionmaker[Session], w: Wearer) -> uuid.UUID:
     with sessions() as session:
         return session.scalars(select(Order.id).where(Order.subject_id == w.subject_id)).one()
 
