@@ -19,6 +19,9 @@ from openem.alerts.api import router as alerts_router
 from openem.alerts.stream import AlertHub
 from openem.bus.factory import connect_bus
 from openem.bus.outbox import relay_until
+from openem.checkins import api as checkins_api
+from openem.checkins.config import CheckinConfig
+from openem.checkins.tasks import CheckinScheduler
 from openem.config import Settings, get_settings
 from openem.db.engine import make_engine
 from openem.db.session import make_session_factory
@@ -53,7 +56,9 @@ ROUTERS = (
     alerts_router,
     disclosures_router,
     retention_router,
+    checkins_api.router,
     device_router,
+    checkins_api.device_router,
 )
 
 
@@ -82,6 +87,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             workers += app.state.rules.start(
                 stop_workers, sweep_interval_s=settings.rules_sweep_interval_s
             )
+        if settings.checkin_scheduler:
+            app.state.checkins = CheckinScheduler(
+                sessions=app.state.sessions, config=CheckinConfig.from_settings(settings)
+            )
+            workers.append(asyncio.create_task(
+                app.state.checkins.run(stop_workers, interval_s=settings.checkin_interval_s)
+            ))
         retention = (
             asyncio.create_task(
                 run_daily(stop_relay, app.state.sessions, app.state.bus, settings=settings)
@@ -100,6 +112,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if retention is not None:
                 await retention
             await app.state.bus.close()
+            pool = getattr(app.state, "face_pool", None)
+            if pool is not None:
+                await run_in_threadpool(pool.close)
             engine.dispose()
 
     app = FastAPI(
@@ -115,7 +130,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["service"])
     install_dashboard(app, settings)
-    app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes, limits={})
+    app.add_middleware(
+        BodySizeLimit,
+        default_limit=settings.max_body_bytes,
+        limits={
+            checkins_api.CHECKIN_PATH: checkins_api.CHECKIN_BODY_LIMIT,
+            checkins_api.ENROLMENT_PATH: checkins_api.ENROLMENT_BODY_LIMIT,
+        },
+    )
     return app
 
 

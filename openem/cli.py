@@ -33,6 +33,10 @@ sar_app = typer.Typer(help="Subject access requests.", no_args_is_help=True)
 app.add_typer(sar_app, name="sar")
 keys_app = typer.Typer(help="Master keys for encrypted blobs.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+eval_app = typer.Typer(help="Evaluations on labelled data; each prints one JSON object.",
+                       no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+DEFAULT_FACES_DIR = Path("../shared/faces")
 console = Console(stderr=True)
 
 
@@ -432,6 +436,67 @@ def bench_startup(
     from openem.startup_bench import run_startup_bench
 
     _print_bench(run_startup_bench(runs=runs), json_output)
+
+
+@bench_app.command("checkins")
+def bench_checkins(
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    seconds: Annotated[float, typer.Option(help="Seconds of closed-loop check-ins.")] = 30.0,
+    faces: Annotated[
+        Path, typer.Option(help="Face set laid out like ../shared/faces.")
+    ] = DEFAULT_FACES_DIR,
+    workers: Annotated[int, typer.Option(help="Face worker processes.")] = 2,
+    people: Annotated[int, typer.Option(help="People whose bursts are simulated.")] = 24,
+) -> None:
+    """Check-ins per second, p50/p95 latency, pipeline overhead over bare dlib, replay APCER."""
+    from openem.biometrics.bench import run_checkins_bench
+
+    if not faces.is_dir():
+        raise typer.BadParameter(f"no face set at {faces}", param_hint="--faces")
+    result = run_checkins_bench(faces, seconds=seconds, workers=workers, people=people)
+    _print_bench(result, json_output)
+
+
+@eval_app.command("faces")
+def eval_faces(
+    directory: Annotated[Path, typer.Argument(help="Face set: images, pairs.csv, attributes.csv.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    calibrate: Annotated[
+        bool, typer.Option("--calibrate", help="Write the calibrated threshold to --config.")
+    ] = False,
+    fmr: Annotated[float, typer.Option(help="Target false-match rate per attempt.")] = 1e-3,
+    limit_pairs: Annotated[
+        int | None, typer.Option(help="Evaluate a seeded sample of this many pairs.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    plots: Annotated[Path | None, typer.Option(help="Write DET curves (PNG) here.")] = None,
+    workers: Annotated[int, typer.Option(help="Face worker processes.")] = 2,
+    config: Annotated[
+        Path, typer.Option(help="Environment file that --calibrate updates.")
+    ] = Path("openem.env"),
+) -> None:
+    """Pair- and prompt-level accuracy, per-group figures, the peer library on the same pairs.
+
+    With --calibrate, OPENEM_FACE_THRESHOLD (the threshold meeting --fmr on all folds) is
+    written to --config; load that file into the service's environment."""
+    from openem.fairness.evaluate import evaluate_faces
+
+    if not directory.is_dir():
+        raise typer.BadParameter(f"no face set at {directory}", param_hint="DIRECTORY")
+    result = evaluate_faces(directory, limit_pairs=limit_pairs, seed=seed, calibrate_fmr=fmr,
+                            plots_dir=plots, workers=workers)
+    if calibrate:
+        threshold = float(result["figures"]["threshold"])
+        write_env_setting(config, "OPENEM_FACE_THRESHOLD", f"{threshold:.6f}")
+        console.print(f"OPENEM_FACE_THRESHOLD={threshold:.6f} written to {config}")
+    _print_bench(result, json_output)
+
+
+def write_env_setting(path: Path, name: str, value: str) -> None:
+    """Set ``NAME=value`` in an environment file, keeping its other lines."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    kept = [line for line in lines if not line.startswith(f"{name}=")]
+    path.write_text("\n".join([*kept, f"{name}={value}"]) + "\n")
 
 
 def _print_bench(result: dict[str, object], json_output: bool) -> None:

@@ -134,6 +134,35 @@ class Settings(BaseSettings):
         86_400, ge=60, description="Seconds between scheduled purges inside `openem serve`."
     )
 
+    # --- check-ins and biometrics (issue 5) ---
+    checkin_scheduler: bool = Field(
+        True, description="Plan, issue and expire check-in prompts inside the app process."
+    )
+    checkin_interval_s: float = Field(
+        30.0, gt=0, description="How often the check-in task plans, issues and expires prompts."
+    )
+    checkin_spacing_minutes: int = Field(
+        90, ge=0, le=24 * 60, description="Least time between two check-in prompts of a day."
+    )
+    checkin_response_minutes: int = Field(
+        15, ge=1, le=24 * 60, description="How long the wearer has to answer a check-in prompt."
+    )
+    checkin_late_upload_hours: float = Field(
+        24.0, ge=0, description="How long after its window a capture made inside it is accepted."
+    )
+    face_threshold: float | None = Field(
+        None, gt=0, lt=2,
+        description="Face match threshold (distance); empty: the calibrated default of the model.",
+    )
+    face_workers: int = Field(
+        2, ge=1, le=64, description="Face verification worker processes (dlib is not thread-safe)."
+    )
+    biometrics_landmarks_68: bool = Field(
+        False,
+        description="Also use dlib's 68-point landmarks for liveness (non-commercial training "
+        "data: see docs/models.md).",
+    )
+
     @model_validator(mode="after")
     def _retention_in_bounds(self) -> Settings:
         for name, days in self.retention_days.items():

@@ -116,6 +116,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path,
         key_file=tmp_path / "master.key",
         purge_schedule=False,  # tests drive the daily job directly (tests/retention)
+        checkin_scheduler=False,  # tests drive the check-in task directly (tests/checkins)
     )
 
 

@@ -79,6 +79,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "assessments:write": frozenset({R.supervisor, R.auditor}),
     "notices:read": frozenset({R.caseworker, R.supervisor, R.auditor}),
     "notices:write": frozenset({R.caseworker, R.supervisor}),
+    # --- check-ins and face enrolment (issue 5); frames go through history:open ---
+    "checkins:read": frozenset({R.caseworker, R.operator, R.supervisor}),
+    "checkins:enrol": frozenset({R.caseworker, R.supervisor}),
 }
 
 MFA_ROLES = frozenset({R.police, R.approver, R.admin})

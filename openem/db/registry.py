@@ -3,6 +3,7 @@
 from openem.access import models as access_models
 from openem.alerts import models as alerts_models
 from openem.bus import outbox
+from openem.checkins import models as checkins_models
 from openem.crypto import store as crypto_store
 from openem.db.base import Base
 from openem.devices import models as devices_models
@@ -18,6 +19,7 @@ __all__ = [
     "Base",
     "access_models",
     "alerts_models",
+    "checkins_models",
     "crypto_store",
     "devices_models",
     "disclosures_models",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatchcase
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,8 +21,9 @@ class BodySizeLimit:
         self.limits = limits
 
     def _limit_for(self, path: str) -> int:
+        """The first matching entry: a path prefix, or a pattern with ``*`` for one id."""
         for prefix, limit in self.limits.items():
-            if path.startswith(prefix):
+            if fnmatchcase(path, prefix) if "*" in prefix else path.startswith(prefix):
                 return limit
         return self.default_limit
 

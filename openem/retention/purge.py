@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from openem.bus.base import Bus
+from openem.checkins import retention as checkin_retention
 from openem.errors import Conflict, NotFound
 from openem.retention import certificates, holds, purgers
 from openem.retention.models import BusPurge, DeletionCertificate
@@ -31,6 +32,7 @@ from openem.subjects.models import Order, Subject
 SUBJECTS_PER_TRANSACTION = 100
 
 assert purgers  # the built-in purgers register on import
+assert checkin_retention  # so do the check-in domain's
 
 
 @dataclass

@@ -23,6 +23,7 @@ from openem.access import audit
 from openem.access.policy import require
 from openem.access.principal import Principal
 from openem.access.purposes import Purpose
+from openem.checkins import retention as checkin_retention
 from openem.crypto.envelope import KeyRing
 from openem.errors import NotFound
 from openem.retention import exporters as builtin_exporters
@@ -37,6 +38,7 @@ EXPECTED = ("checkin_decisions", "alerts", "disclosures")
 DAYS_PER_YEAR = 365.25
 
 assert builtin_exporters  # the built-in exporters register on import
+assert checkin_retention  # so does the check-in domain
 
 
 @dataclass(frozen=True)

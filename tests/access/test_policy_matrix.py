@@ -119,6 +119,10 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
         {R.auditor, R.caseworker, R.supervisor}
     ),
     ("POST", "/api/v1/subjects/{subject_id}/privacy-notices"): CASE_WRITERS,
+    ("POST", "/api/v1/subjects/{subject_id}/enrolment"): CASE_WRITERS,
+    ("GET", "/api/v1/subjects/{subject_id}/checkins"): CASELOAD,
+    ("GET", "/api/v1/checkins/{decision_id}/frames/{index}"): CASELOAD,
+    ("GET", "/api/v1/subjects/{subject_id}/enrolment/photos/{index}"): CASELOAD,
 }
 
 OPERATIONS = operations()

@@ -1,0 +1,1 @@
+"""Check-ins: prompt schedules, prompts, device submissions, decisions and enrolment."""
