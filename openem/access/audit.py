@@ -98,8 +98,12 @@ def refuse(
     subject_id: uuid.UUID | None = None,
     purpose: str | None = None,
     source: str | None = None,
+    detail: str | None = None,
 ) -> None:
-    """Record a refusal in its own transaction, after the refused one has rolled back."""
+    """Record a refusal in its own transaction, after the refused one has rolled back.
+
+    ``detail`` (ids and fixed wording only, never personal data) says why, when it helps.
+    """
     entry = _entry(
         principal=principal,
         action=action,
@@ -107,7 +111,7 @@ def refuse(
         record_id=record_id,
         subject_id=subject_id,
         purpose=purpose,
-        purpose_detail=None,
+        purpose_detail=detail,
         outcome=Outcome.refused,
         source=source,
         at=None,

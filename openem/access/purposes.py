@@ -42,6 +42,23 @@ class HistoryRefused(Forbidden):
     pass
 
 
+class SubjectRestricted(HistoryRefused):
+    """The subject asked for processing to be restricted and the request is in force."""
+
+
+# What the law keeps possible while processing is restricted (UK GDPR art. 18(2)): legal
+# claims (a court order) and the subject's own rights (their access request).
+KEPT_UNDER_RESTRICTION = frozenset({"court_order", "subject_access_request"})
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """An open restriction request (ids and dates only) that processing code must respect."""
+
+    request_id: uuid.UUID
+    received_at: datetime
+
+
 @dataclass(frozen=True)
 class HistoryAccess:
     """An allowed opening of one subject's history of one class."""
@@ -73,11 +90,14 @@ def decide_history(
     detail: str | None,
     now: datetime,
     evidence_scope: EvidenceScope | None = None,
+    restriction: Restriction | None = None,
 ) -> HistoryAccess:
     """Decide, audit (with the purpose) and return the access, or raise ``HistoryRefused``.
 
     ``subject`` is the loaded subject (None when no such subject exists: refused as not found,
-    so ids from other caseloads and unknown ids look the same).
+    so ids from other caseloads and unknown ids look the same). With a ``restriction`` in
+    force, only the purposes in ``KEPT_UNDER_RESTRICTION`` may open history
+    (``SubjectRestricted`` otherwise, audited with the request id).
     """
     require(principal, "history:open")
     _check_purpose(purpose, detail)
@@ -106,6 +126,8 @@ def decide_history(
             purpose=purpose,
         )
         raise HistoryRefused(decision.reason)
+    if restriction is not None and purpose not in KEPT_UNDER_RESTRICTION:
+        _refuse_restricted(session, principal, action, subject.id, purpose, restriction)
     audit.record(
         session,
         principal=principal,
@@ -124,4 +146,31 @@ def decide_history(
         reason=decision.reason,
         opened_at=now,
         window=decision.window,
+    )
+
+
+def _refuse_restricted(
+    session: Session,
+    principal: Principal,
+    action: str,
+    subject_id: uuid.UUID,
+    purpose: str | None,
+    restriction: Restriction,
+) -> None:
+    audit.refuse(
+        session,
+        principal=principal,
+        action=action,
+        record_type="subject",
+        record_id=subject_id,
+        subject_id=subject_id,
+        purpose=purpose,
+        detail=f"restriction of processing: rights request {restriction.request_id}",
+    )
+    kept = " or ".join(sorted(KEPT_UNDER_RESTRICTION))
+    raise SubjectRestricted(
+        "processing of this subject's data is restricted at their request "
+        f"(restriction request {restriction.request_id}, received "
+        f"{restriction.received_at.date().isoformat()}): history may be opened only for "
+        f"{kept}"
     )

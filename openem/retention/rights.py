@@ -95,13 +95,22 @@ def close_request(
     return request
 
 
-def is_restricted(session: Session, *, subject_id: uuid.UUID) -> bool:
-    query = select(RightsRequest.id).where(
-        RightsRequest.subject_id == subject_id,
-        RightsRequest.kind == RightsRequestKind.restriction,
-        RightsRequest.status == RightsRequestStatus.open,
+def open_restriction(session: Session, *, subject_id: uuid.UUID) -> RightsRequest | None:
+    """The earliest restriction request in force for the subject, if any."""
+    query = (
+        select(RightsRequest)
+        .where(
+            RightsRequest.subject_id == subject_id,
+            RightsRequest.kind == RightsRequestKind.restriction,
+            RightsRequest.status == RightsRequestStatus.open,
+        )
+        .order_by(RightsRequest.received_at)
     )
-    return session.scalar(query.limit(1)) is not None
+    return session.scalars(query.limit(1)).first()
+
+
+def is_restricted(session: Session, *, subject_id: uuid.UUID) -> bool:
+    return open_restriction(session, subject_id=subject_id) is not None
 
 
 def list_requests(

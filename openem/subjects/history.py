@@ -16,6 +16,7 @@ from openem.access import breakglass, purposes
 from openem.access.models import ReviewTask
 from openem.access.policy import EvidenceScope
 from openem.access.principal import Principal
+from openem.retention import rights
 from openem.subjects.models import Subject
 
 
@@ -35,17 +36,29 @@ def open_history(
 
     Pass ``evidence_scope`` (built by the alerts domain) to open only an alert's evidence.
     When the access has a ``window``, read nothing outside it.
+
+    While the subject has a restriction request open (``openem.retention.rights``), only
+    ``court_order`` and ``subject_access_request`` may open it: anything else is refused
+    (``SubjectRestricted``, 403, naming the request) and the refusal audited.
     """
+    subject = session.get(Subject, subject_id)
+    request = None if subject is None else rights.open_restriction(session, subject_id=subject_id)
+    restriction = (
+        None
+        if request is None
+        else purposes.Restriction(request_id=request.id, received_at=request.received_at)
+    )
     return purposes.decide_history(
         session,
         principal=principal,
-        subject=session.get(Subject, subject_id),
+        subject=subject,
         subject_id=subject_id,
         data_class=data_class,
         purpose=purpose,
         detail=detail,
         now=now,
         evidence_scope=evidence_scope,
+        restriction=restriction,
     )
 
 

@@ -132,6 +132,24 @@ def overdue(session: Session, *, principal: Principal, today: date) -> Sequence[
     return session.scalars(query).all()
 
 
+def upcoming(
+    session: Session, *, principal: Principal, today: date, days: int = 30
+) -> Sequence[Order]:
+    """Active, unexpired orders whose review falls due from today to ``days`` ahead."""
+    require(principal, "proportionality:read")
+    query = (
+        select(Order)
+        .where(
+            Order.status == OrderStatus.active,
+            Order.next_review_on >= today,
+            Order.next_review_on <= today + timedelta(days=days),
+            Order.ends_at > datetime.combine(today, time.min, UTC),
+        )
+        .order_by(Order.next_review_on)
+    )
+    return session.scalars(query).all()
+
+
 def escalate_overdue(session: Session, *, now: datetime) -> list[ReviewEscalation]:
     """Raise each newly overdue review once (per missed date) to supervisors, via the bus."""
     escalated = []

@@ -12,6 +12,7 @@ from openem.config import Settings
 from openem.errors import DomainError
 from openem.http import problems
 from openem.web.api import router
+from openem.web.dp_pages import router as data_protection_router
 from openem.web.render import HANDLERS, domain_error_handler
 from openem.web.security import SecurityHeaders
 
@@ -21,6 +22,7 @@ STATIC = Path(__file__).parent / "static"
 def install(app: FastAPI, settings: Settings) -> None:
     """Mount the pages, their static files and the security headers on the app."""
     app.include_router(router)
+    app.include_router(data_protection_router)
     app.mount("/static/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR), "leaflet")
     app.mount("/static", StaticFiles(directory=STATIC), "static")
     for exc, handler in HANDLERS.items():

@@ -20,8 +20,11 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("/caseload", "Caseload", "subjects:read"),
     ("/alerts", "Alerts", "alerts:read"),
     ("/police-requests", "Police requests", "police_requests:read"),
-    ("/reviews", "Reviews due", "reviews:read"),
+    ("/reviews", "Break-glass reviews", "reviews:read"),
     ("/audit", "Audit", "audit:read"),
+    ("/order-reviews", "Reviews due", "proportionality:read"),
+    ("/retention", "Retention", "retention:read"),
+    ("/bias", "Bias report", "reports:read"),
 )
 
 

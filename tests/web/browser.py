@@ -76,6 +76,7 @@ def seed(session: Session) -> Seed:
     for role, org, team in (
         (Role.caseworker, home, "north"),
         (Role.police, police, None),
+        (Role.auditor, home, None),
     ):
         user = factories.user(session, role, team=team, org=org)
         data.users[role.value] = (user.username, with_totp(session, user))

@@ -197,3 +197,33 @@ def test_a_zone_is_drawn_as_a_circle_and_saved(
     page.get_by_role("button", name="Save zone").click()
     page.locator("#zones-list", has_text="Home").wait_for()
     screenshot(page, "zone-drawn")
+
+
+def test_auditor_places_a_legal_hold_from_the_retention_page(
+    browser: Any, server: tuple[str, Seed, sessionmaker[Session]]
+) -> None:
+    _, data, sessions = server
+    page = _logged_in(browser, server, "auditor")
+    try:
+        nav = page.get_by_role("navigation", name="Sections")
+        nav.get_by_role("link", name="Retention").click()
+        page.wait_for_url("**/retention")
+        expect(page.locator("#schedules")).to_contain_text("positions")
+        form = page.locator("#place-hold")
+        form.get_by_label("Subject id").fill(str(data.subject_id))
+        form.get_by_label("Reason").fill("Pending appeal, tribunal ref 7")
+        expires = (datetime.now(UTC) + timedelta(days=30)).date()
+        form.get_by_label("Expires on").fill(expires.isoformat())
+        page.get_by_role("button", name="Place hold").click()
+        page.wait_for_url("**/retention?done=placed")
+        expect(page.locator("#done")).to_have_text("Hold placed.")
+        expect(page.locator("#holds")).to_contain_text("Pending appeal, tribunal ref 7")
+        assert str(data.subject_id) not in page.url
+        screenshot(page, "retention-hold-placed")
+        with sessions() as session:
+            placed = session.scalars(select(AuditEntry).where(
+                AuditEntry.action == "hold.place", AuditEntry.subject_id == data.subject_id
+            )).all()
+        assert [e.actor_id for e in placed] == [data.user_ids["auditor"]]
+    finally:
+        page.context.close()

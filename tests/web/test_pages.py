@@ -145,7 +145,8 @@ def test_no_personal_data_in_any_url_the_pages_link_to(
     log_in(web, sessions, people["supervisor"])
     personal = [str(people["north_ref"]), str(people["south_ref"]), "Northam", "Southby",
                 "Fictional", "1985"]
-    paths = ["/caseload", f"/subjects/{people['north']}", "/reviews"]
+    paths = ["/caseload", f"/subjects/{people['north']}", "/reviews", "/order-reviews",
+             "/retention", "/bias"]
     if "zones:read" in PERMISSIONS:  # the zones editor lights up with the zones domain
         paths.append(f"/subjects/{people['north']}/zones")
     for path in paths:
