@@ -15,6 +15,7 @@ from openem import __version__
 from openem.access.api import router as access_router
 from openem.access.audit_api import router as audit_router
 from openem.access.auth_api import router as auth_router
+from openem.access.oidc_api import router as oidc_router
 from openem.alerts.api import router as alerts_router
 from openem.alerts.stream import AlertHub
 from openem.bus.factory import connect_bus
@@ -46,6 +47,7 @@ log = get_logger(__name__)
 
 ROUTERS = (
     auth_router,
+    oidc_router,
     access_router,
     audit_router,
     subjects_router,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -62,6 +62,24 @@ class Settings(BaseSettings):
         ge=1,
         le=10_000,
         description="Failed device pairings allowed per client address per minute.",
+    )
+
+    # --- optional OpenID Connect sign-in (docs/access.md) ---
+    oidc_issuer: str = Field(
+        "", description="Issuer URL of the agency's identity provider; empty turns OIDC off."
+    )
+    oidc_client_id: str = Field("", description="OpenEM's client id at the identity provider.")
+    oidc_client_secret: SecretStr = Field(
+        SecretStr(""), description="Client secret; empty for a public client (PKCE only)."
+    )
+    oidc_redirect_url: str = Field(
+        "", description="Callback URL registered at the provider (.../api/v1/auth/oidc/callback)."
+    )
+    oidc_username_claim: str = Field(
+        "preferred_username", description="ID-token claim holding the OpenEM username."
+    )
+    oidc_trust_mfa: bool = Field(
+        False, description="Accept the provider's MFA (amr has mfa or otp) in place of TOTP."
     )
 
     # --- rules and alerts (issue 4) ---
@@ -162,6 +180,20 @@ class Settings(BaseSettings):
         description="Also use dlib's 68-point landmarks for liveness (non-commercial training "
         "data: see docs/models.md).",
     )
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer)
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        if self.oidc_issuer and not (self.oidc_client_id and self.oidc_redirect_url):
+            raise ValueError(
+                "OPENEM_OIDC_ISSUER needs OPENEM_OIDC_CLIENT_ID and OPENEM_OIDC_REDIRECT_URL"
+            )
+        if self.oidc_issuer and not self.oidc_issuer.startswith(("https://", "http://")):
+            raise ValueError("OPENEM_OIDC_ISSUER must be an http(s) URL")
+        return self
 
     @model_validator(mode="after")
     def _retention_in_bounds(self) -> Settings:

@@ -43,7 +43,7 @@ def login_limiter(request: Request) -> RateLimiter:
     return limiter
 
 
-def _rules(settings: Settings) -> login_service.LoginRules:
+def login_rules(settings: Settings) -> login_service.LoginRules:
     return login_service.LoginRules(
         max_failures=settings.login_max_failures,
         lockout=timedelta(minutes=settings.login_lockout_minutes),
@@ -51,7 +51,21 @@ def _rules(settings: Settings) -> login_service.LoginRules:
     )
 
 
-def _session_out(row: StaffSession, user: User) -> SessionOut:
+def set_session_cookie(response: Response, settings: Settings, secret: str) -> None:
+    """The dashboard session cookie: the same flags however the user signed in."""
+    secure = settings.session_cookie_secure
+    response.set_cookie(
+        sessions.cookie_name(secure=secure),
+        secret,
+        max_age=settings.session_max_hours * 3600,
+        path="/",
+        secure=secure,
+        httponly=True,
+        samesite="strict",
+    )
+
+
+def session_out(row: StaffSession, user: User) -> SessionOut:
     return SessionOut(
         user_id=user.id,
         username=user.username,
@@ -87,25 +101,16 @@ def login(data: LoginIn, request: Request, response: Response, session: DbSessio
         totp_code=data.totp_code,
         now=now,
         source=client_address(request),
-        rules=_rules(settings),
+        rules=login_rules(settings),
     )
-    secure = settings.session_cookie_secure
-    response.set_cookie(
-        sessions.cookie_name(secure=secure),
-        result.opened.secret,
-        max_age=settings.session_max_hours * 3600,
-        path="/",
-        secure=secure,
-        httponly=True,
-        samesite="strict",
-    )
-    return _session_out(result.opened.row, result.user)
+    set_session_cookie(response, settings, result.opened.secret)
+    return session_out(result.opened.row, result.user)
 
 
 @router.get("/auth/session", response_model=SessionOut)
 def current_session(session: DbSession, principal: Self) -> SessionOut:
     row = _current(session, principal)
-    return _session_out(row, row.user)
+    return session_out(row, row.user)
 
 
 @router.post("/auth/logout", status_code=204)
@@ -136,7 +141,7 @@ def confirm_totp(data: TotpConfirmIn, session: DbSession, principal: Self) -> Se
     row = _current(session, principal)
     totp.confirm(session, principal=principal, user=row.user, code=data.code, now=utcnow())
     row.mfa_done = True
-    return _session_out(row, row.user)
+    return session_out(row, row.user)
 
 
 @router.post("/tokens", status_code=201, response_model=TokenIssuedOut)

@@ -108,34 +108,63 @@ def login(
     if user is None or not user.active:
         verify_password(dummy_hash(), password)
         raise _refuse(session, user=None, now=now, rules=rules, source=source)
-    if user.locked_until is not None and user.locked_until > now:
-        audit.refuse(
-            session,
-            principal=_principal(user, source),
-            action="session.login.while_locked",
-            record_type="user",
-            record_id=user.id,
-        )
-        raise LoginRefused()
+    if locked(user, now=now):
+        raise refuse_locked(session, user=user, source=source)
     if not verify_password(user.password_hash, password):
         raise _refuse(session, user=user, now=now, rules=rules, source=source)
     if totp.enrolled(user) and not (totp_code and totp.check_code(user, totp_code, now=now)):
         raise _refuse(session, user=user, now=now, rules=rules, source=source)
+    return complete_login(
+        session, user=user, mfa_done=totp.enrolled(user), now=now, source=source, rules=rules
+    )
+
+
+def locked(user: User, *, now: datetime) -> bool:
+    return user.locked_until is not None and user.locked_until > now
+
+
+def refuse_locked(session: Session, *, user: User, source: str | None) -> LoginRefused:
+    audit.refuse(
+        session,
+        principal=_principal(user, source),
+        action="session.login.while_locked",
+        record_type="user",
+        record_id=user.id,
+    )
+    return LoginRefused()
+
+
+def refuse_attempt(
+    session: Session, *, user: User | None, now: datetime, rules: LoginRules, source: str | None
+) -> LoginRefused:
+    """Audit a refused sign-in (counting it against the account when there is one)."""
+    return _refuse(session, user=user, now=now, rules=rules, source=source)
+
+
+def complete_login(
+    session: Session,
+    *,
+    user: User,
+    mfa_done: bool,
+    now: datetime,
+    source: str | None,
+    rules: LoginRules,
+    action: str = "session.login",
+) -> LoggedIn:
+    """The user has proven who they are: reset the failure count, open and audit the session.
+
+    ``mfa_done`` False for a role that needs TOTP gives a session that can only set TOTP up.
+    """
     user.failed_logins = 0
     user.locked_until = None
-    setup_required = needs_mfa(user.role) and not totp.enrolled(user)
+    setup_required = needs_mfa(user.role) and not mfa_done
     opened = open_session(
-        session,
-        user=user,
-        mfa_done=totp.enrolled(user),
-        now=now,
-        max_age=rules.max_age,
-        source=source,
+        session, user=user, mfa_done=mfa_done, now=now, max_age=rules.max_age, source=source
     )
     audit.record(
         session,
         principal=_principal(user, source),
-        action="session.login",
+        action=action,
         record_type="staff_session",
         record_id=opened.row.id,
         at=now,

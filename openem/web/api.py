@@ -36,7 +36,9 @@ ReviewsViewer = Annotated[Viewer, Depends(page("reviews:read"))]
 
 @router.get("/login")
 def login_page(request: Request) -> HTMLResponse:
-    return render(request, None, "login.html")
+    oidc = request.app.state.settings.oidc_enabled
+    totp_after_oidc = oidc and request.query_params.get("oidc") == "totp"
+    return render(request, None, "login.html", oidc=oidc, totp_after_oidc=totp_after_oidc)
 
 
 @router.get("/totp-setup")

@@ -28,6 +28,9 @@ CASE_WRITERS = frozenset({R.caseworker, R.supervisor})
 EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/auth/login"): EVERYONE,
     ("POST", "/api/v1/auth/logout"): STAFF,
+    ("GET", "/api/v1/auth/oidc/login"): EVERYONE,
+    ("GET", "/api/v1/auth/oidc/callback"): EVERYONE,
+    ("POST", "/api/v1/auth/oidc/totp"): EVERYONE,
     ("GET", "/api/v1/auth/session"): STAFF,
     ("POST", "/api/v1/auth/totp/confirmation"): STAFF,
     ("POST", "/api/v1/auth/totp/enrolment"): STAFF,
