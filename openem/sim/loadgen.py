@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from openem.sim.signer import DeviceSigner
@@ -69,9 +69,44 @@ def _batch(seq: int, size: int, now: datetime) -> bytes:
     return json.dumps({"items": items}, separators=(",", ":")).encode()
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection on raw asyncio streams: a load generator must not
+    be slower than the server it measures (httpx's async pool is, under concurrency)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
+        if self.reader is None or self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        lines = [
+            f"POST {path} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            f"Content-Length: {len(body)}",
+        ]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        await self.writer.drain()
+        status_line = await self.reader.readline()
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        return int(status_line.split()[1])
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
 async def _worker(
     plan: Plan,
-    client: httpx.AsyncClient,
+    client: Connection,
     signers: list[DeviceSigner],
     tally: Tally,
     deadline: float,
@@ -98,12 +133,13 @@ async def _worker(
             headers = signer.sign("POST", path, body) | {"content-type": "application/json"}
         started = time.perf_counter()
         try:
-            response = await client.post(path, content=body, headers=headers)
-        except httpx.HTTPError:
+            status = await client.post(path, body, headers)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
             tally.failed += 1
+            client.close()
             continue
         tally.latencies.append(time.perf_counter() - started)
-        if response.status_code == 200:
+        if status == 200:
             tally.ok += 1
             tally.items += plan.batch_size if plan.mode != "noop" else 0
         else:
@@ -118,17 +154,20 @@ async def run(plan: Plan) -> dict[str, Any]:
         for i in range(plan.concurrency)
     ]
     interval = plan.concurrency / plan.rate_per_s if plan.rate_per_s else None
-    limits = httpx.Limits(
-        max_connections=plan.concurrency, max_keepalive_connections=plan.concurrency
-    )
+    url = urlsplit(plan.base_url)
+    connections = [Connection(url.hostname or "127.0.0.1", url.port or 80) for _ in groups]
     tally = Tally()
-    async with httpx.AsyncClient(base_url=plan.base_url, limits=limits, timeout=30) as client:
-        started = time.perf_counter()
-        deadline = started + plan.seconds
-        await asyncio.gather(
-            *(_worker(plan, client, group, tally, deadline, interval) for group in groups)
+    started = time.perf_counter()
+    deadline = started + plan.seconds
+    await asyncio.gather(
+        *(
+            _worker(plan, connection, group, tally, deadline, interval)
+            for connection, group in zip(connections, groups, strict=True)
         )
-        elapsed = time.perf_counter() - started
+    )
+    elapsed = time.perf_counter() - started
+    for connection in connections:
+        connection.close()
     return {
         "ok": tally.ok,
         "failed": tally.failed,
