@@ -6,8 +6,6 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
 from jinja2 import Environment, select_autoescape
 
 _env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
@@ -56,6 +54,9 @@ def _font_path() -> Path:
 
 
 def pdf(summary: Summary) -> bytes:
+    from fpdf import FPDF  # imported when a summary is made, not at every start-up
+    from fpdf.enums import XPos, YPos
+
     document = FPDF()
     document.set_auto_page_break(auto=True, margin=15)
     document.add_font("DejaVu", "", str(_font_path()))
