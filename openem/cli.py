@@ -141,13 +141,18 @@ def demo(
     import sys
 
     from openem.app import create_app
-    from openem.demo import seed
+    from openem.checkins.config import CheckinConfig
+    from openem.crypto.envelope import load_keyring
+    from openem.demo import FaceSetup, seed
 
     settings = get_settings()
     migrations.upgrade(settings.database_url)
     factory = make_session_factory(make_engine(settings.database_url))
+    faces = FaceSetup(keyring=load_keyring(settings.key_file, create=True),
+                      data_dir=Path(settings.data_dir),
+                      config=CheckinConfig.from_settings(settings))
     with transaction(factory) as session:
-        logins = seed(session, subjects=subjects)
+        logins = seed(session, subjects=subjects, faces=faces)
     typer.echo("Demo logins (fictional data only; password, then API token):")
     for login in logins:
         typer.echo(f"  {login.username:<11} {login.role:<11} {login.password}  {login.api_token}")
@@ -213,6 +218,11 @@ def simulate(
     fix_interval: Annotated[float, typer.Option(help="Seconds between fixes.")] = 10.0,
     upload_interval: Annotated[float, typer.Option(help="Seconds between uploads.")] = 30.0,
     wait: Annotated[float, typer.Option(help="Seconds to wait for the server to be up.")] = 0.0,
+    faces: Annotated[
+        bool,
+        typer.Option("--faces/--no-faces",
+                     help="Answer check-in prompts with demo faces (cached in OPENEM_DATA_DIR)."),
+    ] = True,
 ) -> None:
     """Fictional wearers with daily routines; pairs and signs like real devices, HTTP only."""
     import asyncio
@@ -232,6 +242,7 @@ def simulate(
             serial_prefix=serial_prefix,
             fix_interval_s=fix_interval,
             upload_interval_s=upload_interval,
+            data_dir=Path(get_settings().data_dir) if faces else None,
         )
     )
     console.print(f"simulated {count} devices")

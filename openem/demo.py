@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+import subprocess
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -16,19 +18,27 @@ from openem.access.models import Organisation, OrganisationKind, Role
 from openem.access.principal import SYSTEM
 from openem.access.schemas import OrganisationCreate, UserCreate
 from openem.access.tokens import issue_token
+from openem.checkins import enrolment as checkins_enrolment
+from openem.checkins import service as checkins_service
+from openem.checkins.config import CheckinConfig
+from openem.checkins.models import OPEN_STATUSES, CheckinPrompt
+from openem.crypto.envelope import KeyRing
 from openem.devices import service as devices_service
+from openem.devices.models import Device
 from openem.devices.schemas import DeviceCreate
+from openem.logs import get_logger
 from openem.retention import notices
-from openem.sim.world import Life, life_of
+from openem.sim.world import FACE_CHECKIN_SUBJECTS, Life, face_checkin_of, life_of
 from openem.subjects import assessments as assessments_service
 from openem.subjects import service as subjects_service
-from openem.subjects.models import DeviceKind, ImmigrationStatus
+from openem.subjects.models import DeviceKind, ImmigrationStatus, Order
 from openem.subjects.schemas import Conviction, OrderCreate, SubjectCreate
 from openem.zones import service as zones_service
 from openem.zones.index import ZoneKind
 from openem.zones.schemas import ScheduleIn, WindowIn, ZoneCreate
 
 DEMO_TIMEZONE = "Europe/London"
+log = get_logger(__name__)
 
 assert notices  # importing it sends the privacy notice at every enrolment
 
@@ -198,9 +208,74 @@ def seed_assessments(session: Session, *, now: datetime) -> int:
     return assessments_service.approve_every_cohort_for_fictional_data(session, now=now)
 
 
-def seed(session: Session, *, subjects: int = 50, now: datetime | None = None) -> list[DemoLogin]:
+@dataclass(frozen=True)
+class FaceSetup:
+    """What seeding needs to enrol demo faces: the key ring and data folder of the app."""
+
+    keyring: KeyRing
+    data_dir: Path
+    config: CheckinConfig = field(default_factory=CheckinConfig)
+
+
+def seed_checkins(session: Session, *, subjects: int, now: datetime, faces: FaceSetup) -> int:
+    """Enrol a demo face for the first few smartwatch wearers (through the real enrolment:
+    quality gate, encrypted photos and template) and give each one prompt due now, so the
+    simulator answers it within seconds. Returns how many prompts were created."""
+    from openem.checkins.faces import enrol_jpegs
+    from openem.sim.faces import demo_faces
+
+    wearers = []
+    for index in range(min(subjects, FACE_CHECKIN_SUBJECTS)):
+        serial = f"DEMO-SMA-{index:05d}"
+        role = face_checkin_of(serial)
+        device = session.scalar(select(Device).where(Device.serial == serial))
+        if role is not None and device is not None and device.order_id is not None:
+            wearers.append((role, device.order_id))
+    if not wearers:
+        return 0
+    try:
+        people = demo_faces(faces.data_dir)
+    except (OSError, subprocess.CalledProcessError) as error:  # e.g. PyPI unreachable
+        log.warning("demo_faces_unavailable", error_type=type(error).__name__)
+        return 0
+    created = 0
+    for role, order_id in wearers:
+        order = session.get(Order, order_id)
+        assert order is not None
+        face = people[role.own_face(len(people))]
+        if checkins_enrolment.active_enrolment(session, subject_id=order.subject_id) is None:
+            photos = face.enrolment_photos()
+            result = enrol_jpegs(photos)
+            try:
+                checkins_enrolment.record_enrolment(
+                    session, principal=SYSTEM, subject_id=order.subject_id, photos=photos,
+                    result=result, now=now, keyring=faces.keyring, data_dir=faces.data_dir,
+                )
+            except checkins_enrolment.QualityRefused:
+                log.warning("demo_face_refused", face=face.label)
+                continue
+        still_open = session.scalar(select(CheckinPrompt.id).where(
+            CheckinPrompt.order_id == order_id, CheckinPrompt.status.in_(OPEN_STATUSES),
+            CheckinPrompt.scheduled_at <= now,
+        ).limit(1))
+        if still_open is None:
+            checkins_service.schedule_now(
+                session, order_id=order_id, now=now, config=faces.config
+            )
+            created += 1
+    return created
+
+
+def seed(
+    session: Session, *, subjects: int = 50, now: datetime | None = None,
+    faces: FaceSetup | None = None,
+) -> list[DemoLogin]:
+    """Staff, assessments, subjects with devices and zones; with ``faces``, also enrolled
+    faces and check-in prompts due now for a few smartwatch wearers."""
     now = now or datetime.now(UTC)
     logins = seed_staff(session, now=now)
     seed_assessments(session, now=now)
     seed_subjects(session, count=subjects, now=now)
+    if faces is not None:
+        seed_checkins(session, subjects=subjects, now=now, faces=faces)
     return logins

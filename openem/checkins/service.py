@@ -115,6 +115,30 @@ def plan_day(
     return plan
 
 
+def schedule_now(
+    session: Session, *, order_id: uuid.UUID, now: datetime, config: CheckinConfig,
+) -> CheckinPrompt:
+    """For demos and tests only: one extra prompt due at ``now`` (outside the random schedule
+    and the waking window), sent by the next pass of the periodic task like any other.
+
+    The day's normal plan is made first (``plan_day``), so its reproducible times are
+    unchanged; the extra prompt is attached to that plan."""
+    order = session.get(Order, order_id)
+    subject = session.get(Subject, order.subject_id) if order is not None else None
+    if order is None or subject is None:
+        raise ValueError(f"no order {order_id}")
+    day = now.astimezone(ZoneInfo(subject.timezone)).date()
+    plan = plan_day(session, order=order, subject=subject, day=day, now=now, config=config)
+    prompt = CheckinPrompt(
+        plan_id=plan.id, order_id=order.id, subject_id=order.subject_id, scheduled_at=now,
+        expires_at=now + timedelta(minutes=config.response_minutes),
+        challenge=new_challenge().value,
+    )
+    session.add(prompt)
+    session.flush()
+    return prompt
+
+
 def _prompts_of(
     session: Session, plan_id: uuid.UUID, status: str | None
 ) -> list[CheckinPrompt]:

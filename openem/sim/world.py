@@ -90,3 +90,41 @@ def life_of(serial: str, index: int) -> Life:
             battery_start=12 if role == 7 else rng.randrange(40, 100),
         ),
     )
+
+
+FACE_CHECKIN_SUBJECTS = 6  # smartwatch wearers among the first six demo subjects (1, 2, 4, 5)
+SMARTWATCH_PREFIX = "DEMO-SMA-"
+
+
+@dataclass(frozen=True)
+class FaceCheckin:
+    """A wearer enrolled with a demo face and prompted for a check-in as the demo starts.
+
+    ``wearer`` numbers these wearers 0, 1, 2, ...; the last one's demo role is to show
+    another person's face to the watch (the check-in fails as a no-match)."""
+
+    wearer: int
+    impostor: bool
+
+    def own_face(self, faces: int) -> int:
+        return self.wearer % faces
+
+    def shown_face(self, faces: int) -> int:
+        own = self.own_face(faces)
+        return (own + 1) % faces if self.impostor else own
+
+
+def face_checkin_of(serial: str) -> FaceCheckin | None:
+    """From the serial alone (``DEMO-SMA-<index>``), so seeding and the simulator agree: the
+    demo makes subject ``index`` a smartwatch wearer unless ``index % 3 == 0``."""
+    if not serial.startswith(SMARTWATCH_PREFIX):
+        return None
+    try:
+        index = int(serial.removeprefix(SMARTWATCH_PREFIX))
+    except ValueError:
+        return None
+    if index % 3 == 0 or index >= FACE_CHECKIN_SUBJECTS:
+        return None
+    wearer = index - (index + 2) // 3  # rank among smartwatch subjects: 1->0, 2->1, 4->2, 5->3
+    last = FACE_CHECKIN_SUBJECTS - (FACE_CHECKIN_SUBJECTS + 2) // 3 - 1
+    return FaceCheckin(wearer=wearer, impostor=wearer == last)

@@ -158,3 +158,36 @@ def test_an_answer_received_but_never_decided_is_technical_not_missed(
     _cycle(sessions, prompt.expires_at)
     events = _feed_rules(sessions, w, prompt.expires_at)
     assert [(e["outcome"], e["reason"]) for e in events] == [("technical", "answer_not_decided")]
+
+
+def test_schedule_now_adds_one_prompt_due_now_and_leaves_the_day_plan_alone(
+    sessions: sessionmaker[Session],
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from openem.checkins import schedule
+
+    start = datetime.now(UTC) + timedelta(minutes=1)
+    w = wearer(sessions, start=start)
+    order_id = _order_id(sessions, w)
+    with transaction(sessions) as session:
+        extra = service.schedule_now(session, order_id=order_id, now=start, config=CONFIG)
+        extra_id = extra.id
+    with sessions() as session:
+        prompt = session.get(CheckinPrompt, extra_id)
+        assert prompt is not None
+        assert (prompt.scheduled_at, prompt.status) == (start, PromptStatus.scheduled)
+        assert prompt.expires_at - prompt.scheduled_at == timedelta(minutes=15)
+        plan = session.get(CheckinPlan, prompt.plan_id)
+        order = session.get(Order, order_id)
+        assert plan is not None and order is not None
+        seed = service.seed_of(session, order=order, now=start)
+        params = schedule.ScheduleParams(**plan.params)
+        planned = schedule.prompt_times(seed=seed, order_id=order_id, day=plan.local_date,
+                                        params=params)
+        assert plan.local_date == start.astimezone(ZoneInfo(plan.params["timezone"])).date()
+    others = [p.scheduled_at for p in _prompts(sessions, w)
+              if p.plan_id == plan.id and p.id != extra_id]
+    assert set(others) <= set(planned)  # the day's reproducible times, untouched
+    assert _cycle(sessions, start + timedelta(seconds=5))["issued"] == 1
+    assert [i.payload["prompt_id"] for i in w.inbox() if i.kind == "prompt"] == [str(extra_id)]

@@ -1,4 +1,5 @@
-"""`openem demo` shows the whole loop within minutes: moving trails and real alerts."""
+"""`openem demo` shows the whole loop within minutes: moving trails, real alerts, and face
+check-ins that pass and fail."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from tests.support.server import free_port, openem_command, wait_for_health
 
 pytestmark = pytest.mark.slow
 
-WANTED_ALERTS = {"curfew_absence", "exclusion_zone_entry", "strap_tamper"}
+WANTED_ALERTS = {"curfew_absence", "exclusion_zone_entry", "strap_tamper", "checkin_failed"}
+FACE_CHECKIN_REFERENCES = ("DEMO-00001", "DEMO-00002", "DEMO-00004", "DEMO-00005")
 DEADLINE_S = 150
 
 
@@ -37,6 +39,20 @@ def _alert_types(client: httpx.Client, token: str) -> set[str]:
     return {alert["type"] for alert in response.json()["items"]}
 
 
+def _checkin_outcomes(client: httpx.Client, token: str) -> set[str]:
+    """Decision outcomes (match, no_match, liveness_failed) of the wearers prompted at start."""
+    headers = {"Authorization": f"Bearer {token}", "X-Purpose-Detail": "demo check"}
+    outcomes: set[str] = set()
+    for reference in FACE_CHECKIN_REFERENCES:
+        found = client.get("/api/v1/subjects", params={"reference": reference}, headers=headers)
+        found.raise_for_status()
+        for subject in found.json()["items"]:
+            decisions = client.get(f"/api/v1/subjects/{subject['id']}/checkins", headers=headers)
+            decisions.raise_for_status()
+            outcomes |= {decision["outcome"] for decision in decisions.json()}
+    return outcomes
+
+
 def _trail_points(client: httpx.Client, token: str) -> int:
     headers = {"Authorization": f"Bearer {token}", "X-Purpose-Detail": "demo check"}
     subjects = client.get("/api/v1/subjects", params={"limit": 5}, headers=headers).json()["items"]
@@ -51,7 +67,7 @@ def _trail_points(client: httpx.Client, token: str) -> int:
     return total
 
 
-def test_demo_raises_curfew_exclusion_and_tamper_alerts_with_moving_trails(
+def test_demo_raises_alerts_shows_passed_and_failed_checkins_with_moving_trails(
     tmp_path: Path,
 ) -> None:
     port = free_port()
@@ -67,14 +83,20 @@ def test_demo_raises_curfew_exclusion_and_tamper_alerts_with_moving_trails(
         logins = _logins(log, timeout=120)
         wait_for_health(base, timeout=60)
         seen: set[str] = set()
+        outcomes: set[str] = set()
         with httpx.Client(base_url=base, timeout=10) as client:
             deadline = time.monotonic() + DEADLINE_S
-            while not seen >= WANTED_ALERTS and time.monotonic() < deadline:
+            while time.monotonic() < deadline and not (
+                seen >= WANTED_ALERTS and outcomes >= {"match", "no_match"}
+            ):
                 time.sleep(3)
                 seen |= _alert_types(client, logins["operator"])
+                outcomes |= _checkin_outcomes(client, logins["operator"])
             points = _trail_points(client, logins["supervisor"])
         assert seen >= WANTED_ALERTS, f"alerts seen: {sorted(seen)}"
         assert points >= 10
+        assert "match" in outcomes, f"check-in outcomes seen: {sorted(outcomes)}"
+        assert "no_match" in outcomes, f"check-in outcomes seen: {sorted(outcomes)}"
     finally:
         demo.terminate()
         try:
