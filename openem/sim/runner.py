@@ -22,7 +22,7 @@ from openem.logs import get_logger
 from openem.sim.agent import Agent
 from openem.sim.faces import BurstMaker
 from openem.sim.signer import DeviceSigner, generate_device_key_pair
-from openem.sim.world import face_checkin_of, life_of
+from openem.sim.world import face_checkin_of, index_of, life_of
 
 log = get_logger(__name__)
 
@@ -78,7 +78,7 @@ async def pair_fleet(
                 serial=device["serial"],
                 device_id=device["id"],
                 kind=device["kind"],
-                life=life_of(device["serial"], index),
+                life=life_of(device["serial"], index_of(device["serial"], index)),
                 started=now,
                 rng=random.Random(seed * 1_000 + index),
             )
@@ -95,7 +95,10 @@ async def _signed_post(
 
 
 async def answer_prompt(
-    client: httpx.AsyncClient, agent: Agent, signer: DeviceSigner, prompt: dict[str, Any],
+    client: httpx.AsyncClient,
+    agent: Agent,
+    signer: DeviceSigner,
+    prompt: dict[str, Any],
     faces: BurstMaker,
 ) -> str | None:
     """The wearer looks at the watch and follows the challenge: a burst of the face their
@@ -110,7 +113,10 @@ async def answer_prompt(
     for attempt in range(int(prompt.get("max_attempts", 3))):
         try:
             frames = await asyncio.to_thread(
-                faces.burst, shown, prompt["challenge"], attempt=attempt,
+                faces.burst,
+                shown,
+                prompt["challenge"],
+                attempt=attempt,
                 seed=agent.rng.randrange(2**31),
             )
         except ValueError as error:  # no usable photo of that face: the watch gives up
@@ -118,8 +124,11 @@ async def answer_prompt(
             return None
         body = {
             "captured_at": datetime.now(UTC).isoformat(),
-            "fix": {"lat": round(agent.position.lat, 7), "lon": round(agent.position.lon, 7),
-                    "accuracy_m": 8.0},
+            "fix": {
+                "lat": round(agent.position.lat, 7),
+                "lon": round(agent.position.lon, 7),
+                "accuracy_m": 8.0,
+            },
             "frames": [base64.b64encode(frame).decode() for frame in frames],
         }
         response = await _signed_post(client, signer, path, body)
@@ -128,15 +137,23 @@ async def answer_prompt(
             return None
         answer = response.json()
         status = answer["prompt_status"]
-        log.info("checkin_answered", serial=agent.serial, face=faces.faces[shown].label,
-                 attempt=attempt + 1, outcome=answer["outcome"], prompt_status=status)
+        log.info(
+            "checkin_answered",
+            serial=agent.serial,
+            face=faces.faces[shown].label,
+            attempt=attempt + 1,
+            outcome=answer["outcome"],
+            prompt_status=status,
+        )
         if status != "issued" or not answer["attempts_left"]:
             break
     return status
 
 
 async def _read_inbox(
-    client: httpx.AsyncClient, agent: Agent, signer: DeviceSigner,
+    client: httpx.AsyncClient,
+    agent: Agent,
+    signer: DeviceSigner,
     faces: BurstMaker | None = None,
 ) -> None:
     response = await client.get(
@@ -161,7 +178,10 @@ async def _read_inbox(
 
 
 async def live(
-    client: httpx.AsyncClient, agent: Agent, signer: DeviceSigner, stop: asyncio.Event,
+    client: httpx.AsyncClient,
+    agent: Agent,
+    signer: DeviceSigner,
+    stop: asyncio.Event,
     faces: BurstMaker | None = None,
 ) -> None:
     last_upload = datetime.now(UTC)

@@ -128,3 +128,10 @@ def face_checkin_of(serial: str) -> FaceCheckin | None:
     wearer = index - (index + 2) // 3  # rank among smartwatch subjects: 1->0, 2->1, 4->2, 5->3
     last = FACE_CHECKIN_SUBJECTS - (FACE_CHECKIN_SUBJECTS + 2) // 3 - 1
     return FaceCheckin(wearer=wearer, impostor=wearer == last)
+
+
+def index_of(serial: str, fallback: int) -> int:
+    """The wearer's number in the demo: the digits ending a demo serial (DEMO-SMA-00004 -> 4),
+    so seeding and the simulator give the same wearer the same role and places."""
+    tail = serial.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else fallback

@@ -15,7 +15,7 @@ from openem.db.session import make_session_factory
 from openem.locations.models import Position
 from openem.sim.agent import Agent
 from openem.sim.runner import simulate
-from openem.sim.world import distance_m, life_of
+from openem.sim.world import distance_m, index_of, life_of
 from tests.support.server import free_port, openem_command, running, wait_for_health
 
 
@@ -91,3 +91,8 @@ def _clean_env() -> dict[str, str]:
     import os
 
     return {key: value for key, value in os.environ.items() if not key.startswith("OPENEM_")}
+
+
+def test_seeding_and_simulator_number_a_wearer_by_its_serial() -> None:
+    assert index_of("DEMO-SMA-00004", fallback=0) == 4
+    assert index_of("OTHER-DEVICE", fallback=7) == 7
