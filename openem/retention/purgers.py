@@ -44,6 +44,14 @@ def _delete_in_batches(
         deleted.extend(f"{label}:{identifier}" for identifier in ids)
 
 
+def _delete_subject_rows(session: Session, scope: PurgeScope, model: Any) -> list[str]:
+    """Every row of ``model`` about the scope's subjects, in batches."""
+    query = select(model.id).where(model.subject_id.in_(scope.subject_ids))
+    return _delete_in_batches(
+        session, model, model.id, query, scope.batch_size, model.__tablename__
+    )
+
+
 def subject_archive_dirs(data_dir: Path, subject_id: uuid.UUID) -> list[Path]:
     """Where files about a subject live under OPENEM_DATA_DIR: trail archives, exports."""
     return [data_dir / folder / str(subject_id) for folder in ARCHIVE_FOLDERS]
@@ -118,30 +126,9 @@ def purge_device_events(session: Session, scope: PurgeScope) -> list[str]:
 
 def purge_orders(session: Session, scope: PurgeScope) -> list[str]:
     subjects, batch = scope.subject_ids, scope.batch_size
-    deleted = _delete_in_batches(
-        session,
-        OrderReview,
-        OrderReview.id,
-        select(OrderReview.id).where(OrderReview.subject_id.in_(subjects)),
-        batch,
-        "order_reviews",
-    )
-    deleted += _delete_in_batches(
-        session,
-        ReviewEscalation,
-        ReviewEscalation.id,
-        select(ReviewEscalation.id).where(ReviewEscalation.subject_id.in_(subjects)),
-        batch,
-        "review_escalations",
-    )
-    deleted += _delete_in_batches(
-        session,
-        DeviceAssignment,
-        DeviceAssignment.id,
-        select(DeviceAssignment.id).where(DeviceAssignment.subject_id.in_(subjects)),
-        batch,
-        "device_assignments",
-    )
+    deleted = _delete_subject_rows(session, scope, OrderReview)
+    deleted += _delete_subject_rows(session, scope, ReviewEscalation)
+    deleted += _delete_subject_rows(session, scope, DeviceAssignment)
     order_ids = select(Order.id).where(Order.subject_id.in_(subjects))
     session.execute(
         update(Device).where(Device.order_id.in_(order_ids)).values(order_id=None, subject_id=None)
@@ -152,30 +139,9 @@ def purge_orders(session: Session, scope: PurgeScope) -> list[str]:
 def purge_identity(session: Session, scope: PurgeScope) -> list[str]:
     subjects, batch = scope.subject_ids, scope.batch_size
     deleted = purge_orders(session, scope)  # an order cannot outlive its subject
-    deleted += _delete_in_batches(
-        session,
-        RightsRequest,
-        RightsRequest.id,
-        select(RightsRequest.id).where(RightsRequest.subject_id.in_(subjects)),
-        batch,
-        "rights_requests",
-    )
-    deleted += _delete_in_batches(
-        session,
-        PrivacyNotice,
-        PrivacyNotice.id,
-        select(PrivacyNotice.id).where(PrivacyNotice.subject_id.in_(subjects)),
-        batch,
-        "privacy_notices",
-    )
-    deleted += _delete_in_batches(
-        session,
-        LegalHold,
-        LegalHold.id,
-        select(LegalHold.id).where(LegalHold.subject_id.in_(subjects)),
-        batch,
-        "legal_holds",
-    )
+    deleted += _delete_subject_rows(session, scope, RightsRequest)
+    deleted += _delete_subject_rows(session, scope, PrivacyNotice)
+    deleted += _delete_subject_rows(session, scope, LegalHold)
     session.execute(update(Device).where(Device.subject_id.in_(subjects)).values(subject_id=None))
     blobs = list(
         session.scalars(select(store.BlobRecord).where(store.BlobRecord.subject_id.in_(subjects)))
@@ -215,8 +181,9 @@ def purge_audit_trail(session: Session, scope: PurgeScope) -> list[str]:
     def keep(entry: AuditEntry) -> bool:
         return entry.action == CERTIFICATE_ACTION or entry.subject_id in held
 
-    seqs = chain.truncate_oldest(session, cutoff=scope.cutoff, keep=keep, now=scope.now,
-                                 batch=scope.batch_size)
+    seqs = chain.truncate_oldest(
+        session, cutoff=scope.cutoff, keep=keep, now=scope.now, batch=scope.batch_size
+    )
     return [f"audit_entries:{seq}" for seq in seqs]
 
 
