@@ -12,7 +12,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, String, delete, select
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, Table, delete, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -35,9 +35,15 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
+
+
 def enqueue(session: Session, *, subject: str, msg_id: str, event: dict[str, Any]) -> None:
     payload = json.dumps(event, separators=(",", ":"), default=str).encode()
-    session.add(OutboxMessage(subject=subject, msg_id=msg_id, payload=payload))
+    session.execute(
+        insert(OUTBOX),
+        [{"subject": subject, "msg_id": msg_id, "payload": payload, "created_at": utcnow()}],
+    )
 
 
 def _pending(sessions: sessionmaker[Session], limit: int) -> list[OutboxMessage]:

@@ -30,6 +30,7 @@ from openem.checkins.models import CheckinDecision, CheckinPrompt, PromptStatus
 from openem.crypto import store
 from openem.crypto.envelope import KeyRing
 from openem.devices.models import Device
+from openem.devices.pairing import LiveDevice
 from openem.errors import Conflict, DomainError, Invalid, NotFound
 
 MAX_FRAME_BYTES = 1024 * 1024
@@ -116,7 +117,9 @@ class Attempt:
     threshold: float
 
 
-def _open_prompt(session: Session, *, device: Device, prompt_id: uuid.UUID) -> CheckinPrompt:
+def _open_prompt(
+    session: Session, *, device: Device | LiveDevice, prompt_id: uuid.UUID
+) -> CheckinPrompt:
     prompt = session.get(CheckinPrompt, prompt_id, with_for_update=True)
     if prompt is None or prompt.device_id != device.id:
         raise NotFound("no such prompt for this device")
@@ -124,7 +127,7 @@ def _open_prompt(session: Session, *, device: Device, prompt_id: uuid.UUID) -> C
 
 
 def begin_attempt(
-    session: Session, *, device: Device, prompt_id: uuid.UUID, captured_at: datetime,
+    session: Session, *, device: Device | LiveDevice, prompt_id: uuid.UUID, captured_at: datetime,
     now: datetime, config: CheckinConfig, keyring: KeyRing, data_dir: Path,
 ) -> Attempt:
     """Check the prompt may take this attempt; the subject's template for the worker."""
@@ -163,7 +166,7 @@ def plain(value: Any) -> Any:
 
 
 def record_attempt(
-    session: Session, *, device: Device, attempt: Attempt, decision: dict[str, Any],
+    session: Session, *, device: Device | LiveDevice, attempt: Attempt, decision: dict[str, Any],
     submission: Submission, now: datetime, keyring: KeyRing, data_dir: Path,
 ) -> tuple[CheckinDecision, CheckinPrompt]:
     prompt = _open_prompt(session, device=device, prompt_id=attempt.prompt_id)

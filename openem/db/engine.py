@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +18,74 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _prepare_sqlite_file(url: str) -> None:
+def _sqlite_file(url: str) -> str | None:
     database = make_url(url).database
-    if database and database != ":memory:":
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
+def _prepare_sqlite_file(url: str) -> None:
+    database = _sqlite_file(url)
+    if database:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
+class _QueuedWriterConnection(sqlite3.Connection):
+    """A SQLite connection whose write transactions queue on a lock file.
+
+    SQLite lets one writer in at a time and makes the others retry with sleeps
+    that back off to 100 ms, so under concurrent writers (threads or worker
+    processes) a request can wait far longer than the write it waits for. An
+    exclusive ``flock`` taken before ``BEGIN IMMEDIATE`` and released after
+    ``COMMIT``/``ROLLBACK`` makes writers wait in the kernel instead and wake as
+    soon as the lock is free.
+    """
+
+    def __init__(self, database: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(database, *args, **kwargs)
+        self._lock_fd = os.open(f"{database}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self._locked = False
+
+    def begin_immediate(self) -> None:
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        self._locked = True
+        try:
+            self.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._unlock()
+            raise
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._unlock()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._unlock()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._unlock()
+            if self._lock_fd >= 0:
+                os.close(self._lock_fd)
+                self._lock_fd = -1
+
+    def _unlock(self) -> None:
+        if self._locked:
+            self._locked = False
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+
 def _install_sqlite_recipe(engine: Engine) -> None:
-    """SQLAlchemy's documented recipe: driver transactions off, BEGIN IMMEDIATE for writers."""
+    """SQLAlchemy's documented recipe: driver transactions off, BEGIN IMMEDIATE for writers
+    (queued on the writer lock file for a database file)."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -36,15 +99,20 @@ def _install_sqlite_recipe(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        dbapi_connection = connection.connection.dbapi_connection
+        if isinstance(dbapi_connection, _QueuedWriterConnection):
+            dbapi_connection.begin_immediate()
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if is_sqlite(url):
         _prepare_sqlite_file(url)
-        engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
-        )
+        connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": 30}
+        if _sqlite_file(url):
+            connect_args["factory"] = _QueuedWriterConnection
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
         _install_sqlite_recipe(engine)
         return engine
     kwargs.setdefault("pool_size", 10)

@@ -8,9 +8,10 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from openem.access import audit
@@ -115,20 +116,43 @@ def pair_device(
     return device
 
 
-def active_key(session: Session, device_id: uuid.UUID) -> tuple[Device, Ed25519PublicKey] | None:
+_devices, _keys = Device.__table__.c, DeviceKey.__table__.c
+# Built once: the request path runs it for every signed device request.
+_LIVE_DEVICE = (
+    select(_devices.id, _devices.subject_id, _devices.order_id, _keys.public_key)
+    .join_from(Device.__table__, DeviceKey.__table__, _devices.id == _keys.device_id)
+    .where(
+        _keys.device_id == bindparam("device_id"),
+        _keys.revoked_at.is_(None),
+        _devices.state != DeviceState.retired,
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveDevice:
+    """A paired, not retired device and its current public key."""
+
+    id: uuid.UUID
+    subject_id: uuid.UUID | None
+    order_id: uuid.UUID | None
+    public_key: Ed25519PublicKey
+
+
+def active_key(session: Session, device_id: uuid.UUID) -> LiveDevice | None:
     """The device and its live key, or None if unknown, retired or never paired."""
-    row = session.execute(
-        select(Device, DeviceKey.public_key)
-        .join(DeviceKey, Device.id == DeviceKey.device_id)
-        .where(
-            DeviceKey.device_id == device_id,
-            DeviceKey.revoked_at.is_(None),
-            Device.state != DeviceState.retired,
-        )
-    ).first()
+    row = session.execute(_LIVE_DEVICE, {"device_id": device_id}).first()
     if row is None:
         return None
-    return row[0], Ed25519PublicKey.from_public_bytes(row[1])
+    return LiveDevice(
+        id=row.id, subject_id=row.subject_id, order_id=row.order_id,
+        public_key=_stored_key(row.public_key),
+    )
+
+
+@lru_cache(maxsize=65_536)
+def _stored_key(raw: bytes) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 def retire_device(

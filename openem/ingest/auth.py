@@ -10,8 +10,7 @@ from datetime import datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.orm import Session
 
-from openem.devices.models import Device
-from openem.devices.pairing import active_key
+from openem.devices.pairing import LiveDevice, active_key
 from openem.errors import Unauthorised
 from openem.ingest.signatures import ReplayGuard, SignatureRejected, verify_device_request
 
@@ -31,18 +30,18 @@ class SignedRequest:
 
 
 def _resolver(
-    session: Session, found: dict[str, Device]
+    session: Session, found: dict[str, LiveDevice]
 ) -> Callable[[str], Ed25519PublicKey | None]:
     def resolve(key_id: str) -> Ed25519PublicKey | None:
         try:
             device_id = uuid.UUID(key_id)
         except ValueError:
             return None
-        device_and_key = active_key(session, device_id)
-        if device_and_key is None:
+        device = active_key(session, device_id)
+        if device is None:
             return None
-        found[key_id] = device_and_key[0]
-        return device_and_key[1]
+        found[key_id] = device
+        return device.public_key
 
     return resolve
 
@@ -53,8 +52,8 @@ def signed_device(
     request: SignedRequest,
     now: datetime,
     replay_guard: ReplayGuard | None = None,
-) -> Device:
-    found: dict[str, Device] = {}
+) -> LiveDevice:
+    found: dict[str, LiveDevice] = {}
     try:
         key_id = verify_device_request(
             method=request.method,

@@ -7,24 +7,43 @@ after that transaction commits, so an acknowledged item is never lost.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any, Protocol
 
+from sqlalchemy import Executable, Table, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from openem.bus.outbox import enqueue
-from openem.devices.models import Device, DeviceHealth
-from openem.ingest.items import AnyItem, PositionItem, RejectedItem
+from openem.db.bulk import insert_new
+from openem.devices.models import DeviceHealth
+from openem.ingest.items import AnyItem, PositionItem, RejectedItem, dump_items
 from openem.ingest.models import DeviceEvent
 from openem.locations.models import Position
-from openem.locations.quality import Fix, QualitySettings, check_fix
-from openem.subjects.models import Order
+from openem.locations.quality import Fix, FixLike, QualitySettings, check_fix
+from openem.subjects.models import MonitoringMode, Order
 from openem.subjects.modes import DROPPED_BY_MODE, keeps_fix
 
 TELEMETRY_SUBJECT = "openem.telemetry"
+POSITIONS: Table = Position.__table__  # type: ignore[assignment]
+EVENTS: Table = DeviceEvent.__table__  # type: ignore[assignment]
+HEALTH: Table = DeviceHealth.__table__  # type: ignore[assignment]
+ORDERS: Table = Order.__table__  # type: ignore[assignment]
+
+
+class SendingDevice(Protocol):
+    """What ingest needs to know about the device a batch came from."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def subject_id(self) -> uuid.UUID | None: ...
+    @property
+    def order_id(self) -> uuid.UUID | None: ...
 
 
 @dataclass
@@ -48,50 +67,80 @@ class IngestResult:
         }
 
 
-def _insert_new(
-    session: Session, table: type[Position] | type[DeviceEvent], rows: list[dict[str, Any]]
-) -> set[int]:
+@cache
+def _statements(dialect: str) -> dict[str, Executable]:
+    """Built once per dialect: building statements costs more than running them here."""
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    health = insert(HEALTH)
+    return {
+        "read_health": select(HEALTH)
+        .where(HEALTH.c.device_id == bindparam("device_id"))
+        .with_for_update(),
+        "write_health": health.on_conflict_do_update(
+            index_elements=["device_id"],
+            set_={c.name: health.excluded[c.name] for c in HEALTH.c if c.name != "device_id"},
+        ),
+        "mode": select(ORDERS.c.monitoring_mode).where(ORDERS.c.id == bindparam("order_id")),
+    }
+
+
+def _statement(session: Session, name: str) -> Executable:
+    return _statements(session.get_bind().dialect.name)[name]
+
+
+def _insert_new(session: Session, table: Table, rows: list[dict[str, Any]]) -> set[int]:
     """Insert rows whose (device, seq) is new; returns the seqs actually inserted."""
-    if not rows:
-        return set()
-    dialect = session.get_bind().dialect.name
-    statement = postgresql_insert(table) if dialect == "postgresql" else sqlite_insert(table)
-    inserted = session.execute(
-        statement.on_conflict_do_nothing(index_elements=["device_id", "seq"]).returning(table.seq),
-        rows,
+    return set(insert_new(session, table, rows, unique=("device_id", "seq"), returning="seq"))
+
+
+def _read_health(session: Session, device_id: uuid.UUID) -> dict[str, Any]:
+    """The device's health row (locked on PostgreSQL until commit), or an empty one."""
+    row = (
+        session.execute(_statement(session, "read_health"), {"device_id": device_id})
+        .mappings()
+        .first()
     )
-    return set(inserted.scalars())
+    if row is not None:
+        return dict(row)
+    return {c.name: None for c in HEALTH.c} | {"device_id": device_id}
 
 
-def _previous_fix(health: DeviceHealth) -> Fix | None:
-    if health.last_fix_at is None or health.last_fix_lat is None or health.last_fix_lon is None:
+def _write_health(session: Session, health: dict[str, Any]) -> None:
+    session.execute(_statement(session, "write_health"), [health])
+
+
+def _previous_fix(health: dict[str, Any]) -> Fix | None:
+    if health["last_fix_at"] is None or health["last_fix_lat"] is None:
         return None
     return Fix(
-        ts=health.last_fix_at,
-        lat=health.last_fix_lat,
-        lon=health.last_fix_lon,
-        accuracy_m=health.last_fix_accuracy_m,
+        ts=_aware(health["last_fix_at"]),
+        lat=health["last_fix_lat"],
+        lon=health["last_fix_lon"],
+        accuracy_m=health["last_fix_accuracy_m"],
     )
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _position_rows(
-    device: Device,
-    health: DeviceHealth,
+    device: SendingDevice,
+    health: dict[str, Any],
     positions: list[PositionItem],
     now: datetime,
     quality: QualitySettings,
     flagged: dict[int, list[str]],
 ) -> list[dict[str, Any]]:
-    previous = _previous_fix(health)
+    previous: FixLike | None = _previous_fix(health)
     rows = []
     for item in sorted(positions, key=lambda p: p.ts):
-        fix = Fix(ts=item.ts, lat=item.lat, lon=item.lon, accuracy_m=item.accuracy_m)
-        verdict = check_fix(fix, previous=previous, now=now, settings=quality)
+        verdict = check_fix(item, previous=previous, now=now, settings=quality)
         flags = sorted(verdict.flags)
         if flags:
             flagged[item.seq] = list(flags)
-        elif previous is None or fix.ts >= previous.ts:
-            previous = fix
+        elif previous is None or item.ts >= previous.ts:
+            previous = item
         rows.append(
             {
                 "device_id": device.id,
@@ -113,7 +162,7 @@ def _position_rows(
     return rows
 
 
-def _event_row(device: Device, item: AnyItem, now: datetime) -> dict[str, Any]:
+def _event_row(device: SendingDevice, item: AnyItem, now: datetime) -> dict[str, Any]:
     data = item.model_dump(mode="json", exclude={"seq", "ts", "type"})
     return {
         "device_id": device.id,
@@ -127,38 +176,39 @@ def _event_row(device: Device, item: AnyItem, now: datetime) -> dict[str, Any]:
 
 
 def _update_health(
-    health: DeviceHealth,
-    device: Device,
+    health: dict[str, Any],
+    device: SendingDevice,
     items: list[AnyItem],
     flagged: dict[int, list[str]],
     now: datetime,
 ) -> None:
-    health.subject_id = device.subject_id
-    health.last_seen_at = now
+    health["subject_id"] = device.subject_id
+    health["last_seen_at"] = now
     for item in sorted(items, key=lambda i: i.ts):
         if item.type == "position":
-            if item.seq in flagged or (health.last_fix_at and item.ts < health.last_fix_at):
+            last_fix_at = health["last_fix_at"]
+            if item.seq in flagged or (last_fix_at and item.ts < _aware(last_fix_at)):
                 continue
-            health.last_fix_at, health.last_fix_lat, health.last_fix_lon = (
-                item.ts,
-                item.lat,
-                item.lon,
+            health.update(
+                last_fix_at=item.ts,
+                last_fix_lat=item.lat,
+                last_fix_lon=item.lon,
+                last_fix_accuracy_m=item.accuracy_m,
             )
-            health.last_fix_accuracy_m = item.accuracy_m
         elif item.type == "battery":
-            health.battery_level, health.charging = item.level, item.charging
+            health.update(battery_level=item.level, charging=item.charging)
         elif item.type == "strap":
-            health.strap_state = item.state
+            health["strap_state"] = item.state
         elif item.type == "case":
-            health.case_state = item.state
+            health["case_state"] = item.state
         elif item.type == "worn":
-            health.worn = item.worn
+            health["worn"] = item.worn
         elif item.type == "signal":
-            health.signal_rssi = item.rssi
+            health["signal_rssi"] = item.rssi
 
 
 def _event(
-    device: Device, items: list[AnyItem], flagged: dict[int, list[str]], now: datetime
+    device: SendingDevice, items: list[AnyItem], flagged: dict[int, list[str]], now: datetime
 ) -> dict[str, Any]:
     return {
         "device_id": str(device.id),
@@ -166,16 +216,22 @@ def _event(
         "order_id": str(device.order_id) if device.order_id else None,
         "received_at": now.isoformat(),
         "items": [
-            item.model_dump(mode="json") | {"flags": flagged.get(item.seq, [])} for item in items
+            dumped | {"flags": flagged.get(item.seq, [])}
+            for item, dumped in zip(items, dump_items(items), strict=True)
         ],
     }
 
 
 def _apply_monitoring_mode(
-    session: Session, device: Device, items: list[AnyItem], result: IngestResult
+    session: Session, device: SendingDevice, items: list[AnyItem], result: IngestResult
 ) -> list[AnyItem]:
     """Drop the fixes the order's monitoring mode does not allow: they are never stored."""
-    order = session.get(Order, device.order_id) if device.order_id else None
+    if device.order_id is None or not any(isinstance(i, PositionItem) for i in items):
+        return items
+    mode = session.scalar(_statement(session, "mode"), {"order_id": device.order_id})
+    if mode in (None, MonitoringMode.full_trail):
+        return items
+    order = session.get(Order, device.order_id)
     kept: list[AnyItem] = []
     for item in items:
         if isinstance(item, PositionItem) and not keeps_fix(session, order=order, at=item.ts):
@@ -188,7 +244,7 @@ def _apply_monitoring_mode(
 def ingest(
     session: Session,
     *,
-    device: Device,
+    device: SendingDevice,
     items: list[AnyItem],
     rejected: list[RejectedItem],
     now: datetime,
@@ -201,20 +257,18 @@ def ingest(
     """
     result = IngestResult(rejected=list(rejected))
     items = _apply_monitoring_mode(session, device, items, result)
-    health = session.get(DeviceHealth, device.id) or DeviceHealth(device_id=device.id)
-    session.add(health)
+    health = _read_health(session, device.id)
     positions = [item for item in items if isinstance(item, PositionItem)]
     others = [item for item in items if not isinstance(item, PositionItem)]
     flagged: dict[int, list[str]] = {}
     rows = _position_rows(device, health, positions, now, quality or QualitySettings(), flagged)
-    inserted = _insert_new(session, Position, rows)
-    inserted |= _insert_new(
-        session, DeviceEvent, [_event_row(device, item, now) for item in others]
-    )
+    inserted = _insert_new(session, POSITIONS, rows)
+    inserted |= _insert_new(session, EVENTS, [_event_row(device, item, now) for item in others])
     fresh = [item for item in items if item.seq in inserted]
     result.duplicates = [item.seq for item in items if item.seq not in inserted]
     result.flagged = {seq: flags for seq, flags in flagged.items() if seq in inserted}
     _update_health(health, device, fresh, result.flagged, now)
+    _write_health(session, health)
     if not fresh:
         return result
     result.accepted = [item.seq for item in fresh]

@@ -15,6 +15,15 @@ adds the device policy on top: required components, a clock that tests
 control, the freshness window, body digest checks with distinct reasons, and
 an optional replay guard.
 
+The package is pure Python and spends most of a verification serialising
+Structured Fields. For the one layout devices send (the three components,
+then ``created``, ``keyid`` and ``alg`` in the order the package's own signer
+writes them), the package builds the signature base once per method and path
+with placeholder values; a request whose ``Signature-Input`` is byte for byte
+that layout with its own ``created`` and ``keyid`` is checked against the
+same base with its values filled in. Anything else goes through the
+package's verifier. Both produce the same base (tested).
+
 Rejection reasons are machine-readable and never include request content.
 """
 
@@ -24,16 +33,19 @@ import hashlib
 import heapq
 import hmac
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import http_sf
+from cryptography.exceptions import InvalidSignature as InvalidEd25519Signature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from http_message_signatures import (
     HTTPMessageSignaturesException,
+    HTTPMessageSigner,
     HTTPMessageVerifier,
     HTTPSignatureKeyResolver,
     InvalidSignature,
@@ -179,12 +191,22 @@ class _HeaderLines:
         values = [v.strip(" \t") for n, v in self._lines if n.lower() == name]
         return ", ".join(values) if values else None
 
+    def count(self, name: str) -> int:
+        return sum(1 for n, _ in self._lines if n.lower() == name)
+
 
 @dataclass
 class _Request:
     method: str
     url: str
     headers: _HeaderLines
+
+
+@dataclass
+class _Draft:
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class _OneKey(HTTPSignatureKeyResolver):
@@ -217,6 +239,108 @@ class _DeviceVerifier(HTTPMessageVerifier):
                 raise InvalidSignature("expires must be an integer")
             if datetime.fromtimestamp(expires, tz=UTC) < self._now:
                 raise InvalidSignature("signature expired")
+
+
+_PLACEHOLDER_CREATED = 1_000_000_000
+_PLACEHOLDER_KEY_ID = "00000000-0000-0000-0000-000000000000"
+_DIGEST_LINE = '"content-digest": '
+
+
+@dataclass(frozen=True, slots=True)
+class _BaseTemplate:
+    """The package's signature base for one method and path, around the values that vary."""
+
+    head: bytes
+    tail: bytes
+    components: str
+
+    def params(self, *, created: int, key_id: str) -> str:
+        return f'{self.components};created={created};keyid="{key_id}";alg="ed25519"'
+
+    def base(self, *, digest: str, params: str) -> bytes:
+        return self.head + digest.encode("ascii") + self.tail + params.encode("ascii")
+
+
+class _NoPrivateKeys(HTTPSignatureKeyResolver):
+    def resolve_public_key(self, key_id: str) -> None:
+        return None
+
+    def resolve_private_key(self, key_id: str) -> None:
+        raise NotImplementedError("templates are prepared, never signed")
+
+
+_TEMPLATE_SIGNER = HTTPMessageSigner(
+    signature_algorithm=algorithms.ED25519, key_resolver=_NoPrivateKeys()
+)
+_templates: dict[tuple[str, str], _BaseTemplate | None] = {}
+_MAX_TEMPLATES = 1024
+
+
+def _prepare_template(method: str, path: str) -> _BaseTemplate | None:
+    message = _Draft(method=method, url=_PLACEHOLDER_ORIGIN + path)
+    try:
+        prepared = _TEMPLATE_SIGNER.prepare(
+            message,
+            key_id=_PLACEHOLDER_KEY_ID,
+            created=datetime.fromtimestamp(_PLACEHOLDER_CREATED, tz=UTC),
+            label=SIGNATURE_LABEL,
+            covered_component_ids=REQUIRED_COMPONENTS,
+            body=b"",
+        )
+    except HTTPMessageSignaturesException:
+        return None
+    params = prepared.signature_params
+    components = params.partition(";created=")[0]
+    template = _BaseTemplate(head=b"", tail=b"", components=components)
+    if template.params(created=_PLACEHOLDER_CREATED, key_id=_PLACEHOLDER_KEY_ID) != params:
+        return None
+    digest_line = _DIGEST_LINE + message.headers["Content-Digest"]
+    base = prepared.signature_base.decode("ascii")
+    if base.count(digest_line) != 1 or not base.endswith(params):
+        return None
+    head, _, rest = base[: -len(params)].partition(digest_line)
+    return _BaseTemplate(
+        head=(head + _DIGEST_LINE).encode("ascii"),
+        tail=rest.encode("ascii"),
+        components=components,
+    )
+
+
+def _template_for(method: str, path: str) -> _BaseTemplate | None:
+    key = (method, path)
+    if key not in _templates:
+        if len(_templates) >= _MAX_TEMPLATES:
+            _templates.clear()
+        _templates[key] = _prepare_template(method, path)
+    return _templates[key]
+
+
+def _templated_base(
+    *, method: str, path: str, lines: _HeaderLines, parsed: _SignatureInput, created: datetime
+) -> bytes | None:
+    """The signature base from the package's template, or None if the request is not in
+    the templated layout (then the package's verifier decides)."""
+    key_id = parsed.params.get("keyid")
+    if not isinstance(key_id, str) or not _is_canonical_uuid(key_id):
+        return None
+    if lines.count("signature-input") != 1 or lines.count("content-digest") != 1:
+        return None
+    template = _template_for(method, path)
+    if template is None:
+        return None
+    params = template.params(created=int(created.timestamp()), key_id=key_id)
+    if lines.get("signature-input") != f"{parsed.label}={params}":
+        return None
+    digest = lines.get("content-digest")
+    assert digest is not None  # checked by check_content_digest before
+    return template.base(digest=digest, params=params)
+
+
+def _is_canonical_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
 
 
 def _header_lines(headers: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -297,6 +421,30 @@ def check_content_digest(*, header: str | None, body: bytes) -> None:
         raise SignatureRejected(RejectionReason.missing_digest)
 
 
+def _verify_templated(key: Ed25519PublicKey, *, signature: bytes, base: bytes) -> None:
+    try:
+        key.verify(signature, base)
+    except InvalidEd25519Signature as exc:
+        raise SignatureRejected(RejectionReason.bad_signature) from exc
+
+
+def _verify_with_package(
+    *,
+    method: str,
+    path: str,
+    lines: _HeaderLines,
+    key_id: str,
+    key: Ed25519PublicKey,
+    now: datetime,
+) -> None:
+    verifier = _DeviceVerifier(key_resolver=_OneKey(key_id=key_id, key=key), now=now)
+    request = _Request(method=method.upper(), url=_PLACEHOLDER_ORIGIN + path, headers=lines)
+    try:
+        verifier.verify(request, max_age=None, require_components=REQUIRED_COMPONENTS)
+    except HTTPMessageSignaturesException as exc:
+        raise SignatureRejected(RejectionReason.bad_signature) from exc
+
+
 def verify_device_request_detailed(
     *,
     method: str,
@@ -325,13 +473,13 @@ def verify_device_request_detailed(
     if key is None:
         raise SignatureRejected(RejectionReason.unknown_key)
     check_content_digest(header=lines.get("content-digest"), body=body)
-
-    verifier = _DeviceVerifier(key_resolver=_OneKey(key_id=key_id, key=key), now=now)
-    request = _Request(method=method.upper(), url=_PLACEHOLDER_ORIGIN + path, headers=lines)
-    try:
-        verifier.verify(request, max_age=None, require_components=REQUIRED_COMPONENTS)
-    except HTTPMessageSignaturesException as exc:
-        raise SignatureRejected(RejectionReason.bad_signature) from exc
+    base = _templated_base(
+        method=method.upper(), path=path, lines=lines, parsed=parsed, created=created
+    )
+    if base is not None:
+        _verify_templated(key, signature=parsed.signature, base=base)
+    else:
+        _verify_with_package(method=method, path=path, lines=lines, key_id=key_id, key=key, now=now)
 
     if replay_guard is not None and not replay_guard.check_and_remember(
         key_id=key_id, token=parsed.signature, created=created, now=now

@@ -10,7 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from openem.ingest import signatures
 from openem.ingest.signatures import (
     RejectionReason,
     ReplayGuard,
@@ -32,9 +35,13 @@ class Message:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-@pytest.fixture(scope="module")
-def device() -> DeviceKeyPair:
-    return generate_device_key_pair(device_id="dev-0001")
+# A device id in UUID form takes the templated path; any other key id, the package's verifier.
+KEY_IDS = {"templated": "0b5e4e2c-4a51-4c33-9f1e-3d1c9a6b7e10", "package": "dev-0001"}
+
+
+@pytest.fixture(scope="module", params=sorted(KEY_IDS))
+def device(request: pytest.FixtureRequest) -> DeviceKeyPair:
+    return generate_device_key_pair(device_id=KEY_IDS[request.param])
 
 
 @pytest.fixture
@@ -106,7 +113,7 @@ def test_signed_request_round_trips_to_device_id(
     device: DeviceKeyPair, signer: DeviceSigner
 ) -> None:
     headers = signer.sign("POST", PATH, BODY, now=NOW)
-    assert _verify(device, headers) == "dev-0001"
+    assert _verify(device, headers) == device.device_id
 
 
 def test_verified_request_reports_created_time(device: DeviceKeyPair, signer: DeviceSigner) -> None:
@@ -122,12 +129,13 @@ def test_header_names_are_matched_case_insensitively(
     device: DeviceKeyPair, signer: DeviceSigner
 ) -> None:
     headers = {k.lower(): v for k, v in signer.sign("POST", PATH, BODY, now=NOW).items()}
-    assert _verify(device, headers) == "dev-0001"
+    assert _verify(device, headers) == device.device_id
 
 
 def test_empty_body_is_signed_and_verified(device: DeviceKeyPair, signer: DeviceSigner) -> None:
     headers = signer.sign("GET", "/device/v1/config", b"", now=NOW)
-    assert _verify(device, headers, body=b"", method="GET", path="/device/v1/config") == "dev-0001"
+    verified = _verify(device, headers, body=b"", method="GET", path="/device/v1/config")
+    assert verified == device.device_id
 
 
 def test_request_without_signature_headers_is_refused_as_missing_signature(
@@ -154,8 +162,8 @@ def test_signature_from_unknown_retired_or_revoked_device_is_refused_as_unknown_
 
 
 def test_signature_made_with_another_key_is_refused_as_bad_signature(device: DeviceKeyPair) -> None:
-    impostor = generate_device_key_pair(device_id="dev-0001")
-    headers = DeviceSigner("dev-0001", impostor.private_key).sign("POST", PATH, BODY, now=NOW)
+    impostor = generate_device_key_pair(device_id=device.device_id)
+    headers = DeviceSigner(device.device_id, impostor.private_key).sign("POST", PATH, BODY, now=NOW)
     with pytest.raises(SignatureRejected) as excinfo:
         _verify(device, headers)
     assert _reason(excinfo) is RejectionReason.bad_signature
@@ -220,7 +228,7 @@ def test_sha512_content_digest_is_accepted(device: DeviceKeyPair) -> None:
         headers={"Content-Digest": f"sha-512=:{sha512}:"},
         use_existing_digest=True,
     )
-    assert _verify(device, headers) == "dev-0001"
+    assert _verify(device, headers) == device.device_id
 
 
 def test_signature_created_more_than_five_minutes_ago_is_refused(
@@ -236,7 +244,7 @@ def test_signature_created_exactly_five_minutes_ago_is_accepted(
     device: DeviceKeyPair, signer: DeviceSigner
 ) -> None:
     headers = signer.sign("POST", PATH, BODY, now=NOW - timedelta(minutes=5))
-    assert _verify(device, headers) == "dev-0001"
+    assert _verify(device, headers) == device.device_id
 
 
 def test_signature_created_more_than_a_minute_in_the_future_is_refused(
@@ -252,7 +260,7 @@ def test_signature_created_within_a_minute_of_clock_skew_is_accepted(
     device: DeviceKeyPair, signer: DeviceSigner
 ) -> None:
     headers = signer.sign("POST", PATH, BODY, now=NOW + timedelta(seconds=59))
-    assert _verify(device, headers) == "dev-0001"
+    assert _verify(device, headers) == device.device_id
 
 
 def test_signature_not_covering_the_path_is_refused_as_components_missing(
@@ -356,7 +364,7 @@ def test_replayed_request_is_refused_by_the_replay_guard(
 ) -> None:
     guard = ReplayGuard()
     headers = signer.sign("POST", PATH, BODY, now=NOW)
-    assert _verify(device, headers, replay_guard=guard) == "dev-0001"
+    assert _verify(device, headers, replay_guard=guard) == device.device_id
     with pytest.raises(SignatureRejected) as excinfo:
         _verify(device, headers, now=NOW + timedelta(seconds=30), replay_guard=guard)
     assert _reason(excinfo) is RejectionReason.replayed
@@ -370,7 +378,7 @@ def test_requests_that_fail_verification_are_not_remembered(
     with pytest.raises(SignatureRejected):
         _verify(device, headers, body=b"forged", replay_guard=guard)
     assert len(guard) == 0
-    assert _verify(device, headers, replay_guard=guard) == "dev-0001"
+    assert _verify(device, headers, replay_guard=guard) == device.device_id
 
 
 def test_replay_guard_forgets_signatures_once_they_expire() -> None:
@@ -409,3 +417,68 @@ def test_naive_clock_is_a_programming_error(device: DeviceKeyPair, signer: Devic
     headers = signer.sign("POST", PATH, BODY, now=NOW)
     with pytest.raises(ValueError):
         _verify(device, headers, now=NOW.replace(tzinfo=None))
+
+
+@given(
+    created=st.integers(min_value=1_500_000_000, max_value=4_000_000_000),
+    key_id=st.uuids().map(str),
+    method=st.sampled_from(["GET", "POST", "PUT"]),
+    path=st.from_regex(r"/device/v1(/[a-z0-9._~-]{1,12}){0,3}", fullmatch=True),
+    body=st.binary(max_size=64),
+)
+@settings(max_examples=200, deadline=None)
+def test_templated_signature_base_is_the_packages_own(
+    created: int, key_id: str, method: str, path: str, body: bytes
+) -> None:
+    message = Message(method, "http://device.invalid" + path)
+    prepared = HTTPMessageSigner(
+        signature_algorithm=algorithms.ED25519,
+        key_resolver=MappingKeyResolver(public_keys={}, private_keys={}),
+    ).prepare(
+        message,
+        key_id=key_id,
+        created=datetime.fromtimestamp(created, tz=UTC),
+        label="openem",
+        covered_component_ids=("@method", "@path", "content-digest"),
+        body=body,
+    )
+    headers = message.headers | {"Signature-Input": f"openem={prepared.signature_params}"}
+    lines = signatures._HeaderLines(list(headers.items()))
+    parsed = signatures._SignatureInput(
+        label="openem", components=(), params={"keyid": key_id}, signature=b""
+    )
+    base = signatures._templated_base(
+        method=method,
+        path=path,
+        lines=lines,
+        parsed=parsed,
+        created=datetime.fromtimestamp(created, tz=UTC),
+    )
+    assert base == prepared.signature_base
+
+
+def test_device_signed_requests_take_the_templated_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    device = generate_device_key_pair(device_id=KEY_IDS["templated"])
+    signer = DeviceSigner(device.device_id, device.private_key)
+
+    def package_not_expected(**_: object) -> None:
+        raise AssertionError("verified by the package instead of the template")
+
+    monkeypatch.setattr(signatures, "_verify_with_package", package_not_expected)
+    headers = signer.sign("POST", PATH, BODY, now=NOW)
+    assert _verify(device, headers) == device.device_id
+    with pytest.raises(SignatureRejected) as excinfo:
+        _verify(device, headers, path="/device/v1/inbox/ack")
+    assert _reason(excinfo) == RejectionReason.bad_signature
+
+
+def test_other_parameter_orders_are_verified_by_the_package(device: DeviceKeyPair) -> None:
+    headers = _package_sign(device, components=("@method", "@path", "content-digest"))
+    label, _, params = headers["Signature-Input"].partition("=")
+    components, *members = params.split(";")
+    headers["Signature-Input"] = f"{label}=" + ";".join([components, *reversed(members)])
+    with pytest.raises(SignatureRejected) as excinfo:
+        _verify(device, headers)
+    assert _reason(excinfo) == RejectionReason.bad_signature

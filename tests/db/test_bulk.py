@@ -1,0 +1,81 @@
+"""Bulk inserts that skip rows already stored and say which rows were new."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
+from openem.access.principal import SYSTEM
+from openem.db.bulk import insert_new
+from openem.devices import service as devices
+from openem.devices.schemas import DeviceCreate
+from openem.ingest.models import DeviceEvent
+from openem.locations.models import Position
+
+POSITIONS: Table = Position.__table__  # type: ignore[assignment]
+EVENTS: Table = DeviceEvent.__table__  # type: ignore[assignment]
+AT = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def device_id(session: Session) -> uuid.UUID:
+    device = devices.register_device(
+        session, principal=SYSTEM, data=DeviceCreate(kind="fitted_tag", serial="BULK-1")
+    )
+    session.commit()
+    return device.id
+
+
+def _fix(device_id: uuid.UUID, seq: int) -> dict[str, object]:
+    return {
+        "device_id": device_id, "subject_id": None, "order_id": None, "seq": seq,
+        "fixed_at": AT + timedelta(minutes=seq), "received_at": AT + timedelta(hours=1),
+        "lat": 51.5 + seq / 1000, "lon": -0.12, "accuracy_m": 8.0, "speed_mps": None,
+        "heading_deg": None, "altitude_m": None, "source": "gnss", "flags": "",
+    }
+
+
+def _insert(session: Session, table: Table, rows: list[dict[str, object]]) -> list[int]:
+    with session.begin():
+        return sorted(
+            insert_new(session, table, rows, unique=("device_id", "seq"), returning="seq")
+        )
+
+
+def test_only_new_rows_are_inserted_and_reported(session: Session, device_id: uuid.UUID) -> None:
+    assert _insert(session, POSITIONS, [_fix(device_id, s) for s in (1, 2, 3)]) == [1, 2, 3]
+    assert _insert(session, POSITIONS, [_fix(device_id, s) for s in (2, 3, 4)]) == [4]
+    stored = session.execute(
+        select(Position.seq, Position.fixed_at, Position.lat).order_by(Position.seq)
+    ).all()
+    assert [(row.seq, row.fixed_at, row.lat) for row in stored] == [
+        (s, AT + timedelta(minutes=s), 51.5 + s / 1000) for s in (1, 2, 3, 4)
+    ]
+
+
+def test_json_columns_round_trip(session: Session, device_id: uuid.UUID) -> None:
+    row = {
+        "device_id": device_id, "subject_id": None, "seq": 7, "kind": "battery", "at": AT,
+        "received_at": AT, "data": {"level": 14, "charging": False, "note": 'a "quoted" é'},
+    }
+    assert _insert(session, EVENTS, [row]) == [7]
+    assert session.scalar(select(DeviceEvent.data)) == row["data"]
+
+
+def test_no_rows_is_no_statement(session: Session) -> None:
+    assert insert_new(session, POSITIONS, [], unique=("device_id", "seq"), returning="seq") == []
+
+
+def test_naive_timestamps_are_refused(
+    session: Session, device_id: uuid.UUID, database_url: str
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite rows go through SQLAlchemy's own type handling")
+    row = _fix(device_id, 1) | {"fixed_at": datetime(2026, 11, 28, 9, 0)}
+    with pytest.raises(ValueError, match="timezone-aware"):
+        _insert(session, POSITIONS, [row])
+    assert session.scalar(select(Position.id)) is None

@@ -1,0 +1,62 @@
+"""SQLite writers queue on the database's writer lock instead of sleeping and retrying."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from openem.db.engine import make_engine
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{tmp_path / 'writers.db'}")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE counter (n INTEGER NOT NULL)"))
+        connection.execute(text("INSERT INTO counter VALUES (0)"))
+    return engine
+
+
+def _increment(engine: Engine, times: int, errors: list[BaseException]) -> None:
+    try:
+        for _ in range(times):
+            with engine.begin() as connection:
+                n = connection.execute(text("SELECT n FROM counter")).scalar_one()
+                connection.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+    except BaseException as error:  # reported to the test thread
+        errors.append(error)
+
+
+def test_concurrent_writers_all_commit_and_none_is_lost(engine: Engine) -> None:
+    errors: list[BaseException] = []
+    threads = [threading.Thread(target=_increment, args=(engine, 50, errors)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT n FROM counter")).scalar_one() == 200
+    engine.dispose()
+
+
+def test_a_failed_transaction_releases_the_writer_lock(engine: Engine) -> None:
+    with pytest.raises(RuntimeError), engine.begin() as connection:
+        connection.execute(text("UPDATE counter SET n = 5"))
+        raise RuntimeError("abandon")
+    errors: list[BaseException] = []
+    other = threading.Thread(target=_increment, args=(engine, 1, errors))
+    other.start()
+    other.join(timeout=10)
+    assert not other.is_alive() and not errors
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT n FROM counter")).scalar_one() == 1
+    engine.dispose()
+
+
+def test_the_lock_file_sits_beside_the_database(engine: Engine, tmp_path: Path) -> None:
+    assert (tmp_path / "writers.db-writer.lock").exists()
+    engine.dispose()
