@@ -31,6 +31,7 @@ from openem.disclosures.api import router as disclosures_router
 from openem.http import metrics, problems
 from openem.http.limits import BodySizeLimit
 from openem.ingest.api import router as device_router
+from openem.ingest.writer import TelemetryWriter
 from openem.locations.api import router as locations_router
 from openem.logs import configure_logging, get_logger
 from openem.retention.api import router as retention_router
@@ -74,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url)
         app.state.engine = engine
         app.state.sessions = make_session_factory(engine)
+        app.state.telemetry_writer = writer = TelemetryWriter(app.state.sessions)
+        writer.start()
         app.state.bus = await connect_bus(settings.bus_url)
         stop_relay = asyncio.Event()
         relay = asyncio.create_task(relay_until(stop_relay, app.state.sessions, app.state.bus))
@@ -107,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await run_in_threadpool(writer.stop)
             stop_workers.set()
             await asyncio.gather(*workers, return_exceptions=True)
             stop_relay.set()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -38,11 +39,33 @@ class OutboxMessage(Base):
 OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    subject: str
+    msg_id: str
+    event: dict[str, Any]
+
+
 def enqueue(session: Session, *, subject: str, msg_id: str, event: dict[str, Any]) -> None:
-    payload = json.dumps(event, separators=(",", ":"), default=str).encode()
+    enqueue_many(session, [OutboxEntry(subject=subject, msg_id=msg_id, event=event)])
+
+
+def enqueue_many(session: Session, entries: list[OutboxEntry]) -> None:
+    """Queue events in the caller's transaction, in list order."""
+    if not entries:
+        return
+    now = utcnow()
     session.execute(
         insert(OUTBOX),
-        [{"subject": subject, "msg_id": msg_id, "payload": payload, "created_at": utcnow()}],
+        [
+            {
+                "subject": entry.subject,
+                "msg_id": entry.msg_id,
+                "payload": json.dumps(entry.event, separators=(",", ":"), default=str).encode(),
+                "created_at": now,
+            }
+            for entry in entries
+        ],
     )
 
 

@@ -31,8 +31,8 @@ def insert_new(
     rows: Sequence[dict[str, Any]],
     *,
     unique: tuple[str, ...],
-    returning: str,
-) -> list[Any]:
+    returning: tuple[str, ...],
+) -> list[tuple[Any, ...]]:
     """Insert ``rows``, skipping those that clash on ``unique``; ``returning`` of the new ones."""
     if not rows:
         return []
@@ -40,9 +40,9 @@ def insert_new(
     if session.get_bind().dialect.name == "postgresql":
         statement = _recordset_insert(table, columns, unique, returning)
         document = json.dumps(rows, separators=(",", ":"), default=_json_value)
-        return list(session.execute(statement, {"rows": document}).scalars())
+        return [tuple(row) for row in session.execute(statement, {"rows": document})]
     inserted = session.execute(_sqlite_insert(table, unique, returning), list(rows))
-    return list(inserted.scalars())
+    return [tuple(row) for row in inserted]
 
 
 def _json_value(value: object) -> str:
@@ -57,7 +57,7 @@ def _json_value(value: object) -> str:
 
 @cache
 def _recordset_insert(
-    table: Table, columns: tuple[str, ...], unique: tuple[str, ...], returning: str
+    table: Table, columns: tuple[str, ...], unique: tuple[str, ...], returning: tuple[str, ...]
 ) -> Executable:
     dialect = postgresql.dialect()
     record = ", ".join(f"{name} {table.c[name].type.compile(dialect=dialect)}" for name in columns)
@@ -65,14 +65,14 @@ def _recordset_insert(
     return text(
         f"INSERT INTO {table.name} ({listed}) "
         f"SELECT {listed} FROM json_to_recordset(CAST(:rows AS json)) AS r({record}) "
-        f"ON CONFLICT ({', '.join(unique)}) DO NOTHING RETURNING {returning}"
+        f"ON CONFLICT ({', '.join(unique)}) DO NOTHING RETURNING {', '.join(returning)}"
     )
 
 
 @cache
-def _sqlite_insert(table: Table, unique: tuple[str, ...], returning: str) -> Executable:
+def _sqlite_insert(table: Table, unique: tuple[str, ...], returning: tuple[str, ...]) -> Executable:
     return (
         sqlite_insert(table)
         .on_conflict_do_nothing(index_elements=list(unique))
-        .returning(table.c[returning])
+        .returning(*(table.c[name] for name in returning))
     )

@@ -118,11 +118,11 @@ def pair_device(
 
 _devices, _keys = Device.__table__.c, DeviceKey.__table__.c
 # Built once: the request path runs it for every signed device request.
-_LIVE_DEVICE = (
+_LIVE_DEVICES = (
     select(_devices.id, _devices.subject_id, _devices.order_id, _keys.public_key)
     .join_from(Device.__table__, DeviceKey.__table__, _devices.id == _keys.device_id)
     .where(
-        _keys.device_id == bindparam("device_id"),
+        _keys.device_id.in_(bindparam("device_ids", expanding=True)),
         _keys.revoked_at.is_(None),
         _devices.state != DeviceState.retired,
     )
@@ -141,13 +141,21 @@ class LiveDevice:
 
 def active_key(session: Session, device_id: uuid.UUID) -> LiveDevice | None:
     """The device and its live key, or None if unknown, retired or never paired."""
-    row = session.execute(_LIVE_DEVICE, {"device_id": device_id}).first()
-    if row is None:
-        return None
-    return LiveDevice(
-        id=row.id, subject_id=row.subject_id, order_id=row.order_id,
-        public_key=_stored_key(row.public_key),
-    )
+    return active_keys(session, [device_id]).get(device_id)
+
+
+def active_keys(session: Session, device_ids: list[uuid.UUID]) -> dict[uuid.UUID, LiveDevice]:
+    """:func:`active_key` for several devices in one query; absent ones are left out."""
+    if not device_ids:
+        return {}
+    rows = session.execute(_LIVE_DEVICES, {"device_ids": device_ids})
+    return {
+        row.id: LiveDevice(
+            id=row.id, subject_id=row.subject_id, order_id=row.order_id,
+            public_key=_stored_key(row.public_key),
+        )
+        for row in rows
+    }
 
 
 @lru_cache(maxsize=65_536)

@@ -24,7 +24,7 @@ from openem.http.deps import settings_of
 from openem.http.problems import problem
 from openem.http.ratelimit import RateLimiter, client_key
 from openem.ingest.auth import DeviceUnauthorised, SignedRequest, signed_device
-from openem.ingest.items import BatchRejected, parse_batch
+from openem.ingest.items import BatchRejected, ParsedBatch, parse_batch
 from openem.ingest.protocols.osmand import OsmAndRejected, decode_osmand
 from openem.ingest.protocols.owntracks import (
     OwnTracksRejected,
@@ -34,6 +34,7 @@ from openem.ingest.protocols.owntracks import (
 )
 from openem.ingest.schemas import InboxAck, PairRequest, PairResponse
 from openem.ingest.service import IngestResult, ingest
+from openem.ingest.writer import TelemetryWriter
 
 router = APIRouter(prefix="/device/v1", tags=["device"])
 T = TypeVar("T")
@@ -99,21 +100,16 @@ def pair(data: PairRequest, request: Request) -> PairResponse:
     return PairResponse(device_id=device.id)
 
 
-def _telemetry_work(signed: SignedRequest) -> Callable[[Session], IngestResult]:
-    def work(session: Session) -> IngestResult:
-        now = utcnow()
-        device = signed_device(session, request=signed, now=now)
-        try:
-            raw = json.loads(signed.body)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise Invalid("body is not valid JSON", field="body") from error
-        try:
-            parsed = parse_batch(raw, now=now)
-        except BatchRejected as rejected:
-            raise Invalid(f"batch refused: {rejected.reason}", field="items") from rejected
-        return ingest(session, device=device, items=parsed.items, rejected=parsed.rejected, now=now)
-
-    return work
+def parse_telemetry(body: bytes) -> ParsedBatch | Invalid:
+    """The batch, or the error to answer once the signature has been checked."""
+    try:
+        raw = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return Invalid("body is not valid JSON", field="body")
+    try:
+        return parse_batch(raw, now=utcnow())
+    except BatchRejected as rejected:
+        return Invalid(f"batch refused: {rejected.reason}", field="items")
 
 
 @router.post("/telemetry", responses={200: {"description": "Stored; per-item outcome"}})
@@ -122,7 +118,8 @@ async def telemetry(request: Request) -> JSONResponse:
     if not _is_json(request):
         return problem(415, "Unsupported media type", "send application/json")
     signed = await _signed(request)
-    result = await run_in_threadpool(_with_retry, _sessions(request), _telemetry_work(signed))
+    writer: TelemetryWriter = request.app.state.telemetry_writer
+    result = await writer.store(signed, parse_telemetry(signed.body))
     return JSONResponse(result.as_response())
 
 

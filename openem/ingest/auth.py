@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,9 +11,11 @@ from datetime import datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.orm import Session
 
-from openem.devices.pairing import LiveDevice, active_key
+from openem.devices.pairing import LiveDevice, active_key, active_keys
 from openem.errors import Unauthorised
 from openem.ingest.signatures import ReplayGuard, SignatureRejected, verify_device_request
+
+_KEY_ID = re.compile(r'keyid="([0-9a-fA-F-]{36})"')
 
 
 class DeviceUnauthorised(Unauthorised):
@@ -29,15 +32,24 @@ class SignedRequest:
     body: bytes
 
 
+def claimed_device_id(request: SignedRequest) -> uuid.UUID | None:
+    """The device a request says it comes from (its ``keyid``), before any verification."""
+    match = _KEY_ID.search(request.headers.get("signature-input", ""))
+    try:
+        return uuid.UUID(match.group(1)) if match else None
+    except ValueError:
+        return None
+
+
 def _resolver(
-    session: Session, found: dict[str, LiveDevice]
+    session: Session, found: dict[str, LiveDevice], known: dict[uuid.UUID, LiveDevice]
 ) -> Callable[[str], Ed25519PublicKey | None]:
     def resolve(key_id: str) -> Ed25519PublicKey | None:
         try:
             device_id = uuid.UUID(key_id)
         except ValueError:
             return None
-        device = active_key(session, device_id)
+        device = known.get(device_id) or active_key(session, device_id)
         if device is None:
             return None
         found[key_id] = device
@@ -52,7 +64,9 @@ def signed_device(
     request: SignedRequest,
     now: datetime,
     replay_guard: ReplayGuard | None = None,
+    known: dict[uuid.UUID, LiveDevice] | None = None,
 ) -> LiveDevice:
+    """The live device that signed ``request``; ``known`` holds devices already looked up."""
     found: dict[str, LiveDevice] = {}
     try:
         key_id = verify_device_request(
@@ -60,10 +74,25 @@ def signed_device(
             path=request.path,
             headers=request.headers,
             body=request.body,
-            resolve_key=_resolver(session, found),
+            resolve_key=_resolver(session, found, known or {}),
             now=now,
             replay_guard=replay_guard,
         )
     except SignatureRejected as rejected:
         raise DeviceUnauthorised(str(rejected)) from rejected
     return found[key_id]
+
+
+def signed_devices(
+    session: Session, requests: list[SignedRequest], *, now: datetime
+) -> list[LiveDevice | DeviceUnauthorised]:
+    """:func:`signed_device` for several requests, looking their keys up in one query."""
+    claimed = [device_id for r in requests if (device_id := claimed_device_id(r)) is not None]
+    known = active_keys(session, claimed)
+    outcomes: list[LiveDevice | DeviceUnauthorised] = []
+    for request in requests:
+        try:
+            outcomes.append(signed_device(session, request=request, now=now, known=known))
+        except DeviceUnauthorised as refused:
+            outcomes.append(refused)
+    return outcomes

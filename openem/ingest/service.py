@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from openem.bus.outbox import enqueue
+from openem.bus.outbox import OutboxEntry, enqueue_many
 from openem.db.bulk import insert_new
 from openem.devices.models import DeviceHealth
 from openem.ingest.items import AnyItem, PositionItem, RejectedItem, dump_items
@@ -74,13 +74,16 @@ def _statements(dialect: str) -> dict[str, Executable]:
     health = insert(HEALTH)
     return {
         "read_health": select(HEALTH)
-        .where(HEALTH.c.device_id == bindparam("device_id"))
+        .where(HEALTH.c.device_id.in_(bindparam("device_ids", expanding=True)))
+        .order_by(HEALTH.c.device_id)
         .with_for_update(),
         "write_health": health.on_conflict_do_update(
             index_elements=["device_id"],
             set_={c.name: health.excluded[c.name] for c in HEALTH.c if c.name != "device_id"},
         ),
-        "mode": select(ORDERS.c.monitoring_mode).where(ORDERS.c.id == bindparam("order_id")),
+        "modes": select(ORDERS.c.id, ORDERS.c.monitoring_mode).where(
+            ORDERS.c.id.in_(bindparam("order_ids", expanding=True))
+        ),
     }
 
 
@@ -88,25 +91,32 @@ def _statement(session: Session, name: str) -> Executable:
     return _statements(session.get_bind().dialect.name)[name]
 
 
-def _insert_new(session: Session, table: Table, rows: list[dict[str, Any]]) -> set[int]:
-    """Insert rows whose (device, seq) is new; returns the seqs actually inserted."""
-    return set(insert_new(session, table, rows, unique=("device_id", "seq"), returning="seq"))
-
-
-def _read_health(session: Session, device_id: uuid.UUID) -> dict[str, Any]:
-    """The device's health row (locked on PostgreSQL until commit), or an empty one."""
-    row = (
-        session.execute(_statement(session, "read_health"), {"device_id": device_id})
-        .mappings()
-        .first()
+def _insert_new(
+    session: Session, table: Table, rows: list[dict[str, Any]]
+) -> set[tuple[uuid.UUID, int]]:
+    """Insert rows whose (device, seq) is new; returns the (device, seq) actually inserted."""
+    rows = sorted(rows, key=lambda row: (row["device_id"], row["seq"]))
+    inserted = insert_new(
+        session, table, rows, unique=("device_id", "seq"), returning=("device_id", "seq")
     )
-    if row is not None:
-        return dict(row)
-    return {c.name: None for c in HEALTH.c} | {"device_id": device_id}
+    return {(_uuid(device_id), seq) for device_id, seq in inserted}
 
 
-def _write_health(session: Session, health: dict[str, Any]) -> None:
-    session.execute(_statement(session, "write_health"), [health])
+def _uuid(value: uuid.UUID | str) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+
+
+def _read_health(session: Session, device_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    """The devices' health rows (locked on PostgreSQL until commit, in device order, so
+    concurrent batches cannot deadlock on them), or empty ones."""
+    rows = session.execute(_statement(session, "read_health"), {"device_ids": device_ids})
+    found = {row["device_id"]: dict(row) for row in rows.mappings()}
+    empty = {c.name: None for c in HEALTH.c}
+    return {d: found.get(d) or empty | {"device_id": d} for d in device_ids}
+
+
+def _write_health(session: Session, healths: list[dict[str, Any]]) -> None:
+    session.execute(_statement(session, "write_health"), healths)
 
 
 def _previous_fix(health: dict[str, Any]) -> Fix | None:
@@ -222,15 +232,23 @@ def _event(
     }
 
 
+def _restricted_orders(session: Session, uploads: list[Upload]) -> set[uuid.UUID]:
+    """The orders among ``uploads`` whose monitoring mode keeps less than the full trail."""
+    order_ids = [
+        u.device.order_id
+        for u in uploads
+        if u.device.order_id is not None and any(isinstance(i, PositionItem) for i in u.items)
+    ]
+    if not order_ids:
+        return set()
+    modes = session.execute(_statement(session, "modes"), {"order_ids": order_ids})
+    return {order_id for order_id, mode in modes if mode != MonitoringMode.full_trail}
+
+
 def _apply_monitoring_mode(
     session: Session, device: SendingDevice, items: list[AnyItem], result: IngestResult
 ) -> list[AnyItem]:
     """Drop the fixes the order's monitoring mode does not allow: they are never stored."""
-    if device.order_id is None or not any(isinstance(i, PositionItem) for i in items):
-        return items
-    mode = session.scalar(_statement(session, "mode"), {"order_id": device.order_id})
-    if mode in (None, MonitoringMode.full_trail):
-        return items
     order = session.get(Order, device.order_id)
     kept: list[AnyItem] = []
     for item in items:
@@ -239,6 +257,24 @@ def _apply_monitoring_mode(
         else:
             kept.append(item)
     return kept
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One device's batch of validated items, as received at ``now``."""
+
+    device: SendingDevice
+    items: list[AnyItem]
+    rejected: list[RejectedItem]
+    now: datetime
+
+
+@dataclass
+class _Pending:
+    upload: Upload
+    result: IngestResult
+    items: list[AnyItem]
+    flagged: dict[int, list[str]] = field(default_factory=dict)
 
 
 def ingest(
@@ -255,29 +291,61 @@ def ingest(
     Fixes that the order's monitoring mode does not allow are answered as
     ``dropped`` (final: the device must not re-send them) and never stored or queued.
     """
-    result = IngestResult(rejected=list(rejected))
-    items = _apply_monitoring_mode(session, device, items, result)
-    health = _read_health(session, device.id)
-    positions = [item for item in items if isinstance(item, PositionItem)]
-    others = [item for item in items if not isinstance(item, PositionItem)]
-    flagged: dict[int, list[str]] = {}
-    rows = _position_rows(device, health, positions, now, quality or QualitySettings(), flagged)
-    inserted = _insert_new(session, POSITIONS, rows)
-    inserted |= _insert_new(session, EVENTS, [_event_row(device, item, now) for item in others])
-    fresh = [item for item in items if item.seq in inserted]
-    result.duplicates = [item.seq for item in items if item.seq not in inserted]
-    result.flagged = {seq: flags for seq, flags in flagged.items() if seq in inserted}
+    upload = Upload(device=device, items=items, rejected=rejected, now=now)
+    return ingest_many(session, [upload], quality=quality)[0]
+
+
+def ingest_many(
+    session: Session, uploads: list[Upload], *, quality: QualitySettings | None = None
+) -> list[IngestResult]:
+    """:func:`ingest` for uploads from distinct devices, with one statement per table."""
+    if len({u.device.id for u in uploads}) != len(uploads):
+        raise ValueError("one upload per device in a batch")
+    if not uploads:
+        return []
+    quality = quality or QualitySettings()
+    restricted = _restricted_orders(session, uploads)
+    pending = []
+    for upload in uploads:
+        result = IngestResult(rejected=list(upload.rejected))
+        items = upload.items
+        if upload.device.order_id in restricted:
+            items = _apply_monitoring_mode(session, upload.device, items, result)
+        pending.append(_Pending(upload=upload, result=result, items=items))
+    healths = _read_health(session, [u.device.id for u in uploads])
+    positions, events = [], []
+    for entry in pending:
+        device, now = entry.upload.device, entry.upload.now
+        fixes = [item for item in entry.items if isinstance(item, PositionItem)]
+        positions += _position_rows(device, healths[device.id], fixes, now, quality, entry.flagged)
+        events += [
+            _event_row(device, item, now)
+            for item in entry.items
+            if not isinstance(item, PositionItem)
+        ]
+    inserted = _insert_new(session, POSITIONS, positions) | _insert_new(session, EVENTS, events)
+    messages = [_settle(entry, healths[entry.upload.device.id], inserted) for entry in pending]
+    _write_health(session, list(healths.values()))
+    enqueue_many(session, [message for message in messages if message is not None])
+    return [entry.result for entry in pending]
+
+
+def _settle(
+    entry: _Pending, health: dict[str, Any], inserted: set[tuple[uuid.UUID, int]]
+) -> OutboxEntry | None:
+    """Split the upload into accepted and duplicates, update health, and say what to publish."""
+    device, now, result = entry.upload.device, entry.upload.now, entry.result
+    fresh = [item for item in entry.items if (device.id, item.seq) in inserted]
+    new_seqs = {item.seq for item in fresh}
+    result.duplicates = [item.seq for item in entry.items if item.seq not in new_seqs]
+    result.flagged = {seq: flags for seq, flags in entry.flagged.items() if seq in new_seqs}
     _update_health(health, device, fresh, result.flagged, now)
-    _write_health(session, health)
     if not fresh:
-        return result
+        return None
     result.accepted = [item.seq for item in fresh]
     seqs = ",".join(str(seq) for seq in sorted(result.accepted))
-    msg_id = f"telemetry:{device.id}:{hashlib.sha256(seqs.encode()).hexdigest()[:32]}"
-    enqueue(
-        session,
+    return OutboxEntry(
         subject=f"{TELEMETRY_SUBJECT}.{device.id}",
-        msg_id=msg_id,
+        msg_id=f"telemetry:{device.id}:{hashlib.sha256(seqs.encode()).hexdigest()[:32]}",
         event=_event(device, fresh, result.flagged, now),
     )
-    return result

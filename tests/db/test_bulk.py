@@ -41,9 +41,8 @@ def _fix(device_id: uuid.UUID, seq: int) -> dict[str, object]:
 
 def _insert(session: Session, table: Table, rows: list[dict[str, object]]) -> list[int]:
     with session.begin():
-        return sorted(
-            insert_new(session, table, rows, unique=("device_id", "seq"), returning="seq")
-        )
+        inserted = insert_new(session, table, rows, unique=("device_id", "seq"), returning=("seq",))
+        return sorted(seq for (seq,) in inserted)
 
 
 def test_only_new_rows_are_inserted_and_reported(session: Session, device_id: uuid.UUID) -> None:
@@ -67,7 +66,7 @@ def test_json_columns_round_trip(session: Session, device_id: uuid.UUID) -> None
 
 
 def test_no_rows_is_no_statement(session: Session) -> None:
-    assert insert_new(session, POSITIONS, [], unique=("device_id", "seq"), returning="seq") == []
+    assert insert_new(session, POSITIONS, [], unique=("device_id", "seq"), returning=("seq",)) == []
 
 
 def test_naive_timestamps_are_refused(

@@ -1,0 +1,157 @@
+"""Group commit for telemetry: one writer thread per process stores uploads together.
+
+Each upload waits on a future; the writer takes what has queued up (one
+upload per device in a batch, the rest wait for the next), verifies the
+signatures against keys looked up in one query, stores everything in one
+transaction and answers every upload only after that transaction commits.
+Under load a commit, a key lookup and an insert serve many devices at once;
+when idle a batch is a single upload and nothing waits for company.
+
+If a batch's transaction fails, its uploads are stored again one by one, so
+one upload's failure never refuses another's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import uuid
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from openem.db.base import utcnow
+from openem.errors import Invalid
+from openem.ingest.auth import SignedRequest, claimed_device_id, signed_devices
+from openem.ingest.items import ParsedBatch
+from openem.ingest.service import IngestResult, Upload, ingest_many
+from openem.logs import get_logger
+
+log = get_logger(__name__)
+MAX_BATCH = 256
+
+
+@dataclass
+class TelemetryJob:
+    """A signed upload and its parsed batch (or why it could not be parsed)."""
+
+    signed: SignedRequest
+    parsed: ParsedBatch | Invalid
+    future: Future[IngestResult] = field(default_factory=Future)
+
+    @property
+    def device_key(self) -> uuid.UUID | int:
+        return claimed_device_id(self.signed) or id(self)
+
+
+class TelemetryWriter:
+    def __init__(self, sessions: sessionmaker[Session], *, max_batch: int = MAX_BATCH) -> None:
+        self._sessions = sessions
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[TelemetryJob | None] = queue.SimpleQueue()
+        self._waiting: deque[TelemetryJob] = deque()
+        self._thread = threading.Thread(target=self._run, name="telemetry-writer", daemon=True)
+        self._stopping = False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Store what is queued, then end the thread."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    async def store(self, signed: SignedRequest, parsed: ParsedBatch | Invalid) -> IngestResult:
+        if self._stopping or not self._thread.is_alive():
+            raise RuntimeError("telemetry writer is not running")
+        job = TelemetryJob(signed=signed, parsed=parsed)
+        self._queue.put(job)
+        return await asyncio.wrap_future(job.future)
+
+    def _run(self) -> None:
+        while not (self._stopping and not self._waiting):
+            batch = self._next_batch()
+            if batch:
+                self.write(batch)
+        self._refuse_late_arrivals()
+
+    def _refuse_late_arrivals(self) -> None:
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None:
+                job.future.set_exception(RuntimeError("telemetry writer stopped"))
+
+    def _next_batch(self) -> list[TelemetryJob]:
+        if not self._waiting and not self._stopping:
+            self._take(block=True)
+        while len(self._waiting) < self._max_batch and self._take(block=False):
+            pass
+        batch: list[TelemetryJob] = []
+        devices: set[uuid.UUID | int] = set()
+        later: deque[TelemetryJob] = deque()
+        while self._waiting and len(batch) < self._max_batch:
+            job = self._waiting.popleft()
+            if job.device_key in devices:
+                later.append(job)
+            else:
+                devices.add(job.device_key)
+                batch.append(job)
+        self._waiting.extendleft(reversed(later))
+        return batch
+
+    def _take(self, *, block: bool) -> bool:
+        try:
+            job = self._queue.get(block=block)
+        except queue.Empty:
+            return False
+        if job is None:
+            self._stopping = True
+            return False
+        self._waiting.append(job)
+        return True
+
+    def write(self, batch: list[TelemetryJob]) -> None:
+        """Store ``batch`` (distinct devices) in one transaction, or one by one if that fails."""
+        try:
+            with self._sessions() as session, session.begin():
+                outcomes = _store(session, batch)
+        except Exception as error:
+            if len(batch) == 1:
+                batch[0].future.set_exception(error)
+                return
+            log.warning("telemetry_batch_retried_singly", uploads=len(batch),
+                        error_type=type(error).__name__)
+            for job in batch:
+                self.write([job])
+            return
+        for job, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                job.future.set_exception(outcome)
+            else:
+                job.future.set_result(outcome)
+
+
+def _store(session: Session, batch: list[TelemetryJob]) -> list[IngestResult | Exception]:
+    now = utcnow()
+    devices = signed_devices(session, [job.signed for job in batch], now=now)
+    outcomes: list[IngestResult | Exception | None] = [None] * len(batch)
+    uploads: list[tuple[int, Upload]] = []
+    for index, (job, device) in enumerate(zip(batch, devices, strict=True)):
+        if isinstance(device, Exception):
+            outcomes[index] = device
+        elif isinstance(job.parsed, Invalid):
+            outcomes[index] = job.parsed
+        else:
+            upload = Upload(device=device, items=job.parsed.items,
+                            rejected=job.parsed.rejected, now=now)
+            uploads.append((index, upload))
+    results = ingest_many(session, [upload for _, upload in uploads])
+    for (index, _), result in zip(uploads, results, strict=True):
+        outcomes[index] = result
+    return [outcome for outcome in outcomes if outcome is not None]

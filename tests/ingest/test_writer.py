@@ -1,0 +1,145 @@
+"""Group commit: uploads queued together are stored in one transaction, each answered alone."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from openem.access.principal import SYSTEM
+from openem.bus.outbox import OutboxMessage
+from openem.db.base import utcnow
+from openem.devices import pairing
+from openem.devices import service as devices_service
+from openem.devices.schemas import DeviceCreate
+from openem.errors import Invalid
+from openem.ingest import writer as writer_module
+from openem.ingest.api import parse_telemetry
+from openem.ingest.auth import DeviceUnauthorised, SignedRequest
+from openem.ingest.service import IngestResult
+from openem.ingest.writer import TelemetryJob, TelemetryWriter
+from openem.locations.models import Position
+from openem.sim.signer import DeviceSigner, generate_device_key_pair
+from tests.support.devices import TestDevice
+
+PATH = "/device/v1/telemetry"
+
+
+def _paired(sessions: sessionmaker[Session]) -> TestDevice:
+    with sessions() as session, session.begin():
+        device = devices_service.register_device(
+            session, principal=SYSTEM,
+            data=DeviceCreate(kind="fitted_tag", serial=f"GROUP-{time.time_ns()}"),
+        )
+        code = pairing.issue_pairing_code(
+            session, principal=SYSTEM, device_id=device.id, now=utcnow()
+        ).code
+        keys = generate_device_key_pair(device_id=str(device.id))
+        pairing.pair_device(
+            session, serial=device.serial, code=code, public_key=keys.public_key_raw(), now=utcnow()
+        )
+        signer = DeviceSigner(str(device.id), keys.private_key)
+        return TestDevice(str(device.id), device.serial, signer)
+
+
+def _job(device: TestDevice, items: list[dict[str, Any]] | None = None,
+         body: bytes | None = None) -> TelemetryJob:
+    body = body if body is not None else json.dumps({"items": items or []}).encode()
+    headers = {k.lower(): v for k, v in device.signed("POST", PATH, body).items()}
+    signed = SignedRequest(method="POST", path=PATH, headers=headers, body=body)
+    return TelemetryJob(signed=signed, parsed=parse_telemetry(body))
+
+
+def _stored(sessions: sessionmaker[Session]) -> tuple[int, int]:
+    with sessions() as session:
+        return (
+            session.scalar(select(func.count()).select_from(Position)) or 0,
+            session.scalar(select(func.count()).select_from(OutboxMessage)) or 0,
+        )
+
+
+def test_a_batch_answers_each_upload_with_its_own_outcome(
+    sessions: sessionmaker[Session],
+) -> None:
+    good, other, retired = _paired(sessions), _paired(sessions), _paired(sessions)
+    with sessions() as session, session.begin():
+        pairing.retire_device(
+            session, principal=SYSTEM, device_id=uuid.UUID(retired.device_id), now=utcnow()
+        )
+    batch = [
+        _job(good, [good.position(), good.position()]),
+        _job(other, body=b"{not json"),
+        _job(retired, [retired.position()]),
+    ]
+    TelemetryWriter(sessions).write(batch)
+    result = batch[0].future.result()
+    assert isinstance(result, IngestResult) and result.accepted == [1, 2]
+    assert isinstance(batch[1].future.exception(), Invalid)
+    assert isinstance(batch[2].future.exception(), DeviceUnauthorised)
+    assert _stored(sessions) == (2, 1)
+
+
+def test_a_failed_batch_is_stored_again_upload_by_upload(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    devices = [_paired(sessions) for _ in range(3)]
+    real = writer_module.ingest_many
+
+    def refuses_batches(session: Session, uploads: list[Any]) -> list[IngestResult]:
+        if len(uploads) > 1:
+            raise RuntimeError("batch failed")
+        return real(session, uploads)
+
+    monkeypatch.setattr(writer_module, "ingest_many", refuses_batches)
+    batch = [_job(device, [device.position()]) for device in devices]
+    TelemetryWriter(sessions).write(batch)
+    assert [job.future.result().accepted for job in batch] == [[1], [1], [1]]
+    assert _stored(sessions) == (3, 3)
+
+
+def test_uploads_from_one_device_go_in_order_in_separate_batches(
+    sessions: sessionmaker[Session],
+) -> None:
+    device, other = _paired(sessions), _paired(sessions)
+    first = device.position()
+
+    async def send_all() -> list[IngestResult]:
+        writer = TelemetryWriter(sessions)
+        jobs = [
+            (_job(device, [first])),
+            (_job(device, [first, device.position()])),
+            (_job(other, [other.position()])),
+        ]
+        for job in jobs:
+            writer._queue.put(job)  # queued before the thread runs: one batch's worth
+        writer.start()
+        results = [await asyncio.wrap_future(job.future) for job in jobs]
+        writer.stop()
+        return results
+
+    one, two, three = asyncio.run(send_all())
+    assert (one.accepted, one.duplicates) == ([1], [])
+    assert (two.accepted, two.duplicates) == ([2], [1])
+    assert three.accepted == [1]
+    assert _stored(sessions) == (3, 3)
+
+
+def test_stopping_stores_what_is_queued_and_refuses_what_comes_after(
+    sessions: sessionmaker[Session],
+) -> None:
+    device = _paired(sessions)
+
+    writer = TelemetryWriter(sessions)
+    queued = _job(device, [device.position()])
+    writer._queue.put(queued)  # queued before the thread runs
+    writer.start()
+    writer.stop()
+    assert queued.future.result().accepted == [1]
+    with pytest.raises(RuntimeError, match="not running"):
+        asyncio.run(writer.store(queued.signed, queued.parsed))
