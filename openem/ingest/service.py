@@ -99,11 +99,7 @@ def _insert_new(
     inserted = insert_new(
         session, table, rows, unique=("device_id", "seq"), returning=("device_id", "seq")
     )
-    return {(_uuid(device_id), seq) for device_id, seq in inserted}
-
-
-def _uuid(value: uuid.UUID | str) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+    return {(device_id, seq) for device_id, seq in inserted}
 
 
 def _read_health(session: Session, device_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Table, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from openem.access.principal import SYSTEM
@@ -56,6 +56,30 @@ def test_only_new_rows_are_inserted_and_reported(session: Session, device_id: uu
     ]
 
 
+def test_rows_are_stored_as_the_orm_stores_them(session: Session, device_id: uuid.UUID) -> None:
+    """Filters written with the ORM (UUID equality, time ranges) find bulk-inserted rows."""
+    with session.begin():
+        session.add(Position(**_fix(device_id, 1)))
+    _insert(session, POSITIONS, [_fix(device_id, s) for s in (2, 3)])
+    in_range = select(func.count()).where(
+        Position.device_id == device_id,
+        Position.fixed_at >= AT + timedelta(minutes=1),
+        Position.fixed_at < AT + timedelta(minutes=3),
+    )
+    assert session.scalar(in_range) == 2
+    received = select(func.count()).where(Position.received_at == AT + timedelta(hours=1))
+    assert session.scalar(received) == 3
+
+
+def test_returned_uuids_are_uuids(session: Session, device_id: uuid.UUID) -> None:
+    with session.begin():
+        inserted = insert_new(
+            session, POSITIONS, [_fix(device_id, 1)], unique=("device_id", "seq"),
+            returning=("device_id", "seq"),
+        )
+    assert inserted == [(device_id, 1)]
+
+
 def test_json_columns_round_trip(session: Session, device_id: uuid.UUID) -> None:
     row = {
         "device_id": device_id, "subject_id": None, "seq": 7, "kind": "battery", "at": AT,
@@ -69,11 +93,7 @@ def test_no_rows_is_no_statement(session: Session) -> None:
     assert insert_new(session, POSITIONS, [], unique=("device_id", "seq"), returning=("seq",)) == []
 
 
-def test_naive_timestamps_are_refused(
-    session: Session, device_id: uuid.UUID, database_url: str
-) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("SQLite rows go through SQLAlchemy's own type handling")
+def test_naive_timestamps_are_refused(session: Session, device_id: uuid.UUID) -> None:
     row = _fix(device_id, 1) | {"fixed_at": datetime(2026, 11, 28, 9, 0)}
     with pytest.raises(ValueError, match="timezone-aware"):
         _insert(session, POSITIONS, [row])
