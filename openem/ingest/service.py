@@ -142,7 +142,7 @@ def _position_rows(
     rows = []
     for item in sorted(positions, key=lambda p: p.ts):
         verdict = check_fix(item, previous=previous, now=now, settings=quality)
-        flags = sorted(verdict.flags)
+        flags = sorted(verdict.flags) if verdict.issues else []
         if flags:
             flagged[item.seq] = list(flags)
         elif previous is None or item.ts >= previous.ts:

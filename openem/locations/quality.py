@@ -87,6 +87,7 @@ class QualitySettings:
 
 
 DEFAULT_QUALITY_SETTINGS = QualitySettings()
+_NO_ISSUES = QualityVerdict(issues=())
 
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -157,4 +158,4 @@ def check_fix(
         issue = _implied_speed_issue(fix, previous, settings)
         if issue is not None:
             issues.append(issue)
-    return QualityVerdict(issues=tuple(issues))
+    return QualityVerdict(issues=tuple(issues)) if issues else _NO_ISSUES

@@ -131,7 +131,9 @@ async def _worker(
             body, path = _batch(seqs[index], plan.batch_size, datetime.now(UTC)), PATH_TELEMETRY
             seqs[index] += plan.batch_size
             headers = signer.sign("POST", path, body) | {"content-type": "application/json"}
-        started = time.perf_counter()
+        # Open loop: latency counts from when the request was due, so a server that
+        # falls behind is not flattered by the generator waiting for it.
+        started = min(next_send, time.perf_counter()) if interval else time.perf_counter()
         try:
             status = await client.post(path, body, headers)
         except (OSError, asyncio.IncompleteReadError, ValueError):
