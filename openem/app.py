@@ -17,6 +17,7 @@ from openem.access.audit_api import router as audit_router
 from openem.access.auth_api import router as auth_router
 from openem.access.oidc_api import router as oidc_router
 from openem.alerts.api import router as alerts_router
+from openem.alerts.sink import AlertsSink
 from openem.alerts.stream import AlertHub
 from openem.bus.factory import connect_bus
 from openem.bus.outbox import relay_until
@@ -84,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.rules_worker:
             app.state.rules = RulesWorker(
                 sessions=app.state.sessions, bus=app.state.bus,
-                config=RulesConfig.from_settings(settings),
+                config=RulesConfig.from_settings(settings), sink=AlertsSink(),
             )
             workers += app.state.rules.start(
                 stop_workers, sweep_interval_s=settings.rules_sweep_interval_s

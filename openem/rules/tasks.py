@@ -25,7 +25,8 @@ from openem.ingest.service import TELEMETRY_SUBJECT
 from openem.logs import get_logger
 from openem.rules.checkin_rules import CHECKINS_SUBJECT
 from openem.rules.config import RulesConfig
-from openem.rules.service import process_checkin, process_telemetry
+from openem.rules.service import process_checkin, process_telemetry_batch
+from openem.rules.sink import AlertSink
 from openem.rules.sweep import sweep
 from openem.rules.zone_rules import ZoneIndexCache
 
@@ -37,10 +38,11 @@ ACK_WAIT_S = 60.0
 class RulesWorker:
     def __init__(
         self, *, sessions: sessionmaker[Session], bus: Bus, config: RulesConfig,
-        clock: Clock = utcnow,
+        sink: AlertSink, clock: Clock = utcnow,
     ) -> None:
         self.sessions = sessions
         self.bus = bus
+        self.sink = sink
         self.config = config
         self.clock = clock
         self.cache = ZoneIndexCache()
@@ -50,23 +52,30 @@ class RulesWorker:
         self.handle_batch([(subject, data)])
 
     def handle_batch(self, messages: list[tuple[str, bytes]]) -> None:
-        """Process messages in order in one transaction: all are taken, or none."""
+        """Process messages in order in one transaction: all are taken, or none. A run of
+        telemetry messages is taken together (bulk reads and writes, see rules.service)."""
         with transaction(self.sessions) as session:
             self.cache.refresh(session)
+            telemetry: list[dict[str, Any]] = []
             for subject, data in messages:
-                self._process(session, subject, json.loads(data))
-                session.flush()
+                if subject.startswith(TELEMETRY_SUBJECT + "."):
+                    telemetry.append(json.loads(data))
+                    continue
+                self._telemetry(session, telemetry)
+                telemetry = []
+                if subject.startswith(CHECKINS_SUBJECT + "."):
+                    process_checkin(session, event=json.loads(data), now=self.clock(),
+                                    config=self.config, sink=self.sink)
+            self._telemetry(session, telemetry)
 
-    def _process(self, session: Session, subject: str, event: dict[str, Any]) -> None:
-        if subject.startswith(TELEMETRY_SUBJECT + "."):
-            process_telemetry(session, event=event, now=self.clock(), config=self.config,
-                              cache=self.cache)
-        elif subject.startswith(CHECKINS_SUBJECT + "."):
-            process_checkin(session, event=event, now=self.clock(), config=self.config)
+    def _telemetry(self, session: Session, events: list[dict[str, Any]]) -> None:
+        if events:
+            process_telemetry_batch(session, events=events, now=self.clock(),
+                                    config=self.config, cache=self.cache, sink=self.sink)
 
     def sweep_once(self) -> None:
         with transaction(self.sessions) as session:
-            sweep(session, now=self.clock(), config=self.config)
+            sweep(session, now=self.clock(), config=self.config, sink=self.sink)
 
     async def _deliver(self, messages: list[Message]) -> None:
         """Take a fetched batch in one transaction; on failure, one by one, so one bad

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from openem.access.principal import SYSTEM
 from openem.alerts.models import Alert, AlertEvidence
+from openem.alerts.sink import AlertsSink
 from openem.bus.memory import MemoryBus
 from openem.bus.outbox import OutboxMessage
 from openem.db.session import transaction
@@ -152,7 +153,7 @@ def wearer(
         subject_id, device_id = subject.id, device.id
     clock = Clock(start)
     worker = RulesWorker(sessions=sessions, bus=MemoryBus(), config=config or RulesConfig(),
-                         clock=clock)
+                         sink=AlertsSink(), clock=clock)
     return Wearer(sessions, subject_id, device_id, clock, worker)
 
 

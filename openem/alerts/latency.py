@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from openem.access.principal import SYSTEM
+from openem.alerts.sink import AlertsSink
 from openem.alerts.stream import AlertHub
 from openem.bus.memory import MemoryBus
 from openem.bus.outbox import relay_until
@@ -114,7 +115,7 @@ async def _measure(
     stop = asyncio.Event()
     bus = MemoryBus()
     config = RulesConfig(policy=HysteresisPolicy(open_after_fixes=1, close_after_fixes=1))
-    worker = RulesWorker(sessions=sessions, bus=bus, config=config)
+    worker = RulesWorker(sessions=sessions, bus=bus, config=config, sink=AlertsSink())
     hub = AlertHub(sessions, poll_s=0.05)
     tasks = [asyncio.create_task(relay_until(stop, sessions, bus, idle_sleep=0.01)),
              asyncio.create_task(worker.consume(stop, "openem.telemetry.>", "rules-telemetry")),
