@@ -17,7 +17,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ class Wearer:
     device_id: uuid.UUID
     lat: float
     seq: itertools.count[int]
+    last_fix: datetime | None = None
 
 
 def _setup(sessions: sessionmaker[Session], *, count: int, run: str) -> list[Wearer]:
@@ -90,18 +91,23 @@ def _setup(sessions: sessionmaker[Session], *, count: int, run: str) -> list[Wea
                                       data=ZoneCreate(name="x", kind="exclusion", radius_m=200,
                                                       geometry={"type": "Point",
                                                                 "coordinates": [LON, lat]}))
-            wearers.append(Wearer(subject.id, device.id, lat, itertools.count(1)))
+            wearers.append(Wearer(subject.id, device.id, lat, itertools.count(1), last_fix=now))
     return wearers
 
 
 def _upload(sessions: sessionmaker[Session], wearer: Wearer, *, inside: bool, fixes: int) -> None:
+    """One upload of the fixes a device took since its last one, in order (a device's
+    fixes never overlap in time: only a late upload makes the rules replay history)."""
     now = utcnow()
     lat = wearer.lat if inside else wearer.lat + 0.005
+    since = wearer.last_fix or now - timedelta(seconds=fixes)
+    step = (now - since) / fixes
     items = [
-        PositionItem(seq=next(wearer.seq), ts=now - timedelta(seconds=fixes - 1 - k), lat=lat,
-                     lon=LON, accuracy_m=10.0)
+        PositionItem(seq=next(wearer.seq), ts=since + step * (k + 1), lat=lat, lon=LON,
+                     accuracy_m=10.0)
         for k in range(fixes)
     ]
+    wearer.last_fix = now
     with transaction(sessions) as session:
         device = session.get(Device, wearer.device_id)
         assert device is not None

@@ -12,9 +12,10 @@ import uuid
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import Table, select, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from openem.rules.models import ProcessedItem, RuleState
@@ -22,6 +23,11 @@ from openem.rules.models import ProcessedItem, RuleState
 CACHE_KEY = "openem.rules.states"
 StateKey = tuple[uuid.UUID, str, str]
 CHUNK = 500
+TAKE_ON_POSTGRESQL = text(
+    "INSERT INTO rule_processed_items (device_id, seq, processed_at)"
+    " SELECT d, s, :now FROM unnest(CAST(:devices AS uuid[]), CAST(:seqs AS bigint[])) AS t(d, s)"
+    " ON CONFLICT DO NOTHING RETURNING device_id, seq"
+)
 
 
 @dataclass
@@ -103,24 +109,24 @@ def unprocessed(
 def unprocessed_many(
     session: Session, *, items: Collection[tuple[uuid.UUID, int]], now: datetime
 ) -> dict[uuid.UUID, set[int]]:
-    """The (device, seq) items not taken before, per device; marks them taken. One query
-    and one insert per 500 items, however many devices the batch holds."""
+    """The (device, seq) items not taken before, per device; marks them taken. One
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: the rows it returns are the fresh
+    ones, however many devices the batch holds (PostgreSQL: one statement over two
+    arrays, the same text every time; SQLite: multi-row inserts)."""
     wanted = sorted(set(items))
-    done: set[tuple[uuid.UUID, int]] = set()
-    for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start:start + CHUNK]
-        query = select(ProcessedItem.device_id, ProcessedItem.seq).where(
-            tuple_(ProcessedItem.device_id, ProcessedItem.seq).in_(chunk)
-        )
-        done.update((device, seq) for device, seq in session.execute(query))
-    fresh = [item for item in wanted if item not in done]
-    if fresh:
-        session.execute(
-            insert(ProcessedItem),
-            [{"device_id": d, "seq": s, "processed_at": now} for d, s in fresh],
-        )
+    if not wanted:
+        return {}
+    if session.get_bind().dialect.name == "postgresql":
+        found = session.execute(TAKE_ON_POSTGRESQL, {
+            "devices": [d for d, _ in wanted], "seqs": [s for _, s in wanted], "now": now,
+        })
+    else:
+        table = cast(Table, ProcessedItem.__table__)
+        statement = sqlite.insert(table).on_conflict_do_nothing().returning(
+            table.c.device_id, table.c.seq)
+        found = session.execute(
+            statement, [{"device_id": d, "seq": s, "processed_at": now} for d, s in wanted])
     by_device: dict[uuid.UUID, set[int]] = {}
-    for device, seq in fresh:
+    for device, seq in found:
         by_device.setdefault(device, set()).add(seq)
     return by_device
-

@@ -74,6 +74,14 @@ class Wearer:
 
     def send(self, items: list[dict[str, Any]], *, received_at: datetime | None = None) -> None:
         """Ingest a batch at `received_at` (default: the clock) and run the rules on it."""
+        for subject, payload in self.ingest(items, received_at=received_at):
+            self.delivered.append((subject, payload))
+            self.worker.handle(subject, payload)
+
+    def ingest(
+        self, items: list[dict[str, Any]], *, received_at: datetime | None = None
+    ) -> list[tuple[str, bytes]]:
+        """Ingest a batch and return the bus messages it made, for the test to deliver."""
         if received_at is not None:
             self.clock.now = received_at
         with transaction(self.sessions) as session:
@@ -84,9 +92,7 @@ class Wearer:
             messages = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
             batch = [(m.subject, m.payload) for m in messages]
             session.execute(delete(OutboxMessage))
-        for subject, payload in batch:
-            self.delivered.append((subject, payload))
-            self.worker.handle(subject, payload)
+        return batch
 
     def redeliver_last(self) -> None:
         subject, payload = self.delivered[-1]
