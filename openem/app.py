@@ -38,6 +38,7 @@ from openem.retention.api import router as retention_router
 from openem.retention.schedules import schedules_from_settings
 from openem.retention.tasks import run_daily
 from openem.rules.config import RulesConfig
+from openem.rules.partition import Partition
 from openem.rules.tasks import RulesWorker
 from openem.subjects.api import router as subjects_router
 from openem.subjects.proportionality_api import router as proportionality_router
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.rules = RulesWorker(
                 sessions=app.state.sessions, bus=app.state.bus,
                 config=RulesConfig.from_settings(settings), sink=AlertsSink(),
+                partition=Partition(settings.rules_partition, settings.rules_partitions),
             )
             workers += app.state.rules.start(
                 stop_workers, sweep_interval_s=settings.rules_sweep_interval_s

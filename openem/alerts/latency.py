@@ -5,13 +5,18 @@ worker -> alert events -> stream hub. A background load of compliant fixes is
 offered at a bounded rate; meanwhile probe subjects each send one fix inside their
 exclusion zone (the policy opens on one fix here, so the probe decides the alert),
 and the time from the start of that upload to the alert reaching a stream
-subscriber is recorded.
+subscriber is recorded. Each device's uploads carry the fixes it took since its last
+one, in time order, as a real device's do.
+
+Then the rules consumer alone: how many fetched batches (50 messages of 20 fixes)
+it takes per second, without the load generator competing for the interpreter.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import statistics
 import tempfile
 import time
@@ -51,6 +56,7 @@ LAT, LON = 51.5, -0.12
 FIXES_PER_UPLOAD = 20
 TICK_S = 0.1
 UPLOADERS = 4
+CAPACITY_BATCH = 50
 
 
 @dataclass
@@ -183,6 +189,42 @@ async def _measure(
     }
 
 
+def _consumer_capacity(
+    sessions: sessionmaker[Session], load: list[Wearer], *, seconds: float
+) -> dict[str, Any]:
+    """What one rules consumer takes on its own: fetched batches of 50 messages of 20
+    compliant fixes each (as ingest publishes them), timed through `handle_batch`."""
+    config = RulesConfig(policy=HysteresisPolicy(open_after_fixes=1, close_after_fixes=1))
+    worker = RulesWorker(sessions=sessions, bus=MemoryBus(), config=config, sink=AlertsSink())
+    cycle = itertools.cycle(load)
+    seqs = itertools.count(10**9)
+    taken, busy = 0, 0.0
+    deadline = time.monotonic() + max(seconds / 2, 1.0)
+    while time.monotonic() < deadline or taken == 0:
+        now = utcnow()
+        batch = [(f"openem.telemetry.{w.device_id}", json.dumps(_message(w, now, seqs)).encode())
+                 for w in itertools.islice(cycle, CAPACITY_BATCH)]
+        started = time.perf_counter()
+        worker.handle_batch(batch)
+        busy += time.perf_counter() - started
+        taken += CAPACITY_BATCH * FIXES_PER_UPLOAD
+    return {"rules_consumer_batches_per_s": round(taken / FIXES_PER_UPLOAD / busy),
+            "rules_consumer_positions_per_s": round(taken / busy)}
+
+
+def _message(wearer: Wearer, now: datetime, seqs: itertools.count[int]) -> dict[str, Any]:
+    since = wearer.last_fix or now - timedelta(seconds=FIXES_PER_UPLOAD)
+    step = (now - since) / FIXES_PER_UPLOAD
+    wearer.last_fix = now
+    return {
+        "device_id": str(wearer.device_id), "subject_id": str(wearer.subject_id),
+        "order_id": None, "received_at": now.isoformat(),
+        "items": [{"type": "position", "seq": next(seqs), "ts": (since + step * (k + 1))
+                   .isoformat(), "lat": wearer.lat + 0.005, "lon": LON, "accuracy_m": 10.0,
+                   "flags": []} for k in range(FIXES_PER_UPLOAD)],
+    }
+
+
 def run_alert_latency(
     *, seconds: float, rate: float = 3_300.0, subjects: int = 500, probes: int = 40,
     database_url: str | None = None,
@@ -196,7 +238,8 @@ def run_alert_latency(
             sessions = make_session_factory(engine)
             run = uuid.uuid4().hex[:6]
             wearers = _setup(sessions, count=subjects + probes, run=run)
-            return asyncio.run(_measure(sessions, load=wearers[probes:], probes=wearers[:probes],
-                                        seconds=seconds, rate=rate))
+            figures = asyncio.run(_measure(sessions, load=wearers[probes:],
+                                           probes=wearers[:probes], seconds=seconds, rate=rate))
+            return figures | _consumer_capacity(sessions, wearers[probes:], seconds=seconds)
         finally:
             engine.dispose()

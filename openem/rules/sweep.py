@@ -17,12 +17,18 @@ from openem.devices.service import assigned_health
 from openem.rules.config import RulesConfig
 from openem.rules.device_rules import last_battery
 from openem.rules.findings import AlertType, Finding
+from openem.rules.partition import WHOLE, Partition
 from openem.rules.sink import AlertSink
 
 
-def sweep(session: Session, *, now: datetime, config: RulesConfig, sink: AlertSink) -> None:
+def sweep(
+    session: Session, *, now: datetime, config: RulesConfig, sink: AlertSink,
+    partition: Partition = WHOLE,
+) -> None:
     for device, health in assigned_health(session):
         assert device.subject_id is not None
+        if not partition.owns(device.subject_id):
+            continue
         seen = health.last_seen_at if health else None
         fixed = health.last_fix_at if health else None
         since_assigned = device.updated_at
@@ -41,7 +47,8 @@ def sweep(session: Session, *, now: datetime, config: RulesConfig, sink: AlertSi
             _condition(session, subject_id=device.subject_id, device_id=device.id,
                        alert_type=AlertType.signal_loss, present=no_fix,
                        since=last_fix, recovered=fixed, now=now, sink=sink)
-    sink.escalate(session, now=now, minutes_by_priority=config.escalation_minutes)
+    if partition.escalates:
+        sink.escalate(session, now=now, minutes_by_priority=config.escalation_minutes)
 
 
 def _condition(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,7 @@ from openem.ingest.service import TELEMETRY_SUBJECT
 from openem.logs import get_logger
 from openem.rules.checkin_rules import CHECKINS_SUBJECT
 from openem.rules.config import RulesConfig
+from openem.rules.partition import WHOLE, Partition
 from openem.rules.service import process_checkin, process_telemetry_batch
 from openem.rules.sink import AlertSink
 from openem.rules.sweep import sweep
@@ -38,9 +40,10 @@ ACK_WAIT_S = 60.0
 class RulesWorker:
     def __init__(
         self, *, sessions: sessionmaker[Session], bus: Bus, config: RulesConfig,
-        sink: AlertSink, clock: Clock = utcnow,
+        sink: AlertSink, clock: Clock = utcnow, partition: Partition = WHOLE,
     ) -> None:
         self.sessions = sessions
+        self.partition = partition
         self.bus = bus
         self.sink = sink
         self.config = config
@@ -58,15 +61,25 @@ class RulesWorker:
             self.cache.refresh(session)
             telemetry: list[dict[str, Any]] = []
             for subject, data in messages:
+                event = json.loads(data)
+                if not self._owns(event):
+                    continue
                 if subject.startswith(TELEMETRY_SUBJECT + "."):
-                    telemetry.append(json.loads(data))
+                    telemetry.append(event)
                     continue
                 self._telemetry(session, telemetry)
                 telemetry = []
                 if subject.startswith(CHECKINS_SUBJECT + "."):
-                    process_checkin(session, event=json.loads(data), now=self.clock(),
+                    process_checkin(session, event=event, now=self.clock(),
                                     config=self.config, sink=self.sink)
             self._telemetry(session, telemetry)
+
+    def _owns(self, event: dict[str, Any]) -> bool:
+        """Whether this partition takes the message (the others ack it untouched)."""
+        subject_id = event.get("subject_id")
+        if self.partition.count == 1 or not subject_id:
+            return True
+        return self.partition.owns(uuid.UUID(str(subject_id)))
 
     def _telemetry(self, session: Session, events: list[dict[str, Any]]) -> None:
         if events:
@@ -75,7 +88,8 @@ class RulesWorker:
 
     def sweep_once(self) -> None:
         with transaction(self.sessions) as session:
-            sweep(session, now=self.clock(), config=self.config, sink=self.sink)
+            sweep(session, now=self.clock(), config=self.config, sink=self.sink,
+                  partition=self.partition)
 
     async def _deliver(self, messages: list[Message]) -> None:
         """Take a fetched batch in one transaction; on failure, one by one, so one bad
@@ -94,7 +108,8 @@ class RulesWorker:
             await message.ack()
 
     async def consume(self, stop: asyncio.Event, pattern: str, durable: str) -> None:
-        subscription = await self.bus.subscribe(pattern, durable=durable, ack_wait=ACK_WAIT_S)
+        subscription = await self.bus.subscribe(pattern, durable=self.partition.durable(durable),
+                                                ack_wait=ACK_WAIT_S)
         try:
             while not stop.is_set():
                 try:
