@@ -17,6 +17,7 @@ from openem.access.audit_api import router as audit_router
 from openem.access.auth_api import router as auth_router
 from openem.access.oidc_api import router as oidc_router
 from openem.alerts.api import router as alerts_router
+from openem.alerts.sink import AlertsSink
 from openem.alerts.stream import AlertHub
 from openem.bus.factory import connect_bus
 from openem.bus.outbox import relay_until
@@ -38,6 +39,7 @@ from openem.retention.api import router as retention_router
 from openem.retention.schedules import schedules_from_settings
 from openem.retention.tasks import run_daily
 from openem.rules.config import RulesConfig
+from openem.rules.partition import Partition
 from openem.rules.tasks import RulesWorker
 from openem.subjects.api import router as subjects_router
 from openem.subjects.proportionality_api import router as proportionality_router
@@ -87,7 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.rules_worker:
             app.state.rules = RulesWorker(
                 sessions=app.state.sessions, bus=app.state.bus,
-                config=RulesConfig.from_settings(settings),
+                config=RulesConfig.from_settings(settings), sink=AlertsSink(),
+                partition=Partition(settings.rules_partition, settings.rules_partitions),
             )
             workers += app.state.rules.start(
                 stop_workers, sweep_interval_s=settings.rules_sweep_interval_s

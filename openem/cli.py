@@ -264,8 +264,8 @@ def bench_rules(
     """Zone evaluation rate (vs PostGIS ST_Covers) and alert latency on the stream under load."""
     import json
 
+    from openem.alerts.latency import run_alert_latency
     from openem.rules.bench import run_rules_bench
-    from openem.rules.latency import run_alert_latency
 
     report = run_rules_bench(database_url=database_url, seconds=seconds)
     latency = run_alert_latency(seconds=seconds, rate=rate, database_url=latency_database_url)

@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     rules_worker: bool = Field(
         True, description="Run the rules consumer and the periodic sweep inside the app process."
     )
+    rules_partitions: int = Field(
+        1, ge=1, description="How many rules consumer processes share the subjects."
+    )
+    rules_partition: int = Field(
+        0, ge=0, description="Which share of the subjects this process's rules consumer takes."
+    )
     rules_open_after_fixes: int | None = Field(
         3, ge=1, description="Consecutive violating fixes before a zone violation opens."
     )

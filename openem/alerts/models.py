@@ -11,6 +11,9 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Tex
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openem.db.base import Base, IdMixin
+from openem.rules.findings import EvidenceKind
+
+__all__ = ["Alert", "AlertEvent", "AlertEvidence", "AlertStatus", "EvidenceKind", "Outcome"]
 
 
 class AlertStatus(StrEnum):
@@ -25,12 +28,6 @@ class Outcome(StrEnum):
     false_alarm = "false_alarm"
     technical_fault = "technical_fault"
     excused = "excused"
-
-
-class EvidenceKind(StrEnum):
-    position = "position"
-    device_event = "device_event"
-    checkin_decision = "checkin_decision"
 
 
 class Alert(IdMixin, Base):

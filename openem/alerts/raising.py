@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,34 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openem.access.principal import Principal
-from openem.alerts.models import Alert, AlertEvent, AlertEvidence, AlertStatus, EvidenceKind
+from openem.alerts.models import Alert, AlertEvent, AlertEvidence, AlertStatus
 from openem.alerts.types import CATALOGUE, AlertType, priority_for
 from openem.bus.outbox import enqueue
+from openem.rules.findings import Evidence
 from openem.subjects.models import Subject
 
 ALERTS_SUBJECT = "openem.alerts"
 MAX_EVIDENCE = 500
-
-
-@dataclass(frozen=True)
-class Evidence:
-    kind: EvidenceKind
-    ref: str
-    device_id: uuid.UUID | None = None
-    seq: int | None = None
-    at: datetime | None = None
-
-    @classmethod
-    def fix(cls, *, device_id: uuid.UUID, seq: int, at: datetime | None = None) -> Evidence:
-        return cls(EvidenceKind.position, f"{device_id}:{seq}", device_id, seq, at)
-
-    @classmethod
-    def device_event(cls, *, device_id: uuid.UUID, seq: int, at: datetime) -> Evidence:
-        return cls(EvidenceKind.device_event, f"{device_id}:{seq}", device_id, seq, at)
-
-    @classmethod
-    def decision(cls, *, decision_id: str, at: datetime) -> Evidence:
-        return cls(EvidenceKind.checkin_decision, decision_id, None, None, at)
 
 
 def record_event(

@@ -2,7 +2,8 @@
 
 ``compliance`` alerts may describe non-compliance; ``technical`` alerts describe a
 device, GNSS, server or app fault and are never read as non-compliance. Each type
-is documented in docs/rules.md (a test checks it).
+is documented in docs/rules.md (a test checks it). The types themselves are what the
+rules conclude (`openem.rules.findings`, upstream); this is what alerts make of them.
 """
 
 from __future__ import annotations
@@ -10,26 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from openem.rules.findings import AlertType
+
+__all__ = ["CATALOGUE", "AlertClass", "AlertKind", "AlertType", "priority_for"]
+
 
 class AlertClass(StrEnum):
     compliance = "compliance"
     technical = "technical"
-
-
-class AlertType(StrEnum):
-    exclusion_zone_entry = "exclusion_zone_entry"
-    inclusion_zone_absence = "inclusion_zone_absence"
-    curfew_absence = "curfew_absence"
-    strap_tamper = "strap_tamper"
-    case_tamper = "case_tamper"
-    device_removed = "device_removed"
-    checkin_missed = "checkin_missed"
-    checkin_failed = "checkin_failed"
-    checkin_repeated_failures = "checkin_repeated_failures"
-    checkin_technical = "checkin_technical"
-    battery_low = "battery_low"
-    signal_loss = "signal_loss"
-    device_silent = "device_silent"
 
 
 @dataclass(frozen=True)

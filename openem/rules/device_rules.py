@@ -14,12 +14,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from openem.alerts import raising
-from openem.alerts.raising import Evidence
-from openem.alerts.types import AlertType
 from openem.devices import inbox
 from openem.rules import state as rule_state
 from openem.rules.config import RulesConfig
+from openem.rules.findings import AlertType, Evidence, Finding
+from openem.rules.sink import AlertSink
+
+DEVICE_RULE = "device"
+BATTERY_RULE = "battery"
 
 # item type -> (alert type, the values that mean "condition present", "condition over")
 CONDITIONS: dict[str, tuple[AlertType, str, frozenset[Any], frozenset[Any]]] = {
@@ -37,62 +39,63 @@ def evaluate_events(
     items: list[dict[str, Any]],
     now: datetime,
     config: RulesConfig,
+    sink: AlertSink,
 ) -> None:
     for item in sorted(items, key=lambda i: (i["ts"], i["seq"])):
         at = datetime.fromisoformat(item["ts"])
         if item["type"] == "battery":
             _battery(session, subject_id=subject_id, device_id=device_id, item=item, at=at,
-                     now=now, config=config)
+                     now=now, config=config, sink=sink)
         elif item["type"] in CONDITIONS:
             _condition(session, subject_id=subject_id, device_id=device_id, item=item, at=at,
-                       now=now)
+                       now=now, sink=sink)
 
 
 def _condition(
     session: Session, *, subject_id: uuid.UUID, device_id: uuid.UUID, item: dict[str, Any],
-    at: datetime, now: datetime,
+    at: datetime, now: datetime, sink: AlertSink,
 ) -> None:
     alert_type, field, present, over = CONDITIONS[item["type"]]
     key = f"{item['type']}:{device_id}"
-    last = rule_state.load(session, subject_id=subject_id, rule="device", key=key)
+    last = rule_state.load(session, subject_id=subject_id, rule=DEVICE_RULE, key=key)
     if last.get("at") and datetime.fromisoformat(last["at"]) > at:
         return
-    rule_state.save(session, subject_id=subject_id, rule="device", key=key,
+    rule_state.save(session, subject_id=subject_id, rule=DEVICE_RULE, key=key,
                     data={"at": at.isoformat(), "value": item[field]}, now=now)
     evidence = [Evidence.device_event(device_id=device_id, seq=item["seq"], at=at)]
-    ongoing = raising.ongoing(session, subject_id=subject_id, alert_type=alert_type,
-                              device_id=device_id)
+    ongoing = sink.ongoing(session, subject_id=subject_id, alert_types=(alert_type,),
+                           device_id=device_id)
     if item[field] in present:
         if ongoing is None:
-            raising.raise_alert(
-                session, subject_id=subject_id, alert_type=alert_type,
-                key=f"{device_id}:{item['seq']}", started_at=at, now=now, evidence=evidence,
-                device_id=device_id, detail={item["type"]: item[field]},
-            )
-        elif raising.add_evidence(session, alert=ongoing, evidence=evidence):
-            raising.record_event(session, alert=ongoing, action="updated", now=now)
+            sink.raise_condition(session, Finding(
+                subject_id=subject_id, alert_type=alert_type, key=f"{device_id}:{item['seq']}",
+                started_at=at, evidence=tuple(evidence), device_id=device_id,
+                detail={item["type"]: item[field]},
+            ), now=now)
+        else:
+            sink.sustain(session, condition=ongoing, evidence=evidence, now=now)
     elif item[field] in over and ongoing is not None:
-        raising.end_alert(session, alert=ongoing, ended_at=at, now=now, evidence=evidence)
+        sink.end(session, condition=ongoing, ended_at=at, now=now, evidence=evidence)
 
 
 def _battery(
     session: Session, *, subject_id: uuid.UUID, device_id: uuid.UUID, item: dict[str, Any],
-    at: datetime, now: datetime, config: RulesConfig,
+    at: datetime, now: datetime, config: RulesConfig, sink: AlertSink,
 ) -> None:
     key = str(device_id)
-    state = rule_state.load(session, subject_id=subject_id, rule="battery", key=key)
+    state = rule_state.load(session, subject_id=subject_id, rule=BATTERY_RULE, key=key)
     if state.get("at") and datetime.fromisoformat(state["at"]) > at:
         return
     level, charging = int(item["level"]), bool(item.get("charging", False))
     warned: list[int] = list(state.get("warned", []))
-    ongoing = raising.ongoing(session, subject_id=subject_id, alert_type=AlertType.battery_low,
-                              device_id=device_id)
+    ongoing = sink.ongoing(session, subject_id=subject_id, alert_types=(AlertType.battery_low,),
+                           device_id=device_id)
     evidence = [Evidence.device_event(device_id=device_id, seq=item["seq"], at=at)]
     top = max(config.battery_warning_levels, default=0)
     if charging or level > top:
         warned = []
         if ongoing is not None and (charging or level > config.battery_alert_level):
-            raising.end_alert(session, alert=ongoing, ended_at=at, now=now, evidence=evidence)
+            sink.end(session, condition=ongoing, ended_at=at, now=now, evidence=evidence)
     else:
         crossed = [t for t in config.battery_warning_levels if level <= t and t not in warned]
         if crossed:
@@ -102,15 +105,15 @@ def _battery(
             })
             warned.extend(crossed)
         if level <= config.battery_alert_level and ongoing is None:
-            raising.raise_alert(
-                session, subject_id=subject_id, alert_type=AlertType.battery_low,
-                key=f"{device_id}:{item['seq']}", started_at=at, now=now, evidence=evidence,
+            sink.raise_condition(session, Finding(
+                subject_id=subject_id, alert_type=AlertType.battery_low,
+                key=f"{device_id}:{item['seq']}", started_at=at, evidence=tuple(evidence),
                 device_id=device_id, detail={"level": level, "wearer_warned_at": sorted(warned)},
-            )
-    rule_state.save(session, subject_id=subject_id, rule="battery", key=key, now=now,
+            ), now=now)
+    rule_state.save(session, subject_id=subject_id, rule=BATTERY_RULE, key=key, now=now,
                     data={"at": at.isoformat(), "level": level, "charging": charging,
                           "warned": sorted(set(warned), reverse=True)})
 
 
 def last_battery(session: Session, *, subject_id: uuid.UUID, device_id: uuid.UUID) -> Any:
-    return rule_state.load(session, subject_id=subject_id, rule="battery", key=str(device_id))
+    return rule_state.load(session, subject_id=subject_id, rule=BATTERY_RULE, key=str(device_id))

@@ -153,21 +153,37 @@ def advance(
     transitions: list[Transition] = []
     late: list[FixId] = []
     last = None if state.last_fix_at is None else (state.last_fix_at, _id_key(state.last_fix_id))
+    unrecorded: ZoneObservation | None = None  # taken, but not yet the state's last fix
     for observation in sorted(observations, key=_order):
         if observation.at.tzinfo is None:
             raise HysteresisError("observation time must carry a time zone")
-        if last is not None and _order(observation) <= last:
-            if _order(observation) < last:
+        order = _order(observation)
+        if last is not None and order <= last:
+            if order < last:
                 late.append(observation.fix_id)
             continue
-        last = _order(observation)
-        state, transition = _step(
-            policy=policy, state=state, observation=observation,
-            verdict=verdict(kind=kind, observation=observation),
-        )
+        last = order
+        seen = verdict(kind=kind, observation=observation)
+        if seen is Verdict.NEUTRAL or (seen is not _toward(state) and _no_streak(state)):
+            unrecorded = observation  # nothing changes but the last fix: record it later
+            continue
+        unrecorded = None
+        state, transition = _step(policy=policy, state=state, observation=observation,
+                                  verdict=seen)
         if transition is not None:
             transitions.append(transition)
+    if unrecorded is not None:
+        state = replace(state, last_fix_at=unrecorded.at, last_fix_id=unrecorded.fix_id)
     return Advance(state=state, transitions=tuple(transitions), late_fix_ids=tuple(late))
+
+
+def _toward(state: ViolationState) -> Verdict:
+    return Verdict.COMPLIANT if state.open else Verdict.VIOLATING
+
+
+def _no_streak(state: ViolationState) -> bool:
+    """A verdict against the streak's direction would reset nothing."""
+    return state.streak_length == 0 and state.streak_started_at is None and not state.streak_fix_ids
 
 
 def replay(

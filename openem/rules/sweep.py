@@ -13,16 +13,22 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from openem.alerts import raising
-from openem.alerts.types import AlertType
 from openem.devices.service import assigned_health
 from openem.rules.config import RulesConfig
 from openem.rules.device_rules import last_battery
+from openem.rules.findings import AlertType, Finding
+from openem.rules.partition import WHOLE, Partition
+from openem.rules.sink import AlertSink
 
 
-def sweep(session: Session, *, now: datetime, config: RulesConfig) -> None:
+def sweep(
+    session: Session, *, now: datetime, config: RulesConfig, sink: AlertSink,
+    partition: Partition = WHOLE,
+) -> None:
     for device, health in assigned_health(session):
         assert device.subject_id is not None
+        if not partition.owns(device.subject_id):
+            continue
         seen = health.last_seen_at if health else None
         fixed = health.last_fix_at if health else None
         since_assigned = device.updated_at
@@ -36,20 +42,22 @@ def sweep(session: Session, *, now: datetime, config: RulesConfig) -> None:
         )
         _condition(session, subject_id=device.subject_id, device_id=device.id,
                    alert_type=AlertType.device_silent, present=silent,
-                   since=seen or since_assigned, recovered=seen, now=now)
+                   since=seen or since_assigned, recovered=seen, now=now, sink=sink)
         if not silent:
             _condition(session, subject_id=device.subject_id, device_id=device.id,
                        alert_type=AlertType.signal_loss, present=no_fix,
-                       since=last_fix, recovered=fixed, now=now)
-    raising.escalate_due(session, now=now, minutes_by_priority=config.escalation_minutes)
+                       since=last_fix, recovered=fixed, now=now, sink=sink)
+    if partition.escalates:
+        sink.escalate(session, now=now, minutes_by_priority=config.escalation_minutes)
 
 
 def _condition(
     session: Session, *, subject_id: uuid.UUID, device_id: uuid.UUID, alert_type: AlertType,
     present: bool, since: datetime, recovered: datetime | None, now: datetime,
+    sink: AlertSink,
 ) -> None:
-    ongoing = raising.ongoing(session, subject_id=subject_id, alert_type=alert_type,
-                              device_id=device_id)
+    ongoing = sink.ongoing(session, subject_id=subject_id, alert_types=(alert_type,),
+                           device_id=device_id)
     if present and ongoing is None:
         detail: dict[str, object] = {}
         if alert_type is AlertType.device_silent:
@@ -57,10 +65,9 @@ def _condition(
             if battery.get("level") is not None:
                 detail = {"last_battery_level": battery["level"],
                           "last_charging": battery.get("charging")}
-        raising.raise_alert(
-            session, subject_id=subject_id, alert_type=alert_type,
-            key=f"{device_id}:{since.isoformat()}", started_at=since, now=now,
-            device_id=device_id, detail=detail,
-        )
+        sink.raise_condition(session, Finding(
+            subject_id=subject_id, alert_type=alert_type, key=f"{device_id}:{since.isoformat()}",
+            started_at=since, device_id=device_id, detail=detail,
+        ), now=now)
     elif not present and ongoing is not None:
-        raising.end_alert(session, alert=ongoing, ended_at=recovered or now, now=now)
+        sink.end(session, condition=ongoing, ended_at=recovered or now, now=now)

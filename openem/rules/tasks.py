@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,9 @@ from openem.ingest.service import TELEMETRY_SUBJECT
 from openem.logs import get_logger
 from openem.rules.checkin_rules import CHECKINS_SUBJECT
 from openem.rules.config import RulesConfig
-from openem.rules.service import process_checkin, process_telemetry
+from openem.rules.partition import WHOLE, Partition
+from openem.rules.service import process_checkin, process_telemetry_batch
+from openem.rules.sink import AlertSink
 from openem.rules.sweep import sweep
 from openem.rules.zone_rules import ZoneIndexCache
 
@@ -37,10 +40,12 @@ ACK_WAIT_S = 60.0
 class RulesWorker:
     def __init__(
         self, *, sessions: sessionmaker[Session], bus: Bus, config: RulesConfig,
-        clock: Clock = utcnow,
+        sink: AlertSink, clock: Clock = utcnow, partition: Partition = WHOLE,
     ) -> None:
         self.sessions = sessions
+        self.partition = partition
         self.bus = bus
+        self.sink = sink
         self.config = config
         self.clock = clock
         self.cache = ZoneIndexCache()
@@ -50,23 +55,41 @@ class RulesWorker:
         self.handle_batch([(subject, data)])
 
     def handle_batch(self, messages: list[tuple[str, bytes]]) -> None:
-        """Process messages in order in one transaction: all are taken, or none."""
+        """Process messages in order in one transaction: all are taken, or none. A run of
+        telemetry messages is taken together (bulk reads and writes, see rules.service)."""
         with transaction(self.sessions) as session:
             self.cache.refresh(session)
+            telemetry: list[dict[str, Any]] = []
             for subject, data in messages:
-                self._process(session, subject, json.loads(data))
-                session.flush()
+                event = json.loads(data)
+                if not self._owns(event):
+                    continue
+                if subject.startswith(TELEMETRY_SUBJECT + "."):
+                    telemetry.append(event)
+                    continue
+                self._telemetry(session, telemetry)
+                telemetry = []
+                if subject.startswith(CHECKINS_SUBJECT + "."):
+                    process_checkin(session, event=event, now=self.clock(),
+                                    config=self.config, sink=self.sink)
+            self._telemetry(session, telemetry)
 
-    def _process(self, session: Session, subject: str, event: dict[str, Any]) -> None:
-        if subject.startswith(TELEMETRY_SUBJECT + "."):
-            process_telemetry(session, event=event, now=self.clock(), config=self.config,
-                              cache=self.cache)
-        elif subject.startswith(CHECKINS_SUBJECT + "."):
-            process_checkin(session, event=event, now=self.clock(), config=self.config)
+    def _owns(self, event: dict[str, Any]) -> bool:
+        """Whether this partition takes the message (the others ack it untouched)."""
+        subject_id = event.get("subject_id")
+        if self.partition.count == 1 or not subject_id:
+            return True
+        return self.partition.owns(uuid.UUID(str(subject_id)))
+
+    def _telemetry(self, session: Session, events: list[dict[str, Any]]) -> None:
+        if events:
+            process_telemetry_batch(session, events=events, now=self.clock(),
+                                    config=self.config, cache=self.cache, sink=self.sink)
 
     def sweep_once(self) -> None:
         with transaction(self.sessions) as session:
-            sweep(session, now=self.clock(), config=self.config)
+            sweep(session, now=self.clock(), config=self.config, sink=self.sink,
+                  partition=self.partition)
 
     async def _deliver(self, messages: list[Message]) -> None:
         """Take a fetched batch in one transaction; on failure, one by one, so one bad
@@ -85,7 +108,8 @@ class RulesWorker:
             await message.ack()
 
     async def consume(self, stop: asyncio.Event, pattern: str, durable: str) -> None:
-        subscription = await self.bus.subscribe(pattern, durable=durable, ack_wait=ACK_WAIT_S)
+        subscription = await self.bus.subscribe(pattern, durable=self.partition.durable(durable),
+                                                ack_wait=ACK_WAIT_S)
         try:
             while not stop.is_set():
                 try:

@@ -19,13 +19,11 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from openem.alerts import raising
-from openem.alerts.raising import Evidence
-from openem.alerts.types import AlertType
 from openem.devices import inbox
 from openem.locations.service import subject_positions_since
 from openem.rules import state as rule_state
 from openem.rules.config import RulesConfig
+from openem.rules.findings import AlertType, Condition, Evidence, Finding
 from openem.rules.hysteresis import (
     Advance,
     Change,
@@ -37,12 +35,14 @@ from openem.rules.hysteresis import (
     replay,
     verdict,
 )
+from openem.rules.sink import AlertSink
 from openem.zones import service as zones
 from openem.zones.index import ZoneAssignment, ZoneIndex, ZoneKind
 from openem.zones.models import ZoneVersion
 
 UNKNOWN_ACCURACY_M = 50.0
 RULE = "zone"
+REPORTING_RULE = "reporting"
 ZONE_ALERTS = (AlertType.exclusion_zone_entry, AlertType.curfew_absence,
                AlertType.inclusion_zone_absence)
 
@@ -109,6 +109,7 @@ def evaluate_fixes(
     now: datetime,
     config: RulesConfig,
     cache: ZoneIndexCache,
+    sink: AlertSink,
 ) -> None:
     """Judge a batch of one subject's fixes (the cache is refreshed by the caller)."""
     index = cache.index
@@ -141,7 +142,7 @@ def evaluate_fixes(
         changed |= _advance_zone(
             session, subject_id=subject_id, device_id=device_id, zone_id=zone_id,
             kind=cache.versions[zone_id].kind, observations=observations, received=received,
-            now=now, config=config,
+            now=now, config=config, sink=sink,
         )
     if changed:
         _set_reporting_rate(session, subject_id=subject_id, device_id=device_id, now=now,
@@ -151,7 +152,7 @@ def evaluate_fixes(
 def _advance_zone(
     session: Session, *, subject_id: uuid.UUID, device_id: uuid.UUID, zone_id: uuid.UUID,
     kind: ZoneKind, observations: list[ZoneObservation], received: dict[str, datetime],
-    now: datetime, config: RulesConfig,
+    now: datetime, config: RulesConfig, sink: AlertSink,
 ) -> bool:
     """Advance one zone's state; True when whether it is violated changed."""
     stored = rule_state.load(session, subject_id=subject_id, rule=RULE, key=str(zone_id))
@@ -167,7 +168,7 @@ def _advance_zone(
         return before.open != result.state.open
     current = _apply(
         session, subject_id=subject_id, device_id=device_id, zone_id=zone_id, result=result,
-        replayed=replayed, received=received, now=now, config=config,
+        replayed=replayed, received=received, now=now, config=config, sink=sink,
     )
     if current is not None and current.ended_at is None:
         violating = [
@@ -176,51 +177,58 @@ def _advance_zone(
             if verdict(kind=kind, observation=o) is Verdict.VIOLATING
             and o.at >= current.started_at
         ]
-        if raising.add_evidence(session, alert=current, evidence=violating):
-            raising.record_event(session, alert=current, action="updated", now=now)
+        sink.sustain(session, condition=current, evidence=violating, now=now)
     return before.open != result.state.open
 
 
 def _apply(
     session: Session, *, subject_id: uuid.UUID, device_id: uuid.UUID, zone_id: uuid.UUID,
     result: Advance, replayed: bool, received: dict[str, datetime], now: datetime,
-    config: RulesConfig,
-) -> Any:
+    config: RulesConfig, sink: AlertSink,
+) -> Condition | None:
     """Raise or end alerts for the transitions; returns the zone's ongoing alert, if any."""
-    current = _ongoing(session, subject_id=subject_id, zone_id=zone_id)
+    current = sink.ongoing(session, subject_id=subject_id, alert_types=ZONE_ALERTS,
+                           zone_id=zone_id)
     reproduced = set()
     for transition in result.transitions:
         if transition.change is Change.OPENED:
             current = _open(session, subject_id=subject_id, device_id=device_id,
                             zone_id=zone_id, transition=transition, replayed=replayed,
-                            received=received, now=now, config=config)
+                            received=received, now=now, config=config, sink=sink)
             reproduced.add(current.id)
         elif current is not None:
-            raising.end_alert(session, alert=current, ended_at=transition.at, now=now)
+            sink.end(session, condition=current, ended_at=transition.at, now=now)
             current = None
     if replayed:
-        _supersede(session, subject_id=subject_id, zone_id=zone_id, keep=reproduced, now=now)
+        superseded = _supersede(session, subject_id=subject_id, zone_id=zone_id,
+                                keep=reproduced, now=now, sink=sink)
+        if current is not None and current.id in superseded:
+            return None
     return current
 
 
 def _supersede(
     session: Session, *, subject_id: uuid.UUID, zone_id: uuid.UUID, keep: set[uuid.UUID],
-    now: datetime,
-) -> None:
+    now: datetime, sink: AlertSink,
+) -> set[uuid.UUID]:
     """An open alert that the complete history no longer shows (a late fix broke its
-    streak) ends where it started, saying so; a person still reviews it."""
-    for alert in raising.open_conditions(session, subject_id=subject_id,
-                                         alert_types=ZONE_ALERTS, zone_id=zone_id):
-        if alert.id not in keep:
-            alert.detail = {**alert.detail, "superseded_by_late_fixes": True}
-            raising.end_alert(session, alert=alert, ended_at=alert.started_at, now=now)
+    streak) ends where it started, saying so; a person still reviews it. Returns the
+    ids of the conditions ended."""
+    ended = set()
+    for condition in sink.open_conditions(session, subject_id=subject_id,
+                                          alert_types=ZONE_ALERTS, zone_id=zone_id):
+        if condition.id not in keep:
+            sink.end(session, condition=condition, ended_at=condition.started_at, now=now,
+                     superseded=True)
+            ended.add(condition.id)
+    return ended
 
 
 def _open(
     session: Session, *, subject_id: uuid.UUID, device_id: uuid.UUID, zone_id: uuid.UUID,
     transition: Transition, replayed: bool, received: dict[str, datetime], now: datetime,
-    config: RulesConfig,
-) -> Any:
+    config: RulesConfig, sink: AlertSink,
+) -> Condition:
     version = zones.version_in_force(session, zone_id=zone_id, at=transition.at)
     if version is None:
         version = zones.version_in_force(session, zone_id=zone_id, at=transition.decided_at)
@@ -228,26 +236,19 @@ def _open(
     decided_id = transition.evidence_fix_ids[-1] if transition.evidence_fix_ids else None
     arrived = received.get(str(decided_id)) if decided_id is not None else None
     late = replayed or (arrived is not None and arrived - transition.decided_at > config.late_after)
-    alert, _ = raising.raise_alert(
-        session,
+    finding = Finding(
         subject_id=subject_id,
         alert_type=alert_type(kind, scheduled=bool(version and version.schedule)),
         key=f"{zone_id}:{transition.at.isoformat()}",
         started_at=transition.at,
-        now=now,
-        evidence=[_fix_evidence(f, None) for f in transition.evidence_fix_ids],
+        evidence=tuple(_fix_evidence(f, None) for f in transition.evidence_fix_ids),
         late=late,
         device_id=device_id,
         zone_id=zone_id,
         zone_version_id=version.id if version else None,
         detail={"decided_at": transition.decided_at.isoformat(), "zone_kind": kind.value},
     )
-    return alert
-
-
-def _ongoing(session: Session, *, subject_id: uuid.UUID, zone_id: uuid.UUID) -> Any:
-    return raising.ongoing(session, subject_id=subject_id, alert_type=ZONE_ALERTS,
-                           zone_id=zone_id)
+    return sink.raise_condition(session, finding, now=now)
 
 
 def _replay(
@@ -324,7 +325,7 @@ def _set_reporting_rate(
                                                             rule=RULE)
     )
     key = str(device_id)
-    fast = bool(rule_state.load(session, subject_id=subject_id, rule="reporting", key=key)
+    fast = bool(rule_state.load(session, subject_id=subject_id, rule=REPORTING_RULE, key=key)
                 .get("fast"))
     if violating == fast:
         return
@@ -336,7 +337,7 @@ def _set_reporting_rate(
         inbox.configure(session, device_id=device_id, fix_interval_s=inbox.DEFAULT_FIX_INTERVAL_S,
                         upload_interval_s=inbox.DEFAULT_UPLOAD_INTERVAL_S, reason="normal",
                         now=now)
-    rule_state.save(session, subject_id=subject_id, rule="reporting", key=key,
+    rule_state.save(session, subject_id=subject_id, rule=REPORTING_RULE, key=key,
                     data={"fast": violating}, now=now)
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from openem.access.principal import SYSTEM
 from openem.alerts.models import Alert, AlertEvidence
+from openem.alerts.sink import AlertsSink
 from openem.bus.memory import MemoryBus
 from openem.bus.outbox import OutboxMessage
 from openem.db.session import transaction
@@ -73,6 +74,14 @@ class Wearer:
 
     def send(self, items: list[dict[str, Any]], *, received_at: datetime | None = None) -> None:
         """Ingest a batch at `received_at` (default: the clock) and run the rules on it."""
+        for subject, payload in self.ingest(items, received_at=received_at):
+            self.delivered.append((subject, payload))
+            self.worker.handle(subject, payload)
+
+    def ingest(
+        self, items: list[dict[str, Any]], *, received_at: datetime | None = None
+    ) -> list[tuple[str, bytes]]:
+        """Ingest a batch and return the bus messages it made, for the test to deliver."""
         if received_at is not None:
             self.clock.now = received_at
         with transaction(self.sessions) as session:
@@ -83,9 +92,7 @@ class Wearer:
             messages = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
             batch = [(m.subject, m.payload) for m in messages]
             session.execute(delete(OutboxMessage))
-        for subject, payload in batch:
-            self.delivered.append((subject, payload))
-            self.worker.handle(subject, payload)
+        return batch
 
     def redeliver_last(self) -> None:
         subject, payload = self.delivered[-1]
@@ -152,7 +159,7 @@ def wearer(
         subject_id, device_id = subject.id, device.id
     clock = Clock(start)
     worker = RulesWorker(sessions=sessions, bus=MemoryBus(), config=config or RulesConfig(),
-                         clock=clock)
+                         sink=AlertsSink(), clock=clock)
     return Wearer(sessions, subject_id, device_id, clock, worker)
 
 

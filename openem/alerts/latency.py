@@ -5,19 +5,24 @@ worker -> alert events -> stream hub. A background load of compliant fixes is
 offered at a bounded rate; meanwhile probe subjects each send one fix inside their
 exclusion zone (the policy opens on one fix here, so the probe decides the alert),
 and the time from the start of that upload to the alert reaching a stream
-subscriber is recorded.
+subscriber is recorded. Each device's uploads carry the fixes it took since its last
+one, in time order, as a real device's do.
+
+Then the rules consumer alone: how many fetched batches (50 messages of 20 fixes)
+it takes per second, without the load generator competing for the interpreter.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import statistics
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from openem.access.principal import SYSTEM
+from openem.alerts.sink import AlertsSink
 from openem.alerts.stream import AlertHub
 from openem.bus.memory import MemoryBus
 from openem.bus.outbox import relay_until
@@ -50,6 +56,7 @@ LAT, LON = 51.5, -0.12
 FIXES_PER_UPLOAD = 20
 TICK_S = 0.1
 UPLOADERS = 4
+CAPACITY_BATCH = 50
 
 
 @dataclass
@@ -58,6 +65,7 @@ class Wearer:
     device_id: uuid.UUID
     lat: float
     seq: itertools.count[int]
+    last_fix: datetime | None = None
 
 
 def _setup(sessions: sessionmaker[Session], *, count: int, run: str) -> list[Wearer]:
@@ -89,18 +97,23 @@ def _setup(sessions: sessionmaker[Session], *, count: int, run: str) -> list[Wea
                                       data=ZoneCreate(name="x", kind="exclusion", radius_m=200,
                                                       geometry={"type": "Point",
                                                                 "coordinates": [LON, lat]}))
-            wearers.append(Wearer(subject.id, device.id, lat, itertools.count(1)))
+            wearers.append(Wearer(subject.id, device.id, lat, itertools.count(1), last_fix=now))
     return wearers
 
 
 def _upload(sessions: sessionmaker[Session], wearer: Wearer, *, inside: bool, fixes: int) -> None:
+    """One upload of the fixes a device took since its last one, in order (a device's
+    fixes never overlap in time: only a late upload makes the rules replay history)."""
     now = utcnow()
     lat = wearer.lat if inside else wearer.lat + 0.005
+    since = wearer.last_fix or now - timedelta(seconds=fixes)
+    step = (now - since) / fixes
     items = [
-        PositionItem(seq=next(wearer.seq), ts=now - timedelta(seconds=fixes - 1 - k), lat=lat,
-                     lon=LON, accuracy_m=10.0)
+        PositionItem(seq=next(wearer.seq), ts=since + step * (k + 1), lat=lat, lon=LON,
+                     accuracy_m=10.0)
         for k in range(fixes)
     ]
+    wearer.last_fix = now
     with transaction(sessions) as session:
         device = session.get(Device, wearer.device_id)
         assert device is not None
@@ -114,7 +127,7 @@ async def _measure(
     stop = asyncio.Event()
     bus = MemoryBus()
     config = RulesConfig(policy=HysteresisPolicy(open_after_fixes=1, close_after_fixes=1))
-    worker = RulesWorker(sessions=sessions, bus=bus, config=config)
+    worker = RulesWorker(sessions=sessions, bus=bus, config=config, sink=AlertsSink())
     hub = AlertHub(sessions, poll_s=0.05)
     tasks = [asyncio.create_task(relay_until(stop, sessions, bus, idle_sleep=0.01)),
              asyncio.create_task(worker.consume(stop, "openem.telemetry.>", "rules-telemetry")),
@@ -176,6 +189,42 @@ async def _measure(
     }
 
 
+def _consumer_capacity(
+    sessions: sessionmaker[Session], load: list[Wearer], *, seconds: float
+) -> dict[str, Any]:
+    """What one rules consumer takes on its own: fetched batches of 50 messages of 20
+    compliant fixes each (as ingest publishes them), timed through `handle_batch`."""
+    config = RulesConfig(policy=HysteresisPolicy(open_after_fixes=1, close_after_fixes=1))
+    worker = RulesWorker(sessions=sessions, bus=MemoryBus(), config=config, sink=AlertsSink())
+    cycle = itertools.cycle(load)
+    seqs = itertools.count(10**9)
+    taken, busy = 0, 0.0
+    deadline = time.monotonic() + max(seconds / 2, 1.0)
+    while time.monotonic() < deadline or taken == 0:
+        now = utcnow()
+        batch = [(f"openem.telemetry.{w.device_id}", json.dumps(_message(w, now, seqs)).encode())
+                 for w in itertools.islice(cycle, CAPACITY_BATCH)]
+        started = time.perf_counter()
+        worker.handle_batch(batch)
+        busy += time.perf_counter() - started
+        taken += CAPACITY_BATCH * FIXES_PER_UPLOAD
+    return {"rules_consumer_batches_per_s": round(taken / FIXES_PER_UPLOAD / busy),
+            "rules_consumer_positions_per_s": round(taken / busy)}
+
+
+def _message(wearer: Wearer, now: datetime, seqs: itertools.count[int]) -> dict[str, Any]:
+    since = wearer.last_fix or now - timedelta(seconds=FIXES_PER_UPLOAD)
+    step = (now - since) / FIXES_PER_UPLOAD
+    wearer.last_fix = now
+    return {
+        "device_id": str(wearer.device_id), "subject_id": str(wearer.subject_id),
+        "order_id": None, "received_at": now.isoformat(),
+        "items": [{"type": "position", "seq": next(seqs), "ts": (since + step * (k + 1))
+                   .isoformat(), "lat": wearer.lat + 0.005, "lon": LON, "accuracy_m": 10.0,
+                   "flags": []} for k in range(FIXES_PER_UPLOAD)],
+    }
+
+
 def run_alert_latency(
     *, seconds: float, rate: float = 3_300.0, subjects: int = 500, probes: int = 40,
     database_url: str | None = None,
@@ -189,7 +238,8 @@ def run_alert_latency(
             sessions = make_session_factory(engine)
             run = uuid.uuid4().hex[:6]
             wearers = _setup(sessions, count=subjects + probes, run=run)
-            return asyncio.run(_measure(sessions, load=wearers[probes:], probes=wearers[:probes],
-                                        seconds=seconds, rate=rate))
+            figures = asyncio.run(_measure(sessions, load=wearers[probes:],
+                                           probes=wearers[:probes], seconds=seconds, rate=rate))
+            return figures | _consumer_capacity(sessions, wearers[probes:], seconds=seconds)
         finally:
             engine.dispose()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from openem.alerts.latency import run_alert_latency
 from openem.cli import bench_app
-from openem.rules.latency import run_alert_latency
 
 
 def test_alert_latency_is_measured_for_every_probe() -> None:
