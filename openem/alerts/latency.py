@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -41,8 +42,8 @@ from openem.db.session import make_session_factory, transaction
 from openem.devices import service as devices_service
 from openem.devices.models import Device
 from openem.devices.schemas import DeviceCreate
-from openem.ingest.items import PositionItem
-from openem.ingest.service import ingest
+from openem.ingest.items import AnyItem, PositionItem
+from openem.ingest.service import Upload, ingest_many
 from openem.rules.config import RulesConfig
 from openem.rules.hysteresis import HysteresisPolicy
 from openem.rules.tasks import RulesWorker
@@ -55,7 +56,6 @@ from openem.zones.schemas import ZoneCreate
 LAT, LON = 51.5, -0.12
 FIXES_PER_UPLOAD = 20
 TICK_S = 0.1
-UPLOADERS = 4
 CAPACITY_BATCH = 50
 
 
@@ -101,23 +101,35 @@ def _setup(sessions: sessionmaker[Session], *, count: int, run: str) -> list[Wea
     return wearers
 
 
-def _upload(sessions: sessionmaker[Session], wearer: Wearer, *, inside: bool, fixes: int) -> None:
-    """One upload of the fixes a device took since its last one, in order (a device's
-    fixes never overlap in time: only a late upload makes the rules replay history)."""
+def _upload(
+    sessions: sessionmaker[Session], wearers: list[Wearer], *, inside: bool, fixes: int
+) -> None:
+    """One upload per wearer of the fixes its device took since its last one, in order (a
+    device's fixes never overlap in time: only a late upload makes the rules replay
+    history), stored together as the server's telemetry writer stores queued uploads."""
     now = utcnow()
-    lat = wearer.lat if inside else wearer.lat + 0.005
-    since = wearer.last_fix or now - timedelta(seconds=fixes)
-    step = (now - since) / fixes
-    items = [
-        PositionItem(seq=next(wearer.seq), ts=since + step * (k + 1), lat=lat, lon=LON,
-                     accuracy_m=10.0)
-        for k in range(fixes)
-    ]
-    wearer.last_fix = now
+    uploads = []
     with transaction(sessions) as session:
-        device = session.get(Device, wearer.device_id)
-        assert device is not None
-        ingest(session, device=device, items=list(items), rejected=[], now=now)
+        devices = {
+            d.id: d
+            for d in session.scalars(
+                select(Device).where(Device.id.in_([w.device_id for w in wearers]))
+            )
+        }
+        for wearer in wearers:
+            lat = wearer.lat if inside else wearer.lat + 0.005
+            since = wearer.last_fix or now - timedelta(seconds=fixes)
+            step = (now - since) / fixes
+            items: list[AnyItem] = [
+                PositionItem(seq=next(wearer.seq), ts=since + step * (k + 1), lat=lat, lon=LON,
+                             accuracy_m=10.0)
+                for k in range(fixes)
+            ]
+            wearer.last_fix = now
+            uploads.append(
+                Upload(device=devices[wearer.device_id], items=items, rejected=[], now=now)
+            )
+        ingest_many(session, uploads)
 
 
 async def _measure(
@@ -153,19 +165,17 @@ async def _measure(
         while time.monotonic() - started < seconds:
             tick = time.monotonic()
             budget += rate * TICK_S
-            while budget >= FIXES_PER_UPLOAD and time.monotonic() - tick < TICK_S:
-                uploads = min(UPLOADERS, int(budget // FIXES_PER_UPLOAD))
-                await asyncio.gather(*(
-                    run_in_threadpool(_upload, sessions, next(cycle), inside=False,
-                                      fixes=FIXES_PER_UPLOAD)
-                    for _ in range(uploads)
-                ))
+            uploads = min(len(load), int(budget // FIXES_PER_UPLOAD))
+            if uploads:
+                group = [next(cycle) for _ in range(uploads)]
+                await run_in_threadpool(_upload, sessions, group, inside=False,
+                                        fixes=FIXES_PER_UPLOAD)
                 budget -= uploads * FIXES_PER_UPLOAD
                 offered += uploads * FIXES_PER_UPLOAD
             if probes and time.monotonic() >= next_probe:
                 probe = probes.pop()
                 sent[str(probe.subject_id)] = time.monotonic()
-                await run_in_threadpool(_upload, sessions, probe, inside=True, fixes=1)
+                await run_in_threadpool(_upload, sessions, [probe], inside=True, fixes=1)
                 next_probe += probe_every
             budget = min(budget, rate)
             await asyncio.sleep(max(0.0, TICK_S - (time.monotonic() - tick)))
