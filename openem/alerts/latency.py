@@ -161,10 +161,11 @@ async def _measure(
         started = time.monotonic()
         probe_every = seconds / max(len(probes), 1)
         cycle = itertools.cycle(load)
-        next_probe, budget = started, 0.0
+        next_probe, budget, last = started, 0.0, started
         while time.monotonic() - started < seconds:
             tick = time.monotonic()
-            budget += rate * TICK_S
+            budget += rate * (tick - last)  # for the time that passed, even if a tick ran late
+            last = tick
             uploads = min(len(load), int(budget // FIXES_PER_UPLOAD))
             if uploads:
                 group = [next(cycle) for _ in range(uploads)]
@@ -172,11 +173,14 @@ async def _measure(
                                         fixes=FIXES_PER_UPLOAD)
                 budget -= uploads * FIXES_PER_UPLOAD
                 offered += uploads * FIXES_PER_UPLOAD
-            if probes and time.monotonic() >= next_probe:
-                probe = probes.pop()
-                sent[str(probe.subject_id)] = time.monotonic()
-                await run_in_threadpool(_upload, sessions, [probe], inside=True, fixes=1)
+            due = []
+            while probes and time.monotonic() >= next_probe:
+                due.append(probes.pop())
                 next_probe += probe_every
+            if due:
+                for probe in due:
+                    sent[str(probe.subject_id)] = time.monotonic()
+                await run_in_threadpool(_upload, sessions, due, inside=True, fixes=1)
             budget = min(budget, rate)
             await asyncio.sleep(max(0.0, TICK_S - (time.monotonic() - tick)))
         elapsed = time.monotonic() - started
