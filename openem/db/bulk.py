@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -47,7 +47,7 @@ def insert_new(
         statement, encode = _recordset_insert(table, columns, unique, returning), _postgresql
     else:
         statement, encode = _json_each_insert(table, columns, unique, returning), _sqlite
-    document = json.dumps(rows, separators=(",", ":"), default=encode)
+    document = json.dumps(rows, separators=(",", ":"), default=_remembering(encode))
     found = session.execute(statement, {"rows": document})
     uuids = [_is_uuid(table, name) for name in returning]
     return [
@@ -76,6 +76,20 @@ def _aware(value: datetime) -> datetime:
     return value
 
 
+def _remembering(encode: Callable[[object], str]) -> Callable[[object], str]:
+    """``encode`` for one document: a batch repeats its ids and arrival time on every row."""
+    seen: dict[object, str] = {}
+
+    def remembered(value: object) -> str:
+        try:
+            return seen[value]
+        except KeyError:
+            seen[value] = encoded = encode(value)
+            return encoded
+
+    return remembered
+
+
 def _postgresql(value: object) -> str:
     if isinstance(value, datetime):
         return _aware(value).isoformat()
@@ -86,7 +100,8 @@ def _postgresql(value: object) -> str:
 
 def _sqlite(value: object) -> str:
     if isinstance(value, datetime):
-        return _aware(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        naive_utc = _aware(value).astimezone(UTC).replace(tzinfo=None)
+        return naive_utc.isoformat(sep=" ", timespec="microseconds")
     if isinstance(value, uuid.UUID):
         return value.hex
     raise TypeError(f"cannot send a {type(value).__name__} as a bulk row value")

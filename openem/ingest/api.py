@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -24,7 +23,7 @@ from openem.http.deps import settings_of
 from openem.http.problems import problem
 from openem.http.ratelimit import RateLimiter, client_key
 from openem.ingest.auth import DeviceUnauthorised, SignedRequest, signed_device
-from openem.ingest.items import BatchRejected, ParsedBatch, parse_batch
+from openem.ingest.items import BatchRejected, ParsedBatch, parse_batch, parse_batch_json
 from openem.ingest.protocols.osmand import OsmAndRejected, decode_osmand
 from openem.ingest.protocols.owntracks import (
     OwnTracksRejected,
@@ -103,13 +102,11 @@ def pair(data: PairRequest, request: Request) -> PairResponse:
 def parse_telemetry(body: bytes) -> ParsedBatch | Invalid:
     """The batch, or the error to answer once the signature has been checked."""
     try:
-        raw = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return Invalid("body is not valid JSON", field="body")
-    try:
-        return parse_batch(raw, now=utcnow())
+        return parse_batch_json(body, now=utcnow())
     except BatchRejected as rejected:
         return Invalid(f"batch refused: {rejected.reason}", field="items")
+    except (ValueError, UnicodeDecodeError):
+        return Invalid("body is not valid JSON", field="body")
 
 
 @router.post("/telemetry", responses={200: {"description": "Stored; per-item outcome"}})

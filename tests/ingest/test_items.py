@@ -18,6 +18,7 @@ from openem.ingest.items import (
     StrapItem,
     WornItem,
     parse_batch,
+    parse_batch_json,
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -278,3 +279,47 @@ def test_property_every_item_is_either_accepted_or_listed_back(items: list[objec
     for rejected in parsed.rejected:
         assert 0 <= rejected.index < len(items)
         assert rejected.reason.isidentifier()
+
+
+_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-300, 300), st.floats(-400, 400),
+    st.sampled_from(["gnss", "wifi", "lte", "intact", "cut", "", "2026-03-01T11:00:00",
+                     "2026-03-01T11:00:00Z", "1772362800", "x"]),
+)
+_FIELDS = st.sampled_from(["lat", "lon", "accuracy_m", "speed_mps", "source", "level",
+                           "charging", "state", "rssi", "network", "worn", "ts", "seq", "type",
+                           "bogus"])
+_TYPES = st.sampled_from(["position", "battery", "strap", "case", "signal", "heartbeat",
+                          "worn", "satellite"])
+
+
+@st.composite
+def _item(draw: st.DrawFn) -> dict[str, object]:
+    kind = draw(_TYPES)
+    seq = draw(st.integers(0, 12))
+    item: dict[str, object] = {"type": kind, "seq": seq, "ts": "2026-03-01T11:59:00Z"}
+    if kind == "position":
+        item |= {"lat": 51.5, "lon": -0.12, "accuracy_m": 8.0}
+    if kind == "battery":
+        item |= {"level": 50, "charging": False}
+    for name, value in draw(st.dictionaries(_FIELDS, _VALUES, max_size=2)).items():
+        item[name] = value
+    return item
+
+
+@given(items=st.lists(_item(), max_size=6))
+@settings(max_examples=300, deadline=None)
+def test_json_bodies_parse_as_their_decoded_batch(items: list[dict[str, object]]) -> None:
+    body = json.dumps({"items": items})
+    assert parse_batch_json(body.encode(), now=NOW) == parse_batch(json.loads(body), now=NOW)
+
+
+def test_a_json_body_refused_whole_says_why_like_the_decoded_one() -> None:
+    for body in ('{"items": [], "extra": 1}', '[]', '{"items": {}}'):
+        with pytest.raises(BatchRejected) as from_json:
+            parse_batch_json(body, now=NOW)
+        with pytest.raises(BatchRejected) as decoded:
+            parse_batch(json.loads(body), now=NOW)
+        assert from_json.value.reason == decoded.value.reason
+    with pytest.raises(ValueError):
+        parse_batch_json(b"{not json", now=NOW)
