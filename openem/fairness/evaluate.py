@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 from collections.abc import Callable
@@ -174,6 +175,7 @@ def evaluate_faces(
     calibrate_fmr: float | None = 1e-3,
     plots_dir: Path | None = None,
     workers: int = 2,
+    cache_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate on a directory laid out like ../shared/faces; returns the bench JSON shape."""
     from openem.fairness.groups import group_figures
@@ -191,8 +193,10 @@ def evaluate_faces(
     )
     images = sorted(set(pair_images) | set(prompt_images))
     with FacePool(workers=workers) as pool:
-        acquired_list = run_chunked(pool, acquire_files, [dataset.path(i) for i in images])
-        peer_list = run_chunked(pool, peer_encode_files, [dataset.path(i) for i in pair_images])
+        acquire = functools.partial(acquire_files, cache_dir=cache_dir)
+        peer_encode = functools.partial(peer_encode_files, cache_dir=cache_dir)
+        acquired_list = run_chunked(pool, acquire, [dataset.path(i) for i in images])
+        peer_list = run_chunked(pool, peer_encode, [dataset.path(i) for i in pair_images])
     acquired: dict[str, Acquired] = dict(zip(images, acquired_list, strict=True))
     same = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
