@@ -82,14 +82,27 @@ def _cnn(image: np.ndarray, models: FaceModels) -> list[FaceBox]:
     ]
 
 
-def _largest_first(boxes: list[FaceBox]) -> list[FaceBox]:
-    return sorted(boxes, key=lambda b: (b.width, b.score), reverse=True)
+def _primary_first(boxes: list[FaceBox], image: np.ndarray) -> list[FaceBox]:
+    """The subject's face first: nearest the frame centre, in units of the face's width.
+
+    A front camera frames the person holding it, so their face is large and central; a
+    bystander's face is smaller or off to the side. Largest-first picked a bigger
+    off-centre face on some photos.
+    """
+    height, width = image.shape[:2]
+
+    def offset(box: FaceBox) -> float:
+        dx = (box.left + box.right) / 2.0 - width / 2.0
+        dy = (box.top + box.bottom) / 2.0 - height / 2.0
+        return float(np.hypot(dx, dy)) / max(box.width, 1)
+
+    return sorted(boxes, key=lambda b: (offset(b), -b.score))
 
 
 def detect_faces(
     image: np.ndarray, *, models: FaceModels, upsample: int | None = None
 ) -> list[FaceBox]:
-    """Detections, largest first.
+    """Detections, the subject's face first (see ``_primary_first``).
 
     HOG at the frame's own scale first. A small frame (<= SMALL_IMAGE_SIDE) with nothing
     found is retried with HOG upsampled once, a very small one (<= TINY_IMAGE_SIDE) twice,
@@ -98,7 +111,7 @@ def detect_faces(
     them finds a face fails to acquire.
     """
     if upsample is not None:
-        return _largest_first(_hog(image, models, upsample))
+        return _primary_first(_hog(image, models, upsample), image)
     longest = max(image.shape[:2])
     steps = [0]
     if longest <= SMALL_IMAGE_SIDE:
@@ -108,8 +121,8 @@ def detect_faces(
     for step in steps:
         boxes = _hog(image, models, step)
         if boxes:
-            return _largest_first(boxes)
-    return _largest_first(_cnn(image, models))
+            return _primary_first(boxes, image)
+    return _primary_first(_cnn(image, models), image)
 
 
 def shape_for(image: np.ndarray, box: FaceBox, *, predictor: object) -> dlib.full_object_detection:
@@ -142,7 +155,7 @@ def describe_chip(
 def embed_largest_face(
     image: np.ndarray, *, models: FaceModels, mirror: bool = False
 ) -> np.ndarray | None:
-    """Descriptor of the largest detected face, or None when no face is found."""
+    """Descriptor of the primary (subject's) face, or None when no face is found."""
     prepared = prepare_image(image)
     boxes = detect_faces(prepared, models=models)
     if not boxes:

@@ -33,7 +33,7 @@ def analyse_frame(
     policy: QualityPolicy = DEFAULT_POLICY,
     describe: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> FrameAnalysis:
-    """Analyse the largest face of a frame; the descriptor is computed even if quality fails.
+    """Analyse the primary face of a frame; the descriptor is computed even if quality fails.
 
     ``describe`` maps an aligned chip to its descriptor (default: the ResNet on the chip);
     an offline evaluation passes a cached equivalent.
