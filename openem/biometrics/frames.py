@@ -25,6 +25,11 @@ class FrameAnalysis:
     chip: np.ndarray | None
     descriptor: np.ndarray | None
 
+    @property
+    def single_subject(self) -> bool:
+        """A face was found and no other face makes it unclear whose it is."""
+        return self.face_count >= 1 and "multiple_faces" not in self.quality.reasons
+
 
 def analyse_frame(
     image: np.ndarray,

@@ -12,7 +12,7 @@ import numpy as np
 from openem.biometrics.model import MODEL_VERSION
 
 Fusion = Literal["centroid", "min", "mean"]
-DEFAULT_FUSION: Fusion = "centroid"
+DEFAULT_FUSION: Fusion = "mean"
 MAX_ENROLMENT_IMAGES = 3
 
 
