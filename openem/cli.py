@@ -482,6 +482,10 @@ def eval_faces(
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     plots: Annotated[Path | None, typer.Option(help="Write DET curves (PNG) here.")] = None,
     workers: Annotated[int, typer.Option(help="Face worker processes.")] = 2,
+    cache: Annotated[
+        Path | None,
+        typer.Option(help="Descriptor cache directory (keyed by content; results unchanged)."),
+    ] = None,
     config: Annotated[
         Path, typer.Option(help="Environment file that --calibrate updates.")
     ] = Path("openem.env"),
@@ -495,7 +499,7 @@ def eval_faces(
     if not directory.is_dir():
         raise typer.BadParameter(f"no face set at {directory}", param_hint="DIRECTORY")
     result = evaluate_faces(directory, limit_pairs=limit_pairs, seed=seed, calibrate_fmr=fmr,
-                            plots_dir=plots, workers=workers)
+                            plots_dir=plots, workers=workers, cache_dir=cache)
     if calibrate:
         threshold = float(result["figures"]["threshold"])
         write_env_setting(config, "OPENEM_FACE_THRESHOLD", f"{threshold:.6f}")

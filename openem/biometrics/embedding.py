@@ -1,4 +1,4 @@
-"""Detection, 5-point landmarks, alignment (dlib.get_face_chip) and the 128-d descriptor."""
+"""Detection (HOG, CNN fallback), 5-point landmarks, alignment (get_face_chip), descriptor."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from openem.biometrics.model import FaceModels
 
 MAX_SIDE = 1024
 SMALL_IMAGE_SIDE = 640
+TINY_IMAGE_SIDE = 320
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
 DESCRIPTOR_JITTERS = 0
@@ -51,21 +52,77 @@ def prepare_image(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def detect_faces(
-    image: np.ndarray, *, models: FaceModels, upsample: int | None = None
-) -> list[FaceBox]:
-    """HOG detections, largest first. A small frame with no face found is retried upsampled."""
-    if upsample is None:
-        boxes = detect_faces(image, models=models, upsample=0)
-        if boxes or max(image.shape[:2]) > SMALL_IMAGE_SIDE:
-            return boxes
-        upsample = 1
+def _hog(image: np.ndarray, models: FaceModels, upsample: int) -> list[FaceBox]:
     rects, scores, _ = models.detector.run(image, upsample, 0.0)
-    boxes = [
+    return [
         FaceBox(int(r.left()), int(r.top()), int(r.right()), int(r.bottom()), float(s))
         for r, s in zip(rects, scores, strict=True)
     ]
-    return sorted(boxes, key=lambda b: (b.width, b.score), reverse=True)
+
+
+def _cnn(image: np.ndarray, models: FaceModels) -> list[FaceBox]:
+    """CNN detections on a copy at most TINY_IMAGE_SIDE wide (bounded cost), boxes rescaled."""
+    if models.cnn_detector is None:
+        return []
+    height, width = image.shape[:2]
+    scale = min(1.0, TINY_IMAGE_SIDE / max(height, width))
+    small = image
+    if scale < 1.0:
+        size = (round(width * scale), round(height * scale))
+        small = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+    return [
+        FaceBox(
+            max(0, round(d.rect.left() / scale)),
+            max(0, round(d.rect.top() / scale)),
+            min(width - 1, round(d.rect.right() / scale)),
+            min(height - 1, round(d.rect.bottom() / scale)),
+            float(d.confidence),
+        )
+        for d in models.cnn_detector(np.ascontiguousarray(small), 0)
+    ]
+
+
+def _primary_first(boxes: list[FaceBox], image: np.ndarray) -> list[FaceBox]:
+    """The subject's face first: nearest the frame centre, in units of the face's width.
+
+    A front camera frames the person holding it, so their face is large and central; a
+    bystander's face is smaller or off to the side. Largest-first picked a bigger
+    off-centre face on some photos.
+    """
+    height, width = image.shape[:2]
+
+    def offset(box: FaceBox) -> float:
+        dx = (box.left + box.right) / 2.0 - width / 2.0
+        dy = (box.top + box.bottom) / 2.0 - height / 2.0
+        return float(np.hypot(dx, dy)) / max(box.width, 1)
+
+    return sorted(boxes, key=lambda b: (offset(b), -b.score))
+
+
+def detect_faces(
+    image: np.ndarray, *, models: FaceModels, upsample: int | None = None
+) -> list[FaceBox]:
+    """Detections, the subject's face first (see ``_primary_first``).
+
+    HOG at the frame's own scale first. A small frame (<= SMALL_IMAGE_SIDE) with nothing
+    found is retried with HOG upsampled once, a very small one (<= TINY_IMAGE_SIDE) twice,
+    and finally with dlib's CNN (MMOD) detector on a copy at most TINY_IMAGE_SIDE wide,
+    which finds faces HOG misses (turned, occluded, low contrast). A frame where none of
+    them finds a face fails to acquire.
+    """
+    if upsample is not None:
+        return _primary_first(_hog(image, models, upsample), image)
+    longest = max(image.shape[:2])
+    steps = [0]
+    if longest <= SMALL_IMAGE_SIDE:
+        steps.append(1)
+    if longest <= TINY_IMAGE_SIDE:
+        steps.append(2)
+    for step in steps:
+        boxes = _hog(image, models, step)
+        if boxes:
+            return _primary_first(boxes, image)
+    return _primary_first(_cnn(image, models), image)
 
 
 def shape_for(image: np.ndarray, box: FaceBox, *, predictor: object) -> dlib.full_object_detection:
@@ -98,7 +155,7 @@ def describe_chip(
 def embed_largest_face(
     image: np.ndarray, *, models: FaceModels, mirror: bool = False
 ) -> np.ndarray | None:
-    """Descriptor of the largest detected face, or None when no face is found."""
+    """Descriptor of the primary (subject's) face, or None when no face is found."""
     prepared = prepare_image(image)
     boxes = detect_faces(prepared, models=models)
     if not boxes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,14 +25,24 @@ class FrameAnalysis:
     chip: np.ndarray | None
     descriptor: np.ndarray | None
 
+    @property
+    def single_subject(self) -> bool:
+        """A face was found and no other face makes it unclear whose it is."""
+        return self.face_count >= 1 and "multiple_faces" not in self.quality.reasons
+
 
 def analyse_frame(
     image: np.ndarray,
     *,
     models: FaceModels | None = None,
     policy: QualityPolicy = DEFAULT_POLICY,
+    describe: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> FrameAnalysis:
-    """Analyse the largest face of a frame; the descriptor is computed even if quality fails."""
+    """Analyse the primary face of a frame; the descriptor is computed even if quality fails.
+
+    ``describe`` maps an aligned chip to its descriptor (default: the ResNet on the chip);
+    an offline evaluation passes a cached equivalent.
+    """
     models = models or default_models()
     prepared = embedding.prepare_image(image)
     boxes = embedding.detect_faces(prepared, models=models)
@@ -60,5 +71,7 @@ def analyse_frame(
         landmarks_68=landmarks_68,
         pose=pose,
         chip=chip,
-        descriptor=embedding.describe_chip(chip, models=models),
+        descriptor=(
+            describe(chip) if describe is not None else embedding.describe_chip(chip, models=models)
+        ),
     )

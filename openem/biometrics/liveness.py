@@ -72,7 +72,7 @@ def check_liveness(
 ) -> LivenessResult:
     """Judge a burst (frames in capture order, the first one facing the camera)."""
     reasons: list[str] = []
-    usable = [f for f in frames if f.face_count == 1 and f.pose is not None]
+    usable = [f for f in frames if f.single_subject and f.pose is not None]
     if len(usable) < 2 or len(usable) < len(frames):
         return LivenessResult(
             False,

@@ -1,4 +1,4 @@
-"""The dlib model set: HOG detector, landmark predictors and the ResNet face descriptor.
+"""The dlib model set: HOG and CNN detectors, landmark predictors, the ResNet descriptor.
 
 Weights come only from the ``face_recognition_models`` package; nothing is downloaded.
 Each process loads the set once (dlib objects are not thread-safe: use one set per
@@ -30,6 +30,7 @@ class FaceModels:
     shape_predictor_5: Any
     encoder: Any
     shape_predictor_68: Any | None
+    cnn_detector: Any | None = None
 
 
 @functools.cache
@@ -49,6 +50,9 @@ def load_models(*, landmarks_68: bool = False) -> FaceModels:
             face_recognition_models.face_recognition_model_location()
         ),
         shape_predictor_68=predictor_68,
+        cnn_detector=dlib.cnn_face_detection_model_v1(
+            face_recognition_models.cnn_face_detector_model_location()
+        ),
     )
 
 

@@ -1,4 +1,4 @@
-"""Quality gate for one frame: exactly one face, big enough, sharp, well exposed, frontal."""
+"""Quality gate for one frame: one clear subject, big enough, sharp, well exposed, frontal."""
 
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ from openem.biometrics.pose import Pose
 class QualityPolicy:
     min_face_px: int = 64
     min_inter_eye_px: float = 28.0
-    min_sharpness: float = 12.0
+    min_sharpness: float = 8.0
     min_brightness: float = 50.0
     max_brightness: float = 215.0
-    min_contrast: float = 18.0
-    max_abs_yaw: float = 0.30
+    min_contrast: float = 12.0
+    max_abs_yaw: float = 0.40
     max_abs_roll_degrees: float = 25.0
+    other_face_min_score: float = 0.5
+    other_face_min_ratio: float = 0.8
 
 
 DEFAULT_POLICY = QualityPolicy()
@@ -56,6 +58,24 @@ def face_region(chip: np.ndarray) -> np.ndarray:
     return chip[lo:hi, int(n * 0.22) : int(n * 0.78)]
 
 
+def comparable_other_faces(boxes: list[FaceBox], policy: QualityPolicy = DEFAULT_POLICY) -> int:
+    """Other faces that make it unclear whose face is checked: confident and about as big.
+
+    ``boxes[0]`` is the subject's face (nearest the centre). A weak detection (HOG score
+    below ``other_face_min_score``: often part of a face at the frame's edge or a false
+    detection) or a clearly smaller face in the background does not count.
+    """
+    if not boxes:
+        return 0
+    primary = boxes[0]
+    return sum(
+        1
+        for box in boxes[1:]
+        if box.score >= policy.other_face_min_score
+        and box.width >= policy.other_face_min_ratio * primary.width
+    )
+
+
 def assess_quality(
     *,
     boxes: list[FaceBox],
@@ -68,7 +88,9 @@ def assess_quality(
     if not boxes:
         return QualityResult(ok=False, reasons=("no_face",), measures=measures)
     reasons: list[str] = []
-    if len(boxes) > 1:
+    comparable = comparable_other_faces(boxes, policy)
+    measures["comparable_other_faces"] = float(comparable)
+    if comparable:
         reasons.append("multiple_faces")
     measures["face_width_px"] = float(boxes[0].width)
     if boxes[0].width < policy.min_face_px:

@@ -12,7 +12,7 @@ import numpy as np
 from openem.biometrics.model import MODEL_VERSION
 
 Fusion = Literal["centroid", "min", "mean"]
-DEFAULT_FUSION: Fusion = "centroid"
+DEFAULT_FUSION: Fusion = "mean"
 MAX_ENROLMENT_IMAGES = 3
 
 
@@ -60,11 +60,20 @@ def template_distance(
     *,
     fusion: Fusion = DEFAULT_FUSION,
 ) -> float:
-    """Distance between one subject's template and the descriptors of one check-in burst."""
+    """Distance between one subject's template and the descriptors of one check-in burst.
+
+    The burst's frames are averaged first (less noise), except for ``min``:
+    ``centroid`` compares that with the mean enrolment descriptor, ``mean`` averages its
+    distances to each enrolment descriptor (so one unusual enrolment photo weighs a
+    third, not all), ``min`` takes the closest enrolment-frame pair. With one frame,
+    ``mean`` is the mean distance of the photo to the enrolment photos.
+    """
     if not probe_descriptors:
         raise TemplateError("no probe descriptors")
     probes = np.stack([np.asarray(d, dtype=np.float64).reshape(-1) for d in probe_descriptors])
     if fusion == "centroid":
         return float(np.linalg.norm(template.centroid - probes.mean(axis=0)))
+    if fusion == "mean":
+        return float(np.linalg.norm(template.descriptors - probes.mean(axis=0), axis=-1).mean())
     pairwise = np.linalg.norm(template.descriptors[:, None, :] - probes[None, :, :], axis=-1)
-    return float(pairwise.min() if fusion == "min" else pairwise.mean())
+    return float(pairwise.min())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -11,10 +12,10 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image
 
-from openem.biometrics import embedding
 from openem.biometrics.frames import analyse_frame
 from openem.biometrics.model import default_models
 from openem.biometrics.pool import FacePool
+from openem.fairness.cache import MISSING, DescriptorCache, file_key
 
 CHUNK = 16
 T = TypeVar("T")
@@ -34,14 +35,15 @@ def load_rgb(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
-def acquire_files(paths: list[Path]) -> list[Acquired]:
+def acquire_files(paths: list[Path], cache_dir: Path | None = None) -> list[Acquired]:
     models = default_models()
+    describe = DescriptorCache(cache_dir).describer(models)
     results = []
     for path in paths:
-        analysis = analyse_frame(load_rgb(path), models=models)
+        analysis = analyse_frame(load_rgb(path), models=models, describe=describe)
         mirrored = None
         if analysis.chip is not None and analysis.descriptor is not None:
-            flipped = embedding.describe_chip(analysis.chip[:, ::-1], models=models)
+            flipped = describe(np.ascontiguousarray(analysis.chip[:, ::-1]))
             mirrored = (analysis.descriptor + flipped) / 2.0
         results.append(
             Acquired(
@@ -55,14 +57,20 @@ def acquire_files(paths: list[Path]) -> list[Acquired]:
     return results
 
 
-def peer_encode_files(paths: list[Path]) -> list[np.ndarray | None]:
-    """The peer library, face_recognition 1.3.0, with its defaults."""
+def _peer_encode(path: Path) -> np.ndarray:
     import face_recognition
 
+    encodings = face_recognition.face_encodings(face_recognition.load_image_file(str(path)))
+    return np.asarray(encodings[0]) if encodings else MISSING
+
+
+def peer_encode_files(paths: list[Path], cache_dir: Path | None = None) -> list[np.ndarray | None]:
+    """The peer library, face_recognition 1.3.0, with its defaults."""
+    cache = DescriptorCache(cache_dir)
     out: list[np.ndarray | None] = []
     for path in paths:
-        encodings = face_recognition.face_encodings(face_recognition.load_image_file(str(path)))
-        out.append(np.asarray(encodings[0]) if encodings else None)
+        encoding = cache.get_or_compute(file_key(path), functools.partial(_peer_encode, path))
+        out.append(encoding if encoding.size else None)
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 from collections.abc import Callable
@@ -13,6 +14,7 @@ import numpy as np
 
 from openem.biometrics.model import MODEL_VERSION
 from openem.biometrics.pool import FacePool
+from openem.biometrics.templates import DEFAULT_FUSION
 from openem.biometrics.threshold import DEFAULT_THRESHOLD, calibrate_threshold
 from openem.fairness import metrics
 from openem.fairness.acquire import Acquired, acquire_files, peer_encode_files, run_chunked
@@ -21,6 +23,7 @@ from openem.fairness.prompt import (
     build_prompts,
     genuine_by_person,
     impostor_attempt_scores,
+    impostor_prompt_scores,
     prompt_rates,
     score_matrix,
 )
@@ -121,11 +124,18 @@ def _prompt_level(
         build_prompts([p for p, f in sorted(people_fold.items()) if f in half], images_of, acquired)
         for half in halves
     ]
-    result: dict[str, Any] = {"calibration": "cross-half" if len(sets) > 1 else "same-set"}
+    result: dict[str, Any] = {
+        "calibration": "cross-half" if len(sets) > 1 else "same-set",
+        "calibrated_on": "impostor prompts (best of the impostor's attempts): per-prompt FMR",
+    }
     accepted: dict[str, bool] = {}
     for fusion in FUSIONS:
         scores = [score_matrix(s, fusion) for s in sets]
-        totals = {"gar": 0.0, "far": 0.0, "genuine_prompts": 0.0, "impostor_prompts": 0.0}
+        totals = dict.fromkeys(
+            ("gar", "far", "genuine_prompts", "impostor_prompts", "attempt_false_matches",
+             "impostor_attempts"),
+            0.0,
+        )
         thresholds = []
         for k, prompts in enumerate(sets):
             calib = sets[1 - k] if len(sets) > 1 else prompts
@@ -133,7 +143,7 @@ def _prompt_level(
             if calibrate_fmr is None:
                 threshold = DEFAULT_THRESHOLD
             else:
-                impostors = impostor_attempt_scores(calib, calib_scores)
+                impostors = impostor_prompt_scores(calib, calib_scores)
                 threshold = calibrate_threshold(
                     impostor_distances=impostors, target_fmr=calibrate_fmr
                 ).threshold
@@ -144,21 +154,25 @@ def _prompt_level(
                 totals[key] += rates[key] * rates[count]
             totals["genuine_prompts"] += rates["genuine_prompts"]
             totals["impostor_prompts"] += rates["impostor_prompts"]
-            if fusion == "centroid":
+            attempts = impostor_attempt_scores(prompts, scores[k])
+            totals["attempt_false_matches"] += float(np.sum(attempts <= threshold))
+            totals["impostor_attempts"] += float(attempts.size)
+            if fusion == DEFAULT_FUSION:
                 accepted.update(genuine_by_person(prompts, scores[k], threshold))
         result[fusion] = {
             "gar": totals["gar"] / max(totals["genuine_prompts"], 1.0),
             "far": totals["far"] / max(totals["impostor_prompts"], 1.0),
             "genuine_prompts": int(totals["genuine_prompts"]),
             "impostor_prompts": int(totals["impostor_prompts"]),
+            "attempt_fmr": totals["attempt_false_matches"] / max(totals["impostor_attempts"], 1.0),
             "thresholds": thresholds,
         }
     result["failed_to_enrol"] = sum(s.failed_to_enrol for s in sets)
     if calibrate_fmr is not None:
         everyone = build_prompts(sorted(people_fold), images_of, acquired)
         calibration = calibrate_threshold(
-            impostor_distances=impostor_attempt_scores(
-                everyone, score_matrix(everyone, "centroid")
+            impostor_distances=impostor_prompt_scores(
+                everyone, score_matrix(everyone, DEFAULT_FUSION)
             ),
             target_fmr=calibrate_fmr,
         )
@@ -174,6 +188,7 @@ def evaluate_faces(
     calibrate_fmr: float | None = 1e-3,
     plots_dir: Path | None = None,
     workers: int = 2,
+    cache_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate on a directory laid out like ../shared/faces; returns the bench JSON shape."""
     from openem.fairness.groups import group_figures
@@ -191,8 +206,10 @@ def evaluate_faces(
     )
     images = sorted(set(pair_images) | set(prompt_images))
     with FacePool(workers=workers) as pool:
-        acquired_list = run_chunked(pool, acquire_files, [dataset.path(i) for i in images])
-        peer_list = run_chunked(pool, peer_encode_files, [dataset.path(i) for i in pair_images])
+        acquire = functools.partial(acquire_files, cache_dir=cache_dir)
+        peer_encode = functools.partial(peer_encode_files, cache_dir=cache_dir)
+        acquired_list = run_chunked(pool, acquire, [dataset.path(i) for i in images])
+        peer_list = run_chunked(pool, peer_encode, [dataset.path(i) for i in pair_images])
     acquired: dict[str, Acquired] = dict(zip(images, acquired_list, strict=True))
     same = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
@@ -209,8 +226,8 @@ def evaluate_faces(
     figures["quality_pass_rate"] = float(np.mean([acquired[i].quality_ok for i in images]))
     prompt, accepted = _prompt_level(dataset, people_fold, acquired, calibrate_fmr)
     figures["prompt_level"] = prompt
-    figures["prompt_gar"] = prompt["centroid"]["gar"]
-    figures["prompt_far"] = prompt["centroid"]["far"]
+    figures["prompt_gar"] = prompt[DEFAULT_FUSION]["gar"]
+    figures["prompt_far"] = prompt[DEFAULT_FUSION]["far"]
     threshold = (
         prompt["threshold_all_folds"]["threshold"]
         if "threshold_all_folds" in prompt

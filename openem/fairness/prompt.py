@@ -99,6 +99,23 @@ def impostor_attempt_scores(prompts: PromptSet, scores: np.ndarray) -> np.ndarra
     return np.asarray(scores[other & prompts.probe_ok[None, :]])
 
 
+def impostor_prompt_scores(prompts: PromptSet, scores: np.ndarray) -> np.ndarray:
+    """One score per impostor prompt: the best (lowest) distance over the impostor's attempts.
+
+    A prompt (template, other person) is falsely accepted at a threshold exactly when this
+    score is at or below it, so calibrating on these scores sets the per-prompt FMR, the
+    impostor having had all their attempts. Attempts failing quality count as infinity.
+    """
+    n = len(prompts.people)
+    usable = np.where(prompts.probe_ok[None, :], scores, np.inf)
+    best = np.full((n, n), np.inf)
+    for owner in np.unique(prompts.probe_owner):
+        best[:, owner] = usable[:, prompts.probe_owner == owner].min(axis=1)
+    has_probe = np.zeros(n, dtype=bool)
+    has_probe[prompts.probe_owner] = True
+    return np.asarray(best[has_probe[None, :] & ~np.eye(n, dtype=bool)])
+
+
 def prompt_rates(prompts: PromptSet, scores: np.ndarray, threshold: float) -> dict[str, float]:
     """Genuine acceptance and false acceptance per prompt, 3 attempts each."""
     accepted = (scores <= threshold) & prompts.probe_ok[None, :]

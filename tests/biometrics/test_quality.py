@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter
 
+from openem.biometrics.embedding import detect_faces
 from openem.biometrics.frames import analyse_frame
 from openem.biometrics.model import FaceModels
 
@@ -25,17 +26,47 @@ def test_a_frame_without_a_face_is_refused_as_no_face(models: FaceModels) -> Non
     assert _reasons(grey, models) == ("no_face",)
 
 
-def test_two_people_in_the_frame_are_refused(
+def _face_width(image: np.ndarray, models: FaceModels) -> int:
+    return detect_faces(image, models=models)[0].width
+
+
+def test_two_people_of_about_the_same_size_are_refused(
     obama: np.ndarray, biden: np.ndarray, models: FaceModels
 ) -> None:
     height = 500
+    obama_face = _face_width(obama, models) * height / obama.shape[0]
+    biden_height = round(biden.shape[0] * obama_face / _face_width(biden, models))
     left = np.asarray(
         Image.fromarray(obama).resize((height * obama.shape[1] // obama.shape[0], height))
     )
     right = np.asarray(
-        Image.fromarray(biden).resize((height * biden.shape[1] // biden.shape[0], height))
+        Image.fromarray(biden).resize(
+            (biden_height * biden.shape[1] // biden.shape[0], biden_height)
+        )
     )
-    assert "multiple_faces" in _reasons(np.hstack([left, right]), models)
+    canvas = np.zeros((max(height, biden_height), left.shape[1] + right.shape[1], 3), np.uint8)
+    canvas[:height, : left.shape[1]] = left
+    canvas[:biden_height, left.shape[1] :] = right
+    boxes = detect_faces(canvas, models=models)
+    assert len(boxes) == 2 and min(b.width for b in boxes) >= 0.8 * max(b.width for b in boxes)
+    assert "multiple_faces" in _reasons(canvas, models)
+
+
+def test_a_clearly_smaller_face_beside_the_subject_does_not_refuse_the_frame(
+    obama: np.ndarray, biden: np.ndarray, models: FaceModels
+) -> None:
+    subject = np.asarray(Image.fromarray(obama).resize((obama.shape[1] // 2, obama.shape[0] // 2)))
+    size = (round(biden.shape[1] * 0.58), round(biden.shape[0] * 0.58))
+    bystander = np.asarray(Image.fromarray(biden).resize(size))[: subject.shape[0]]
+    canvas = np.zeros((subject.shape[0], subject.shape[1] + bystander.shape[1], 3), np.uint8)
+    canvas[:, : subject.shape[1]] = subject
+    canvas[: bystander.shape[0], subject.shape[1] :] = bystander
+    boxes = detect_faces(canvas, models=models)
+    assert len(boxes) == 2
+    assert boxes[1].width < 0.8 * boxes[0].width
+    analysis = analyse_frame(canvas, models=models)
+    assert "multiple_faces" not in analysis.quality.reasons
+    assert analysis.quality.measures["comparable_other_faces"] == 0.0
 
 
 def test_a_face_too_small_to_compare_is_refused(obama: np.ndarray, models: FaceModels) -> None:

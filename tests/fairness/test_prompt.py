@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import numpy as np
+
+from openem.fairness.acquire import Acquired
+from openem.fairness.prompt import (
+    build_prompts,
+    impostor_attempt_scores,
+    impostor_prompt_scores,
+    prompt_rates,
+    score_matrix,
+)
+
+
+def _acquired(vector: np.ndarray, *, ok: bool = True) -> Acquired:
+    return Acquired(found=True, quality_ok=ok, reasons=(), plain=vector, mirrored=vector)
+
+
+def _people(seed: int = 0, count: int = 12, photos: int = 6) -> tuple[dict, dict]:
+    rng = np.random.default_rng(seed)
+    images_of: dict[str, list[str]] = {}
+    acquired: dict[str, Acquired] = {}
+    for p in range(count):
+        centre = rng.normal(size=128)
+        names = [f"p{p}/{k}.jpg" for k in range(photos)]
+        images_of[f"p{p}"] = names
+        for k, name in enumerate(names):
+            acquired[name] = _acquired(centre + rng.normal(scale=0.3, size=128), ok=k != 4)
+    return images_of, acquired
+
+
+def test_one_prompt_score_per_template_and_other_person() -> None:
+    images_of, acquired = _people()
+    prompts = build_prompts(sorted(images_of), images_of, acquired)
+    scores = score_matrix(prompts, "centroid")
+    per_prompt = impostor_prompt_scores(prompts, scores)
+    assert per_prompt.size == 12 * 11
+
+
+def test_a_prompt_score_is_the_best_usable_attempt_of_the_impostor() -> None:
+    images_of, acquired = _people()
+    prompts = build_prompts(sorted(images_of), images_of, acquired)
+    scores = score_matrix(prompts, "centroid")
+    per_prompt = impostor_prompt_scores(prompts, scores)
+    usable = np.where(prompts.probe_ok[None, :], scores, np.inf)
+    expected = [
+        usable[t, prompts.probe_owner == o].min() for t in range(12) for o in range(12) if t != o
+    ]
+    assert np.allclose(np.sort(per_prompt), np.sort(expected))
+    assert per_prompt.min() >= impostor_attempt_scores(prompts, scores).min()
+
+
+def test_thresholding_prompt_scores_gives_the_per_prompt_false_acceptance() -> None:
+    images_of, acquired = _people(seed=3)
+    prompts = build_prompts(sorted(images_of), images_of, acquired)
+    scores = score_matrix(prompts, "centroid")
+    per_prompt = impostor_prompt_scores(prompts, scores)
+    for threshold in np.quantile(per_prompt, [0.05, 0.3, 0.7]):
+        far = prompt_rates(prompts, scores, float(threshold))["far"]
+        assert far == np.mean(per_prompt <= threshold)
