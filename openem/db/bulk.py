@@ -50,9 +50,10 @@ def insert_new(
     document = json.dumps(rows, separators=(",", ":"), default=_remembering(encode))
     found = session.execute(statement, {"rows": document})
     uuids = [_is_uuid(table, name) for name in returning]
+    as_uuid = cache(_as_uuid)  # a batch returns the same few device ids on every row
     return [
         tuple(
-            _as_uuid(value) if is_uuid else value
+            as_uuid(value) if is_uuid else value
             for value, is_uuid in zip(row, uuids, strict=True)
         )
         for row in found

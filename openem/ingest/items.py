@@ -61,7 +61,9 @@ def _iso_string_only(value: object) -> object:
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_string_only)]
 Seq = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
-Number = StrictFloat | StrictInt
+# StrictFloat takes JSON integers too (as floats) and refuses booleans and strings;
+# bounds on a plain float are checked inside the validator, not in Python.
+Number = StrictFloat
 
 
 class _Item(BaseModel):
