@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,23 @@ def _prepare_sqlite_file(url: str) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
+def _flock_within(fd: int, seconds: float) -> bool:
+    """Take the exclusive lock, polling every millisecond or two; False after ``seconds``
+    (then ``BEGIN IMMEDIATE`` waits on SQLite's busy handler and reports a busy database,
+    rather than a caller that holds the lock in the same thread waiting for ever)."""
+    deadline = time.monotonic() + seconds
+    pause = 0.0005
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
+
+
 class _QueuedWriterConnection(sqlite3.Connection):
     """A SQLite connection whose write transactions queue on a lock file.
 
@@ -38,8 +56,8 @@ class _QueuedWriterConnection(sqlite3.Connection):
     that back off to 100 ms, so under concurrent writers (threads or worker
     processes) a request can wait far longer than the write it waits for. An
     exclusive ``flock`` taken before ``BEGIN IMMEDIATE`` and released after
-    ``COMMIT``/``ROLLBACK`` makes writers wait in the kernel instead and wake as
-    soon as the lock is free.
+    ``COMMIT``/``ROLLBACK`` makes writers queue on a lock they poll every
+    millisecond or two instead, never longer than SQLite's own busy timeout.
     """
 
     def __init__(self, database: str, *args: Any, **kwargs: Any) -> None:
@@ -48,8 +66,7 @@ class _QueuedWriterConnection(sqlite3.Connection):
         self._locked = False
 
     def begin_immediate(self) -> None:
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        self._locked = True
+        self._locked = _flock_within(self._lock_fd, SQLITE_BUSY_TIMEOUT_MS / 1000)
         try:
             self.execute("BEGIN IMMEDIATE")
         except BaseException:

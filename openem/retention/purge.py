@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from openem.bus.base import Bus
 from openem.checkins import retention as checkin_retention
@@ -164,11 +165,19 @@ def _matches(subject_id: uuid.UUID) -> Callable[[bytes], bool]:
 
 async def drain_bus_purges(sessions: sessionmaker[Session], bus: Bus) -> int:
     """Delete queued subjects' messages from the bus; each queue row goes once done."""
-    with sessions() as session:
-        pending = list(session.scalars(select(BusPurge).order_by(BusPurge.id)))
+    pending = await run_in_threadpool(_queued_bus_purges, sessions)
     removed = 0
     for item in pending:
         removed += await bus.purge(item.bus_subject, match=_matches(item.subject_id))
-        with sessions() as session, session.begin():
-            session.execute(delete(BusPurge).where(BusPurge.id == item.id))
+        await run_in_threadpool(_forget_bus_purge, sessions, item.id)
     return removed
+
+
+def _queued_bus_purges(sessions: sessionmaker[Session]) -> list[BusPurge]:
+    with sessions() as session:
+        return list(session.scalars(select(BusPurge).order_by(BusPurge.id)))
+
+
+def _forget_bus_purge(sessions: sessionmaker[Session], purge_id: int) -> None:
+    with sessions() as session, session.begin():
+        session.execute(delete(BusPurge).where(BusPurge.id == purge_id))

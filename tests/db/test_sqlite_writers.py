@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from openem.db.engine import make_engine
 
@@ -59,4 +62,19 @@ def test_a_failed_transaction_releases_the_writer_lock(engine: Engine) -> None:
 
 def test_the_lock_file_sits_beside_the_database(engine: Engine, tmp_path: Path) -> None:
     assert (tmp_path / "writers.db-writer.lock").exists()
+    engine.dispose()
+
+
+def test_a_writer_waiting_on_itself_gets_a_busy_error_not_a_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("openem.db.engine.SQLITE_BUSY_TIMEOUT_MS", 200)
+    engine = make_engine(f"sqlite:///{tmp_path / 'self.db'}")
+    started = time.monotonic()
+    with engine.begin() as holder:
+        holder.execute(text("CREATE TABLE t (x INTEGER)"))
+        with pytest.raises((OperationalError, sqlite3.OperationalError), match="locked"), \
+                engine.begin() as waiter:
+            waiter.execute(text("INSERT INTO t VALUES (1)"))
+    assert time.monotonic() - started < 5
     engine.dispose()
