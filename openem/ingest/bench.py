@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -252,56 +253,16 @@ def bench_backend(
     devices = _devices(database_url, 64)
     figures: dict[str, float] = {}
     with _server(database_url, _free_port(), workers) as base:
-        ceiling = _load(
-            base,
-            devices,
-            mode="noop",
-            seconds=seconds,
-            concurrency=concurrency,
-            batch_size=0,
-            processes=processes,
-            seq_start=1,
-        )
-        single = _load(
-            base,
-            devices,
-            mode="single",
-            seconds=seconds,
-            concurrency=concurrency,
-            batch_size=1,
-            processes=processes,
-            seq_start=1,
-        )
-        paced = _load(
-            base,
-            devices,
-            mode="single",
-            seconds=seconds,
-            concurrency=concurrency,
-            batch_size=1,
-            processes=processes,
-            seq_start=500_000,
+        load = partial(_load, base, devices, seconds=seconds, processes=processes)
+        ceiling = load(mode="noop", concurrency=concurrency, batch_size=0, seq_start=1)
+        single = load(mode="single", concurrency=concurrency, batch_size=1, seq_start=1)
+        paced = load(
+            mode="single", concurrency=concurrency, batch_size=1, seq_start=500_000,
             rate_per_s=PACED_SHARE * single["requests_per_s"],
         )
-        batch = _load(
-            base,
-            devices,
-            mode="batch",
-            seconds=seconds,
-            concurrency=8,
-            batch_size=BATCH_SIZE,
-            processes=processes,
-            seq_start=1_000_000,
-        )
-        national = _load(
-            base,
-            devices,
-            mode="batch",
-            seconds=seconds,
-            concurrency=8,
-            batch_size=BATCH_SIZE,
-            processes=processes,
-            seq_start=5_000_000,
+        batch = load(mode="batch", concurrency=8, batch_size=BATCH_SIZE, seq_start=1_000_000)
+        national = load(
+            mode="batch", concurrency=8, batch_size=BATCH_SIZE, seq_start=5_000_000,
             rate_per_s=NATIONAL_FIXES_PER_S / BATCH_SIZE,
         )
     raw = raw_insert_rate(
