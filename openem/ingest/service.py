@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any, Protocol
 
@@ -119,15 +119,11 @@ def _previous_fix(health: dict[str, Any]) -> Fix | None:
     if health["last_fix_at"] is None or health["last_fix_lat"] is None:
         return None
     return Fix(
-        ts=_aware(health["last_fix_at"]),
+        ts=health["last_fix_at"],
         lat=health["last_fix_lat"],
         lon=health["last_fix_lon"],
         accuracy_m=health["last_fix_accuracy_m"],
     )
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _position_rows(
@@ -193,7 +189,7 @@ def _update_health(
     for item in sorted(items, key=lambda i: i.ts):
         if item.type == "position":
             last_fix_at = health["last_fix_at"]
-            if item.seq in flagged or (last_fix_at and item.ts < _aware(last_fix_at)):
+            if item.seq in flagged or (last_fix_at and item.ts < last_fix_at):
                 continue
             health.update(
                 last_fix_at=item.ts,
