@@ -13,6 +13,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option for transactions that only read: on SQLite they begin deferred,
+# without the writer lock, so they never queue behind (or hold up) a writer.
+READ_ONLY = "openem_read_only"
 
 
 def is_sqlite(url: str) -> bool:
@@ -102,7 +105,8 @@ class _QueuedWriterConnection(sqlite3.Connection):
 
 def _install_sqlite_recipe(engine: Engine) -> None:
     """SQLAlchemy's documented recipe: driver transactions off, BEGIN IMMEDIATE for writers
-    (queued on the writer lock file for a database file)."""
+    (queued on the writer lock file for a database file); a plain deferred BEGIN for
+    transactions marked :data:`READ_ONLY`."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -116,6 +120,9 @@ def _install_sqlite_recipe(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+            return
         dbapi_connection = connection.connection.dbapi_connection
         if isinstance(dbapi_connection, _QueuedWriterConnection):
             dbapi_connection.begin_immediate()

