@@ -87,7 +87,16 @@ def _devices(database_url: str, count: int) -> list[dict[str, str]]:
 
 @contextmanager
 def _server(database_url: str, port: int, workers: int) -> Iterator[str]:
-    env = os.environ | {"OPENEM_DATABASE_URL": database_url, "OPENEM_BUS_URL": "memory://"}
+    # An ingest node: the outbox relay (part of ingest's delivery guarantee) runs, the
+    # downstream consumers and schedulers run in their own processes in a national
+    # deployment (docs/rules.md) and are measured by their own benchmarks.
+    env = os.environ | {
+        "OPENEM_DATABASE_URL": database_url,
+        "OPENEM_BUS_URL": "memory://",
+        "OPENEM_RULES_WORKER": "false",
+        "OPENEM_CHECKIN_SCHEDULER": "false",
+        "OPENEM_PURGE_SCHEDULE": "false",
+    }
     command = [
         sys.executable,
         "-m",
@@ -119,6 +128,11 @@ def _server(database_url: str, port: int, workers: int) -> Iterator[str]:
         process.wait(timeout=30)
 
 
+# Requests per second each closed-loop phase is expected to reach at most, to sign
+# ahead; beyond that the generators sign on the fly (slower, still correct).
+PREPARE_PER_S = {"noop": 4_000.0, "single": 3_000.0, "batch": 250.0}
+
+
 def _load(
     base: str,
     devices: list[dict[str, str]],
@@ -132,6 +146,7 @@ def _load(
     rate_per_s: float | None = None,
 ) -> dict[str, Any]:
     share = len(devices) // processes
+    prepare_per_s = 1.05 * rate_per_s if rate_per_s else PREPARE_PER_S[mode]
     running = []
     for index in range(processes):
         plan = {
@@ -143,6 +158,7 @@ def _load(
             "batch_size": batch_size,
             "seq_start": seq_start,
             "rate_per_s": rate_per_s / processes if rate_per_s else None,
+            "prepare_per_s": prepare_per_s / processes,
         }
         child = subprocess.Popen(
             [sys.executable, "-m", "openem.sim.loadgen"],
@@ -150,9 +166,17 @@ def _load(
             stdout=subprocess.PIPE,
         )
         assert child.stdin is not None
-        child.stdin.write(json.dumps(plan).encode())
-        child.stdin.close()
+        child.stdin.write(json.dumps(plan).encode() + b"\n")
+        child.stdin.flush()
         running.append(child)
+    for child in running:  # every generator has signed its requests: start together
+        assert child.stdout is not None
+        if child.stdout.readline().strip() != b"ready":
+            raise RuntimeError("a load generator failed to start")
+    for child in running:
+        assert child.stdin is not None
+        child.stdin.write(b"go\n")
+        child.stdin.close()
     results = []
     for child in running:
         assert child.stdout is not None

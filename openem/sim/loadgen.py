@@ -1,7 +1,11 @@
 """Load generator: signs every request like a real device and drives a server over HTTP.
 
-Run as a separate process (``python -m openem.sim.loadgen``) with a JSON plan on
-stdin; prints one JSON result on stdout. Latencies are per request, in seconds.
+Run as a separate process (``python -m openem.sim.loadgen``): it reads a JSON plan as
+one line on stdin, signs the requests the plan expects ahead of time (each uniquely,
+with its own ``created`` and digest: a device signs on its own CPU, not on the
+server's), prints ``ready``, waits for a ``go`` line, runs, and prints one JSON
+result. Requests beyond those prepared are signed on the fly. Latencies are per
+request, in seconds.
 """
 
 from __future__ import annotations
@@ -9,13 +13,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
 import sys
 import time
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 from urllib.parse import urlsplit
 
+import uvloop
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from openem.sim.signer import DeviceSigner
@@ -33,6 +42,8 @@ class Plan:
     batch_size: int = 1
     rate_per_s: float | None = None
     seq_start: int = 1
+    # Requests per second (all connections) to sign before the clock starts.
+    prepare_per_s: float = 0.0
 
 
 @dataclass
@@ -79,16 +90,10 @@ class Connection:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
+    async def send(self, request: bytes) -> int:
         if self.reader is None or self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        lines = [
-            f"POST {path} HTTP/1.1",
-            f"Host: {self.host}:{self.port}",
-            f"Content-Length: {len(body)}",
-        ]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
-        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        self.writer.write(request)
         await self.writer.drain()
         status_line = await self.reader.readline()
         length = 0
@@ -105,16 +110,37 @@ class Connection:
         self.reader = self.writer = None
 
 
-async def _worker(
-    plan: Plan,
-    client: Connection,
-    signers: list[DeviceSigner],
-    tally: Tally,
-    deadline: float,
-    interval: float | None,
-) -> None:
+def _requests(plan: Plan, signers: list[DeviceSigner], host: str) -> Iterator[bytes]:
+    """The connection's requests, as bytes on the wire, each signed like a device's."""
     seqs = dict.fromkeys(range(len(signers)), plan.seq_start)
-    turn = 0
+    for turn in range(sys.maxsize):
+        index = turn % len(signers)
+        headers = {"content-type": "application/json"}
+        if plan.mode == "noop":
+            body, path = b"{}", "/bench/noop"
+        else:
+            body, path = _batch(seqs[index], plan.batch_size, datetime.now(UTC)), PATH_TELEMETRY
+            seqs[index] += plan.batch_size
+            headers |= signers[index].sign("POST", path, body)
+        lines = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        yield ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+@dataclass
+class Lane:
+    """One connection, the requests signed for it ahead of time, and where more come from."""
+
+    connection: Connection
+    source: Iterator[bytes]
+    ready: deque[bytes]
+
+    def next_request(self) -> bytes:
+        return self.ready.popleft() if self.ready else next(self.source)
+
+
+async def _worker(lane: Lane, tally: Tally, plan: Plan, deadline: float,
+                  interval: float | None) -> None:
     next_send = time.perf_counter()
     while time.perf_counter() < deadline:
         if interval is not None:
@@ -122,24 +148,15 @@ async def _worker(
             delay = next_send - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-        index = turn % len(signers)
-        turn += 1
-        signer = signers[index]
-        if plan.mode == "noop":
-            body, path = b"{}", "/bench/noop"
-            headers = {"content-type": "application/json"}
-        else:
-            body, path = _batch(seqs[index], plan.batch_size, datetime.now(UTC)), PATH_TELEMETRY
-            seqs[index] += plan.batch_size
-            headers = signer.sign("POST", path, body) | {"content-type": "application/json"}
+        request = lane.next_request()
         # Open loop: latency counts from when the request was due, so a server that
         # falls behind is not flattered by the generator waiting for it.
         started = min(next_send, time.perf_counter()) if interval else time.perf_counter()
         try:
-            status = await client.post(path, body, headers)
+            status = await lane.connection.send(request)
         except (OSError, asyncio.IncompleteReadError, ValueError):
             tally.failed += 1
-            client.close()
+            lane.connection.close()
             continue
         tally.latencies.append(time.perf_counter() - started)
         if status == 200:
@@ -149,28 +166,34 @@ async def _worker(
             tally.failed += 1
 
 
-async def run(plan: Plan) -> dict[str, Any]:
+def prepare(plan: Plan) -> list[Lane]:
     signers = _signers(plan)
     per_worker = max(1, len(signers) // plan.concurrency)
     groups = [
         signers[i * per_worker : (i + 1) * per_worker] or signers[:1]
         for i in range(plan.concurrency)
     ]
-    interval = plan.concurrency / plan.rate_per_s if plan.rate_per_s else None
     url = urlsplit(plan.base_url)
-    connections = [Connection(url.hostname or "127.0.0.1", url.port or 80) for _ in groups]
+    host, port = url.hostname or "127.0.0.1", url.port or 80
+    ahead = math.ceil(plan.prepare_per_s * plan.seconds / plan.concurrency)
+    lanes = []
+    for group in groups:
+        source = _requests(plan, group, f"{host}:{port}")
+        lanes.append(Lane(Connection(host, port), source, deque(islice(source, ahead))))
+    return lanes
+
+
+async def run(plan: Plan, lanes: list[Lane]) -> dict[str, Any]:
+    interval = plan.concurrency / plan.rate_per_s if plan.rate_per_s else None
     tally = Tally()
     started = time.perf_counter()
     deadline = started + plan.seconds
     await asyncio.gather(
-        *(
-            _worker(plan, connection, group, tally, deadline, interval)
-            for connection, group in zip(connections, groups, strict=True)
-        )
+        *(_worker(lane, tally, plan, deadline, interval) for lane in lanes)
     )
     elapsed = time.perf_counter() - started
-    for connection in connections:
-        connection.close()
+    for lane in lanes:
+        lane.connection.close()
     return {
         "ok": tally.ok,
         "failed": tally.failed,
@@ -181,8 +204,12 @@ async def run(plan: Plan) -> dict[str, Any]:
 
 
 def main() -> None:
-    plan = Plan(**json.loads(sys.stdin.read()))
-    print(json.dumps(asyncio.run(run(plan))))
+    plan = Plan(**json.loads(sys.stdin.readline()))
+    lanes = prepare(plan)
+    print("ready", flush=True)
+    if sys.stdin.readline().strip() != "go":
+        return
+    print(json.dumps(uvloop.run(run(plan, lanes))))
 
 
 if __name__ == "__main__":

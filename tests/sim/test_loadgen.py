@@ -1,0 +1,54 @@
+"""The load generator signs each request like a device, ahead of time or on the fly."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from openem.ingest.signatures import verify_device_request
+from openem.sim.loadgen import PATH_TELEMETRY, Plan, prepare
+from openem.sim.signer import generate_device_key_pair
+
+
+def _request(raw: bytes) -> tuple[dict[str, str], bytes]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == f"POST {PATH_TELEMETRY} HTTP/1.1"
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(": ")
+        headers[name.lower()] = value
+    assert int(headers["content-length"]) == len(body)
+    return headers, body
+
+
+def test_requests_signed_ahead_and_on_the_fly_verify_and_keep_each_devices_order() -> None:
+    pairs = [generate_device_key_pair(device_id=f"{n}" * 8 + "-0000-4000-8000-" + "0" * 12)
+             for n in (1, 2)]
+    keys: dict[str, Ed25519PublicKey] = {pair.device_id: pair.public_key for pair in pairs}
+    plan = Plan(
+        base_url="http://127.0.0.1:9", mode="single", seconds=1.0, concurrency=1,
+        devices=[
+            {"id": pair.device_id,
+             "private_key": base64.b64encode(pair.private_key_raw()).decode()}
+            for pair in pairs
+        ],
+        batch_size=1, prepare_per_s=3.0,
+    )
+    (lane,) = prepare(plan)
+    assert len(lane.ready) == 3
+    requests = [_request(lane.next_request()) for _ in range(6)]  # 3 ahead, 3 on the fly
+    seqs: dict[str, list[int]] = {}
+    signatures = set()
+    for headers, body in requests:
+        device_id = verify_device_request(
+            method="POST", path=PATH_TELEMETRY, headers=headers, body=body,
+            resolve_key=keys.get, now=datetime.now(UTC),
+        )
+        signatures.add(headers["signature"])
+        seqs.setdefault(device_id, []).extend(item["seq"] for item in json.loads(body)["items"])
+    assert len(signatures) == 6
+    assert seqs == {pairs[0].device_id: [1, 2, 3], pairs[1].device_id: [1, 2, 3]}
