@@ -53,6 +53,9 @@ def create_bench_app() -> FastAPI:
     async def noop() -> dict[str, bool]:
         return {"ok": True}
 
+    # Tried first, as the device routes are: the ceiling must not include the cost of
+    # matching every other route of the application first.
+    app.router.routes.insert(0, app.router.routes.pop())
     return app
 
 

@@ -29,9 +29,12 @@ Rejection reasons are machine-readable and never include request content.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import heapq
 import hmac
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -350,11 +353,47 @@ def _header_lines(headers: Mapping[str, str]) -> list[tuple[str, str]]:
     return [(str(name), str(value)) for name, value in items]
 
 
+# The layout devices send, as the package's signer writes it. A field that matches
+# reads to exactly what the Structured Fields parser would give; any other spelling
+# of the same fields goes through that parser.
+_B64 = r"[A-Za-z0-9+/]*={0,2}"
+_DEVICE_INPUT = re.compile(
+    r'(?P<label>[a-z][a-z0-9_.-]*)=\("@method" "@path" "content-digest"\)'
+    r';created=(?P<created>[1-9][0-9]{0,14});keyid="(?P<keyid>[0-9a-f-]{36})";alg="ed25519"'
+)
+_DEVICE_SIGNATURE = re.compile(rf"(?P<label>[a-z][a-z0-9_.-]*)=:(?P<signature>{_B64}):")
+_DEVICE_DIGEST = re.compile(rf"sha-256=:(?P<digest>{_B64}):")
+
+
+def _device_signature_input(raw_input: str, raw_signature: str) -> _SignatureInput | None:
+    fields = _DEVICE_INPUT.fullmatch(raw_input)
+    signature = _DEVICE_SIGNATURE.fullmatch(raw_signature)
+    if fields is None or signature is None or fields["label"] != signature["label"]:
+        return None
+    try:
+        signature_bytes = base64.b64decode(signature["signature"], validate=True)
+    except binascii.Error:
+        return None
+    return _SignatureInput(
+        label=fields["label"],
+        components=REQUIRED_COMPONENTS,
+        params={"created": int(fields["created"]), "keyid": fields["keyid"], "alg": "ed25519"},
+        signature=signature_bytes,
+    )
+
+
 def _parse_signature_input(headers: _HeaderLines) -> _SignatureInput:
     raw_input = headers.get("signature-input")
     raw_signature = headers.get("signature")
     if not raw_input or not raw_signature:
         raise SignatureRejected(RejectionReason.missing_signature)
+    device_layout = _device_signature_input(raw_input, raw_signature)
+    if device_layout is not None:
+        return device_layout
+    return _structured_signature_input(raw_input, raw_signature)
+
+
+def _structured_signature_input(raw_input: str, raw_signature: str) -> _SignatureInput:
     try:
         inputs: Any = http_sf.parse(raw_input.encode("ascii"), tltype="dictionary")
         signatures: Any = http_sf.parse(raw_signature.encode("ascii"), tltype="dictionary")
@@ -405,6 +444,14 @@ def check_content_digest(*, header: str | None, body: bytes) -> None:
     """
     if header is None:
         raise SignatureRejected(RejectionReason.missing_digest)
+    if (device_layout := _DEVICE_DIGEST.fullmatch(header)) is not None:
+        try:
+            value = base64.b64decode(device_layout["digest"], validate=True)
+        except binascii.Error as exc:
+            raise SignatureRejected(RejectionReason.digest_mismatch) from exc
+        if not hmac.compare_digest(value, hashlib.sha256(body).digest()):
+            raise SignatureRejected(RejectionReason.digest_mismatch)
+        return
     try:
         members: Any = http_sf.parse(header.encode("ascii"), tltype="dictionary")
     except (ValueError, TypeError, UnicodeEncodeError) as exc:

@@ -482,3 +482,40 @@ def test_other_parameter_orders_are_verified_by_the_package(device: DeviceKeyPai
     with pytest.raises(SignatureRejected) as excinfo:
         _verify(device, headers)
     assert _reason(excinfo) == RejectionReason.bad_signature
+
+
+@given(
+    label=st.from_regex(r"[a-z][a-z0-9_.-]{0,10}", fullmatch=True),
+    created=st.integers(min_value=1, max_value=10**15 - 1),
+    key_id=st.uuids().map(str),
+    signature=st.binary(min_size=0, max_size=80),
+)
+@settings(max_examples=200, deadline=None)
+def test_the_device_layout_reads_as_the_structured_fields_parser_reads_it(
+    label: str, created: int, key_id: str, signature: bytes
+) -> None:
+    raw_input = (
+        f'{label}=("@method" "@path" "content-digest");created={created};'
+        f'keyid="{key_id}";alg="ed25519"'
+    )
+    raw_signature = f"{label}=:{base64.b64encode(signature).decode()}:"
+    fast = signatures._device_signature_input(raw_input, raw_signature)
+    assert fast == signatures._structured_signature_input(raw_input, raw_signature)
+
+
+KEY = 'keyid="0f8fad5b-d9cb-469f-a165-70867728950e"'
+DEVICE_INPUT = f'openem=("@method" "@path" "content-digest");created=1;{KEY};alg="ed25519"'
+
+
+@pytest.mark.parametrize(
+    "raw_input",
+    [
+        DEVICE_INPUT.replace("created=1", "created=01"),
+        DEVICE_INPUT.replace(' "content-digest"', ""),
+        f'openem=("@method" "@path" "content-digest");{KEY};created=1;alg="ed25519"',
+        DEVICE_INPUT + " ",
+    ],
+)
+def test_other_spellings_are_left_to_the_structured_fields_parser(raw_input: str) -> None:
+    assert signatures._device_signature_input(DEVICE_INPUT, "openem=:AAAA:") is not None
+    assert signatures._device_signature_input(raw_input, "openem=:AAAA:") is None
