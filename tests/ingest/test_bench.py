@@ -10,6 +10,7 @@ FIGURES = (
     "noop_requests_per_s", "single_requests_per_s", "single_p50_ms", "single_p99_ms",
     "single_ratio_to_ceiling", "single_paced_requests_per_s", "single_paced_p99_ms",
     "batch_fixes_per_s", "raw_insert_rows_per_s", "batch_ratio_to_raw",
+    "raw_from_python_rows_per_s", "batch_ratio_to_raw_from_python",
     "national_batch_fixes_per_s", "national_batch_p99_ms",
 )
 
