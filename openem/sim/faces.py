@@ -118,14 +118,15 @@ class BurstMaker:
         self._prepared: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _portrait(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The probe photo facing the camera most squarely (a burst starts facing it): a
+        photo already turned leaves a simulated turn too little to show."""
         if index not in self._prepared:
-            for path in self.faces[index].probes:
-                prepared = _portrait_of(path)
-                if prepared is not None:
-                    self._prepared[index] = prepared
-                    break
-            else:
+            found = (_portrait_of(path) for path in self.faces[index].probes)
+            candidates = [portrait for portrait in found if portrait is not None]
+            if not candidates:
                 raise ValueError(f"{self.faces[index].label}: no usable probe photo")
+            chosen = min(candidates, key=lambda portrait: portrait.turn)
+            self._prepared[index] = (chosen.image, chosen.landmarks)
         return self._prepared[index]
 
     def burst(self, index: int, challenge: str, *, attempt: int = 0, seed: int = 0) -> list[bytes]:
@@ -143,7 +144,14 @@ class BurstMaker:
             return [jpeg(frame) for frame in frames]
 
 
-def _portrait_of(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+@dataclass(frozen=True)
+class _Portrait:
+    image: np.ndarray
+    landmarks: np.ndarray
+    turn: float  # |yaw| of the face in it
+
+
+def _portrait_of(path: Path) -> _Portrait | None:
     """A head-and-shoulders crop around the largest face, and its landmarks (or None)."""
     from openem.biometrics.embedding import detect_faces, prepare_image
     from openem.biometrics.frames import analyse_frame
@@ -162,7 +170,7 @@ def _portrait_of(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
         size = (round(portrait.shape[1] * scale), round(portrait.shape[0] * scale))
         portrait = np.asarray(Image.fromarray(portrait).resize(size, Image.Resampling.BICUBIC))
     portrait = np.ascontiguousarray(portrait)
-    landmarks = analyse_frame(portrait, models=models).landmarks
-    if landmarks is None:
+    analysis = analyse_frame(portrait, models=models)
+    if analysis.landmarks is None or analysis.pose is None:
         return None
-    return portrait, landmarks
+    return _Portrait(portrait, analysis.landmarks, abs(analysis.pose.yaw))

@@ -111,9 +111,8 @@ class FaceCheckin:
 
     def shown_face(self, faces: int) -> int:
         own = self.own_face(faces)
-        # The face before its own: with the four shared demo faces the last wearer shows
-        # "demo face 3" (index 2), whose simulated turns pass liveness, so its attempts end
-        # as no-matches (the first face's simulated turns fail liveness since 2026-11-28).
+        # Another wearer's face (the one before its own): its simulated turns pass
+        # liveness, so the attempts end as no-matches.
         return (own - 1) % faces if self.impostor else own
 
 

@@ -60,3 +60,21 @@ def test_without_the_shared_set_the_sdist_sample_faces_are_used(
     assert caches == [tmp_path / "data" / "demo-faces-cache"]
     assert [f.label for f in chosen] == ["demo face 1", "demo face 2"]
     assert all(p.exists() for f in chosen for p in (*f.enrol, *f.probes))
+
+
+def test_bursts_start_from_the_probe_photo_facing_the_camera(tmp_path: Path) -> None:
+    from openem.biometrics.frames import analyse_frame
+    from openem.biometrics.model import load_models
+
+    models = load_models()
+    images = sample_images.images_dir()
+    # obama2.jpg is turned a little (|yaw| about 0.14), obama.jpg faces the camera (0.01).
+    face = faces.DemoFace("demo face 1", enrol=(images / "obama3.jpg",),
+                          probes=(images / "obama2.jpg", images / "obama.jpg"))
+    turned = analyse_frame(faces.load_rgb(images / "obama2.jpg"), models=models).pose
+    assert turned is not None and abs(turned.yaw) > 0.1
+
+    first_frame = tmp_path / "frame.jpg"
+    first_frame.write_bytes(faces.BurstMaker([face]).burst(0, "turn_left")[0])
+    facing = analyse_frame(faces.load_rgb(first_frame), models=models).pose
+    assert facing is not None and abs(facing.yaw) < 0.05
