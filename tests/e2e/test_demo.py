@@ -3,7 +3,9 @@ check-ins that pass and fail."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
@@ -76,8 +78,11 @@ def test_demo_raises_alerts_shows_passed_and_failed_checkins_with_moving_trails(
             "OPENEM_DATA_DIR": str(tmp_path / "var"), "OPENEM_KEY_FILE": str(tmp_path / "key")}
     log = tmp_path / "demo.log"
     with log.open("wb") as out:
+        # Its own process group: the demo starts the simulator, and a demo that has to be
+        # killed must not leave the simulator running.
         demo = subprocess.Popen([*openem_command(), "demo", "--subjects", "20"], env=env,
-                                cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+                                cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
         logins = _logins(log, timeout=120)
@@ -104,3 +109,5 @@ def test_demo_raises_alerts_shows_passed_and_failed_checkins_with_moving_trails(
         except subprocess.TimeoutExpired:
             demo.kill()
             demo.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(demo.pid, signal.SIGKILL)
