@@ -8,7 +8,9 @@ same server, and p99 latency at the national load (3,300 fixes/s) in batch mode.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -16,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -88,8 +91,36 @@ def _devices(database_url: str, count: int) -> list[dict[str, str]]:
     return devices
 
 
+@dataclass(frozen=True)
+class Server:
+    """The benchmarked server: its address, and the CPU its processes have used."""
+
+    base: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server and its worker processes (Linux ``/proc``; NaN
+        elsewhere)."""
+        try:
+            total = 0.0
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    pid, fields = _proc_stat(stat)
+                    if pid == self.pid or int(fields[1]) == self.pid:
+                        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            return total
+        except OSError:
+            return math.nan
+
+
+def _proc_stat(path: Path) -> tuple[int, list[str]]:
+    """A process's id and the fields after its name (state, ppid, ...)."""
+    text = path.read_text()
+    return int(text.split(" ", 1)[0]), text.rsplit(")", 1)[1].split()
+
+
 @contextmanager
-def _server(database_url: str, port: int, workers: int) -> Iterator[str]:
+def _server(database_url: str, port: int, workers: int) -> Iterator[Server]:
     # An ingest node: the outbox relay (part of ingest's delivery guarantee) runs, the
     # downstream consumers and schedulers run in their own processes in a national
     # deployment (docs/rules.md) and are measured by their own benchmarks.
@@ -117,15 +148,15 @@ def _server(database_url: str, port: int, workers: int) -> Iterator[str]:
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    base = f"http://127.0.0.1:{port}"
+    server = Server(f"http://127.0.0.1:{port}", process.pid)
     try:
         for _ in range(300):
             try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{server.base}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        yield base
+        yield server
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -137,7 +168,7 @@ PREPARE_PER_S = {"noop": 4_000.0, "single": 3_000.0, "batch": 250.0}
 
 
 def _load(
-    base: str,
+    server: Server,
     devices: list[dict[str, str]],
     *,
     mode: str,
@@ -153,7 +184,7 @@ def _load(
     running = []
     for index in range(processes):
         plan = {
-            "base_url": base,
+            "base_url": server.base,
             "mode": mode,
             "seconds": seconds,
             "concurrency": concurrency,
@@ -176,6 +207,7 @@ def _load(
         assert child.stdout is not None
         if child.stdout.readline().strip() != b"ready":
             raise RuntimeError("a load generator failed to start")
+    cpu_before = server.cpu_seconds()
     for child in running:
         assert child.stdin is not None
         child.stdin.write(b"go\n")
@@ -186,11 +218,15 @@ def _load(
         with child.stdout:
             results.append(json.loads(child.stdout.read()))
         child.wait()
+    server_cpu = server.cpu_seconds() - cpu_before
     latencies = sorted(lat for result in results for lat in result["latencies"])
     elapsed = max(result["elapsed"] for result in results)
+    requests, items = sum(r["ok"] for r in results), sum(r["items"] for r in results)
     return {
-        "requests_per_s": sum(r["ok"] for r in results) / elapsed,
-        "items_per_s": sum(r["items"] for r in results) / elapsed,
+        "requests_per_s": requests / elapsed,
+        "items_per_s": items / elapsed,
+        "server_cpu_ms_per_request": 1000 * server_cpu / max(requests, 1),
+        "server_cpu_ms_per_item": 1000 * server_cpu / max(items, 1),
         "failed": sum(r["failed"] for r in results),
         "p50_ms": percentile(latencies, 50) * 1000,
         "p99_ms": percentile(latencies, 99) * 1000,
@@ -330,8 +366,8 @@ def bench_backend(
     migrate.upgrade(database_url)
     devices = _devices(database_url, 64)
     figures: dict[str, float] = {}
-    with _server(database_url, _free_port(), workers) as base:
-        load = partial(_load, base, devices, seconds=seconds, processes=processes)
+    with _server(database_url, _free_port(), workers) as server:
+        load = partial(_load, server, devices, seconds=seconds, processes=processes)
         ceiling = load(mode="noop", concurrency=concurrency, batch_size=0, seq_start=1)
         single = load(mode="single", concurrency=concurrency, batch_size=1, seq_start=1)
         paced = load(
@@ -349,7 +385,9 @@ def bench_backend(
     figures.update(
         {
             "noop_requests_per_s": ceiling["requests_per_s"],
+            "noop_server_cpu_ms_per_request": ceiling["server_cpu_ms_per_request"],
             "single_requests_per_s": single["requests_per_s"],
+            "single_server_cpu_ms_per_request": single["server_cpu_ms_per_request"],
             "single_p50_ms": single["p50_ms"],
             "single_p99_ms": single["p99_ms"],
             "single_ratio_to_ceiling": single["requests_per_s"] / ceiling["requests_per_s"],
@@ -357,6 +395,7 @@ def bench_backend(
             "single_paced_p50_ms": paced["p50_ms"],
             "single_paced_p99_ms": paced["p99_ms"],
             "batch_fixes_per_s": batch["items_per_s"],
+            "batch_server_cpu_ms_per_fix": batch["server_cpu_ms_per_item"],
             "batch_p99_ms": batch["p99_ms"],
             "raw_insert_rows_per_s": raw,
             "batch_ratio_to_raw": batch["items_per_s"] / raw,

@@ -24,7 +24,6 @@ from itertools import islice
 from typing import Any
 from urllib.parse import urlsplit
 
-import uvloop
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from openem.sim.signer import DeviceSigner
@@ -209,7 +208,7 @@ def main() -> None:
     print("ready", flush=True)
     if sys.stdin.readline().strip() != "go":
         return
-    print(json.dumps(uvloop.run(run(plan, lanes))))
+    print(json.dumps(asyncio.run(run(plan, lanes))))
 
 
 if __name__ == "__main__":

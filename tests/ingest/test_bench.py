@@ -11,6 +11,8 @@ FIGURES = (
     "single_ratio_to_ceiling", "single_paced_requests_per_s", "single_paced_p99_ms",
     "batch_fixes_per_s", "raw_insert_rows_per_s", "batch_ratio_to_raw",
     "raw_from_python_rows_per_s", "batch_ratio_to_raw_from_python",
+    "noop_server_cpu_ms_per_request", "single_server_cpu_ms_per_request",
+    "batch_server_cpu_ms_per_fix",
     "national_batch_fixes_per_s", "national_batch_p99_ms",
 )
 
