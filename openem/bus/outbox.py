@@ -9,16 +9,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, String, Table, delete, insert, select
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    LargeBinary,
+    Row,
+    String,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from openem.bus.base import Bus
 from openem.db.base import Base, utcnow
+from openem.db.session import read_only
 from openem.logs import get_logger
 
 log = get_logger(__name__)
@@ -69,10 +82,17 @@ def enqueue_many(session: Session, entries: list[OutboxEntry]) -> None:
     )
 
 
-def _pending(sessions: sessionmaker[Session], limit: int) -> list[OutboxMessage]:
-    with sessions() as session:
-        query = select(OutboxMessage).order_by(OutboxMessage.id).limit(limit)
-        return list(session.scalars(query))
+_PENDING = (
+    select(OUTBOX.c.id, OUTBOX.c.subject, OUTBOX.c.msg_id, OUTBOX.c.payload)
+    .order_by(OUTBOX.c.id)
+    .limit(bindparam("limit"))
+)
+
+
+def _pending(sessions: sessionmaker[Session], limit: int) -> Sequence[Row[int, str, str, bytes]]:
+    """The oldest pending messages (a read: on SQLite it does not take the writer lock)."""
+    with read_only(sessions) as session:
+        return session.execute(_PENDING, {"limit": limit}).all()
 
 
 def _forget(sessions: sessionmaker[Session], ids: list[int]) -> None:
