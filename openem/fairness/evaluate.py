@@ -12,6 +12,7 @@ from typing import Any
 import dlib
 import numpy as np
 
+from openem.biometrics.embedding import distance
 from openem.biometrics.model import MODEL_VERSION
 from openem.biometrics.pool import FacePool
 from openem.biometrics.templates import DEFAULT_FUSION
@@ -60,11 +61,20 @@ def _sample_pairs(pairs: list[Pair], limit: int | None, seed: int) -> list[Pair]
     return [pairs[i] for i in sorted(chosen)]
 
 
-def _pair_scores(pairs: list[Pair], vectors: dict[str, np.ndarray | None]) -> np.ndarray:
+def _euclidean(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b))
+
+
+def _pair_scores(
+    pairs: list[Pair],
+    vectors: dict[str, np.ndarray | None],
+    measure: Callable[[np.ndarray, np.ndarray], float] = distance,
+) -> np.ndarray:
+    """Pair distances as OpenEM compares descriptors (unit length), or by ``measure``."""
     out = []
     for p in pairs:
         a, b = vectors.get(p.image_a), vectors.get(p.image_b)
-        out.append(MISSING_DISTANCE if a is None or b is None else float(np.linalg.norm(a - b)))
+        out.append(MISSING_DISTANCE if a is None or b is None else measure(a, b))
     return np.array(out)
 
 
@@ -248,7 +258,7 @@ def evaluate_faces(
     )
     figures["threshold"] = threshold
     peer_vectors = dict(zip(pair_images, peer_list, strict=True))
-    peer_distances = _pair_scores(pairs, peer_vectors)
+    peer_distances = _pair_scores(pairs, peer_vectors, _euclidean)  # its face_distance
     peer = verification_figures(peer_distances, same, folds)
     peer["library"] = "face_recognition 1.3.0 (defaults: HOG upsample 1, 5-point, 1 jitter)"
     peer["failure_to_acquire"] = metrics.failure_to_acquire(

@@ -4,6 +4,7 @@ Genuine prompt: a person's template against their own next (up to) 3 photos, acc
 when any attempt passes the check-in gate and matches. Impostor prompt: the same template
 against 3 photos of every other person in the set, the impostor getting 3 attempts too.
 Enrolment photos must pass the enrolment gate; attempts the check-in gate, as in service.
+Descriptors are compared at unit length, as ``template_distance`` does.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from openem.biometrics.embedding import unit
 from openem.fairness.acquire import Acquired
 
 ENROL = 3
@@ -89,15 +91,17 @@ def build_prompts(
 
 
 def score_matrix(prompts: PromptSet, fusion: str) -> np.ndarray:
-    """Distance of every template to every probe photo (people x probes), per fusion rule."""
-    finite = np.where(np.isfinite(prompts.probes), prompts.probes, 1e3)
+    """Distance of every template to every probe photo (people x probes), per fusion rule.
+
+    The same distances as ``template_distance`` with one-frame bursts. Probes without a
+    descriptor get a finite placeholder; they never pass the gate (``probe_ok``).
+    """
+    probes = unit(np.where(np.isfinite(prompts.probes), prompts.probes, 1.0))
+    enrolled = unit(prompts.enrol_sets) * prompts.enrol_mask[:, :, None]
     if fusion == "centroid":
-        return np.asarray(
-            np.linalg.norm(prompts.templates[:, None, :] - finite[None, :, :], axis=-1)
-        )
-    per_enrol = np.linalg.norm(
-        prompts.enrol_sets[:, :, None, :] - finite[None, None, :, :], axis=-1
-    )
+        centroids = unit(enrolled.sum(axis=1) / prompts.enrol_mask.sum(axis=1)[:, None])
+        return np.asarray(np.linalg.norm(centroids[:, None, :] - probes[None, :, :], axis=-1))
+    per_enrol = np.linalg.norm(enrolled[:, :, None, :] - probes[None, None, :, :], axis=-1)
     if fusion == "min":
         return np.asarray(np.where(prompts.enrol_mask[:, :, None], per_enrol, np.inf).min(axis=1))
     summed = np.where(prompts.enrol_mask[:, :, None], per_enrol, 0.0).sum(axis=1)

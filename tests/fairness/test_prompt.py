@@ -87,3 +87,16 @@ def test_accepted_impostor_prompts_are_the_false_acceptances_per_prompt() -> Non
     accepted, impostor = accepted_prompts(prompts, scores, threshold)
     assert impostor.sum() == 12 * 11 and not impostor.diagonal().any()
     assert accepted[impostor].mean() == prompt_rates(prompts, scores, threshold)["far"]
+
+
+def test_prompt_scores_compare_descriptors_by_direction() -> None:
+    images_of, acquired = _people(seed=4)
+    scaled = {
+        name: Acquired(True, a.quality_ok, a.reasons, 2.0 * a.plain, 0.5 * a.mirrored)
+        for name, a in acquired.items()
+        if a.plain is not None and a.mirrored is not None
+    }
+    plain = build_prompts(sorted(images_of), images_of, acquired)
+    rescaled = build_prompts(sorted(images_of), images_of, scaled)
+    for fusion in ("centroid", "min", "mean"):
+        np.testing.assert_allclose(score_matrix(plain, fusion), score_matrix(rescaled, fusion))
