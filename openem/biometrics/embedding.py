@@ -164,5 +164,17 @@ def embed_largest_face(
     return describe_chip(face_chip(prepared, shape), models=models, mirror=mirror)
 
 
+def unit(vectors: np.ndarray) -> np.ndarray:
+    """Descriptors scaled to length 1 (along the last axis).
+
+    dlib's descriptors vary in length (about 1.2-1.7 on LFW) and the length carries
+    little identity: comparing directions only separates people better (docs/biometrics.md,
+    "Measured choices"). Stored descriptors stay as computed; comparisons scale them.
+    """
+    array = np.asarray(vectors, dtype=np.float64)
+    return np.asarray(array / np.maximum(np.linalg.norm(array, axis=-1, keepdims=True), 1e-12))
+
+
 def distance(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm(np.asarray(a) - np.asarray(b)))
+    """Distance between two descriptors as every comparison measures it (unit length)."""
+    return float(np.linalg.norm(unit(a) - unit(b)))

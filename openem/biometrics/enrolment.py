@@ -10,7 +10,7 @@ import numpy as np
 from openem.biometrics import embedding
 from openem.biometrics.frames import analyse_frame
 from openem.biometrics.model import FaceModels, default_models
-from openem.biometrics.quality import DEFAULT_POLICY, QualityPolicy, QualityResult
+from openem.biometrics.quality import ENROLMENT_POLICY, QualityPolicy, QualityResult
 from openem.biometrics.templates import FaceTemplate, build_template
 
 
@@ -24,7 +24,7 @@ def enrol_subject(
     *,
     images: Sequence[np.ndarray],
     models: FaceModels | None = None,
-    policy: QualityPolicy = DEFAULT_POLICY,
+    policy: QualityPolicy = ENROLMENT_POLICY,
 ) -> EnrolmentResult:
     """Template from the enrolment photos that pass the quality gate (mirror-averaged)."""
     models = models or default_models()

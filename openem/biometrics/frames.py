@@ -27,8 +27,12 @@ class FrameAnalysis:
 
     @property
     def single_subject(self) -> bool:
-        """A face was found and no other face makes it unclear whose it is."""
-        return self.face_count >= 1 and "multiple_faces" not in self.quality.reasons
+        """A face was found and no other face makes it unclear whose it is.
+
+        Judged from the measures, not the gate's reasons: the check-in gate does not refuse
+        a second face, but liveness still needs one subject in every frame of the burst.
+        """
+        return self.face_count >= 1 and not self.quality.measures.get("comparable_other_faces")
 
 
 def analyse_frame(

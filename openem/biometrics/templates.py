@@ -9,6 +9,7 @@ from typing import Literal
 
 import numpy as np
 
+from openem.biometrics.embedding import unit
 from openem.biometrics.model import MODEL_VERSION
 
 Fusion = Literal["centroid", "min", "mean"]
@@ -62,18 +63,24 @@ def template_distance(
 ) -> float:
     """Distance between one subject's template and the descriptors of one check-in burst.
 
-    The burst's frames are averaged first (less noise), except for ``min``:
-    ``centroid`` compares that with the mean enrolment descriptor, ``mean`` averages its
-    distances to each enrolment descriptor (so one unusual enrolment photo weighs a
-    third, not all), ``min`` takes the closest enrolment-frame pair. With one frame,
-    ``mean`` is the mean distance of the photo to the enrolment photos.
+    Descriptors are compared at unit length (``embedding.unit``); a template stored before
+    that is compared the same way, so it needs no re-enrolment. The burst's frames are
+    averaged first (less noise), except for ``min``: ``centroid`` compares that with the
+    mean enrolment descriptor, ``mean`` averages its distances to each enrolment
+    descriptor (so one unusual enrolment photo weighs a third, not all), ``min`` takes the
+    closest enrolment-frame pair. With one frame, ``mean`` is the mean distance of the
+    photo to the enrolment photos.
     """
     if not probe_descriptors:
         raise TemplateError("no probe descriptors")
-    probes = np.stack([np.asarray(d, dtype=np.float64).reshape(-1) for d in probe_descriptors])
+    probes = unit(
+        np.stack([np.asarray(d, dtype=np.float64).reshape(-1) for d in probe_descriptors])
+    )
+    enrolled = unit(template.descriptors)
+    burst = unit(probes.mean(axis=0))
     if fusion == "centroid":
-        return float(np.linalg.norm(template.centroid - probes.mean(axis=0)))
+        return float(np.linalg.norm(unit(enrolled.mean(axis=0)) - burst))
     if fusion == "mean":
-        return float(np.linalg.norm(template.descriptors - probes.mean(axis=0), axis=-1).mean())
-    pairwise = np.linalg.norm(template.descriptors[:, None, :] - probes[None, :, :], axis=-1)
+        return float(np.linalg.norm(enrolled - burst, axis=-1).mean())
+    pairwise = np.linalg.norm(enrolled[:, None, :] - probes[None, :, :], axis=-1)
     return float(pairwise.min())

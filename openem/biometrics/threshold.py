@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 DEFAULT_TARGET_FMR = 1e-3
-DEFAULT_THRESHOLD = 0.54
+DEFAULT_THRESHOLD = 0.38
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import numpy as np
 from openem.biometrics.frames import FrameAnalysis, analyse_frame
 from openem.biometrics.liveness import Challenge, LivenessResult, check_liveness
 from openem.biometrics.model import MODEL_VERSION, FaceModels
-from openem.biometrics.quality import DEFAULT_POLICY, QualityPolicy
+from openem.biometrics.quality import VERIFICATION_POLICY, QualityPolicy
 from openem.biometrics.templates import (
     DEFAULT_FUSION,
     FaceTemplate,
@@ -58,9 +58,13 @@ def verify_checkin(
     challenge: Challenge | None,
     threshold: float = DEFAULT_THRESHOLD,
     models: FaceModels | None = None,
-    policy: QualityPolicy = DEFAULT_POLICY,
+    policy: QualityPolicy = VERIFICATION_POLICY,
 ) -> CheckinDecision:
-    """Analyse a burst (capture order, first frame facing the camera) and decide."""
+    """Analyse a burst (capture order, first frame facing the camera) and decide.
+
+    Frames go through the check-in gate (``VERIFICATION_POLICY``): only a frame that cannot
+    be compared is refused (``retry``); the enrolment photos passed the full gate.
+    """
     analyses = [analyse_frame(frame, models=models, policy=policy) for frame in frames]
     return decide_checkin(
         template=template, analyses=analyses, challenge=challenge, threshold=threshold

@@ -15,6 +15,7 @@ from PIL import Image
 from openem.biometrics.frames import analyse_frame
 from openem.biometrics.model import default_models
 from openem.biometrics.pool import FacePool
+from openem.biometrics.quality import VERIFICATION_POLICY, judge_quality
 from openem.fairness.cache import MISSING, DescriptorCache, file_key
 
 CHUNK = 16
@@ -23,11 +24,15 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Acquired:
+    """One photo: found, its verdicts from the enrolment gate (``quality_ok``, ``reasons``)
+    and from the check-in gate (``verification_ok``), and its descriptors."""
+
     found: bool
     quality_ok: bool
     reasons: tuple[str, ...]
     plain: np.ndarray | None
     mirrored: np.ndarray | None
+    verification_ok: bool = True
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -52,6 +57,7 @@ def acquire_files(paths: list[Path], cache_dir: Path | None = None) -> list[Acqu
                 reasons=analysis.quality.reasons,
                 plain=analysis.descriptor,
                 mirrored=mirrored,
+                verification_ok=judge_quality(analysis.quality.measures, VERIFICATION_POLICY).ok,
             )
         )
     return results

@@ -12,6 +12,7 @@ from typing import Any
 import dlib
 import numpy as np
 
+from openem.biometrics.embedding import distance
 from openem.biometrics.model import MODEL_VERSION
 from openem.biometrics.pool import FacePool
 from openem.biometrics.templates import DEFAULT_FUSION
@@ -20,6 +21,8 @@ from openem.fairness import metrics
 from openem.fairness.acquire import Acquired, acquire_files, peer_encode_files, run_chunked
 from openem.fairness.dataset import FaceDataset, Pair, load_dataset
 from openem.fairness.prompt import (
+    ImpostorOutcomes,
+    accepted_prompts,
     build_prompts,
     genuine_by_person,
     impostor_attempt_scores,
@@ -58,11 +61,20 @@ def _sample_pairs(pairs: list[Pair], limit: int | None, seed: int) -> list[Pair]
     return [pairs[i] for i in sorted(chosen)]
 
 
-def _pair_scores(pairs: list[Pair], vectors: dict[str, np.ndarray | None]) -> np.ndarray:
+def _euclidean(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b))
+
+
+def _pair_scores(
+    pairs: list[Pair],
+    vectors: dict[str, np.ndarray | None],
+    measure: Callable[[np.ndarray, np.ndarray], float] = distance,
+) -> np.ndarray:
+    """Pair distances as OpenEM compares descriptors (unit length), or by ``measure``."""
     out = []
     for p in pairs:
         a, b = vectors.get(p.image_a), vectors.get(p.image_b)
-        out.append(MISSING_DISTANCE if a is None or b is None else float(np.linalg.norm(a - b)))
+        out.append(MISSING_DISTANCE if a is None or b is None else measure(a, b))
     return np.array(out)
 
 
@@ -115,8 +127,12 @@ def _prompt_level(
     people_fold: dict[str, int],
     acquired: dict[str, Acquired],
     calibrate_fmr: float | None,
-) -> tuple[dict[str, Any], dict[str, bool]]:
-    """Cross-calibrated: threshold from one half of the folds, rates measured on the other."""
+) -> tuple[dict[str, Any], dict[str, bool], list[ImpostorOutcomes]]:
+    """Cross-calibrated: threshold from one half of the folds, rates measured on the other.
+
+    Also returns, for the default fusion, each genuine prompt's outcome by person and the
+    impostor prompts' outcomes of each half (for per-group figures).
+    """
     folds = sorted(set(people_fold.values()))
     halves = [folds[: len(folds) // 2], folds[len(folds) // 2 :]] if len(folds) > 1 else [folds]
     images_of = dataset.images_of()
@@ -129,6 +145,7 @@ def _prompt_level(
         "calibrated_on": "impostor prompts (best of the impostor's attempts): per-prompt FMR",
     }
     accepted: dict[str, bool] = {}
+    impostor_outcomes: list[ImpostorOutcomes] = []
     for fusion in FUSIONS:
         scores = [score_matrix(s, fusion) for s in sets]
         totals = dict.fromkeys(
@@ -159,6 +176,8 @@ def _prompt_level(
             totals["impostor_attempts"] += float(attempts.size)
             if fusion == DEFAULT_FUSION:
                 accepted.update(genuine_by_person(prompts, scores[k], threshold))
+                outcomes, valid = accepted_prompts(prompts, scores[k], threshold)
+                impostor_outcomes.append(ImpostorOutcomes(prompts.people, outcomes, valid))
         result[fusion] = {
             "gar": totals["gar"] / max(totals["genuine_prompts"], 1.0),
             "far": totals["far"] / max(totals["impostor_prompts"], 1.0),
@@ -177,7 +196,7 @@ def _prompt_level(
             target_fmr=calibrate_fmr,
         )
         result["threshold_all_folds"] = calibration.as_dict()
-    return result, accepted
+    return result, accepted, impostor_outcomes
 
 
 def evaluate_faces(
@@ -217,6 +236,7 @@ def evaluate_faces(
     figures = verification_figures(distances, same, folds)
     mirrored = _pair_scores(pairs, {i: acquired[i].mirrored for i in pair_images})
     figures["mirror_average"] = {
+        "pair_accuracy": metrics.lfw_accuracy(mirrored, same, folds)[0],
         "roc_auc": metrics.roc_auc(mirrored[same], mirrored[~same]),
         "eer": metrics.equal_error_rate(mirrored[same], mirrored[~same]),
     }
@@ -224,7 +244,10 @@ def evaluate_faces(
         np.array([acquired[i].found for i in pair_images])
     )
     figures["quality_pass_rate"] = float(np.mean([acquired[i].quality_ok for i in images]))
-    prompt, accepted = _prompt_level(dataset, people_fold, acquired, calibrate_fmr)
+    figures["checkin_gate_pass_rate"] = float(
+        np.mean([acquired[i].verification_ok for i in images])
+    )
+    prompt, accepted, impostors = _prompt_level(dataset, people_fold, acquired, calibrate_fmr)
     figures["prompt_level"] = prompt
     figures["prompt_gar"] = prompt[DEFAULT_FUSION]["gar"]
     figures["prompt_far"] = prompt[DEFAULT_FUSION]["far"]
@@ -235,7 +258,7 @@ def evaluate_faces(
     )
     figures["threshold"] = threshold
     peer_vectors = dict(zip(pair_images, peer_list, strict=True))
-    peer_distances = _pair_scores(pairs, peer_vectors)
+    peer_distances = _pair_scores(pairs, peer_vectors, _euclidean)  # its face_distance
     peer = verification_figures(peer_distances, same, folds)
     peer["library"] = "face_recognition 1.3.0 (defaults: HOG upsample 1, 5-point, 1 jitter)"
     peer["failure_to_acquire"] = metrics.failure_to_acquire(
@@ -248,6 +271,7 @@ def evaluate_faces(
         threshold=threshold,
         acquired=acquired,
         accepted=accepted,
+        impostors=impostors,
     )
     if plots_dir is not None:
         figures["plots"] = write_det_plots(

@@ -1,7 +1,13 @@
-"""Per-attribute-group figures: FNMR, FMR, failure to acquire, prompt-level acceptance."""
+"""Per-attribute-group figures: FNMR, FMR, failure to acquire, prompt-level acceptance.
+
+Same-group impostor prompts (a template of the group against every other person of the
+group, three attempts each) are far more numerous than same-group impostor pairs, so the
+per-group false-acceptance rate is measured on them (``prompt_far``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -9,6 +15,7 @@ import numpy as np
 from openem.fairness import metrics
 from openem.fairness.acquire import Acquired
 from openem.fairness.dataset import FaceDataset, Pair
+from openem.fairness.prompt import ImpostorOutcomes
 
 
 def _value(dataset: FaceDataset, image: str, attribute: str) -> str:
@@ -23,6 +30,7 @@ def group_figures(
     threshold: float,
     acquired: dict[str, Acquired],
     accepted: dict[str, bool],
+    impostors: Sequence[ImpostorOutcomes] = (),
 ) -> dict[str, Any]:
     """For every attribute column: figures per value, and worst/best FNMR ratios."""
     person_images = dataset.images_of()
@@ -43,6 +51,7 @@ def group_figures(
             images = [i for i in acquired if _value(dataset, i, attribute) == value]
             people = {dataset.identity[i] for i in images}
             prompts = [accepted[p] for p in people if p in accepted and person_images.get(p)]
+            false_accepts, impostor_prompts = _same_group_impostors(impostors, people)
             per_group[value] = {
                 "genuine_pairs": int(genuine.size),
                 "impostor_pairs": int(impostor.size),
@@ -58,15 +67,34 @@ def group_figures(
                 ),
                 "prompt_gar": float(np.mean(prompts)) if prompts else None,
                 "prompt_genuine": len(prompts),
+                "prompt_far": false_accepts / impostor_prompts if impostor_prompts else None,
+                "prompt_impostor": impostor_prompts,
             }
         fnmr = {k: v["fnmr"] for k, v in per_group.items() if v["fnmr"] is not None}
         prompt_fnmr = {
             k: 1.0 - v["prompt_gar"] for k, v in per_group.items() if v["prompt_gar"] is not None
+        }
+        prompt_far = {
+            k: v["prompt_far"] for k, v in per_group.items() if v["prompt_far"] is not None
         }
         out[attribute] = {
             "threshold": threshold,
             "values": per_group,
             "fnmr_worst_best_ratio": metrics.group_ratio(fnmr),
             "prompt_fnmr_worst_best_ratio": metrics.group_ratio(prompt_fnmr),
+            "prompt_far_worst_best_ratio": metrics.group_ratio(prompt_far),
         }
     return out
+
+
+def _same_group_impostors(
+    impostors: Sequence[ImpostorOutcomes], people: set[str]
+) -> tuple[int, int]:
+    """False acceptances and impostor prompts where template and impostor are both in group."""
+    accepted = total = 0
+    for outcomes in impostors:
+        member = np.array([p in people for p in outcomes.people], dtype=bool)
+        cells = outcomes.valid & member[:, None] & member[None, :]
+        accepted += int(outcomes.accepted[cells].sum())
+        total += int(cells.sum())
+    return accepted, total

@@ -1,8 +1,10 @@
 """Prompt-level protocol: enrol with up to 3 photos, verify with others, up to 3 attempts.
 
 Genuine prompt: a person's template against their own next (up to) 3 photos, accepted
-when any attempt passes quality and matches. Impostor prompt: the same template against
-3 photos of every other person in the set, the impostor getting 3 attempts too.
+when any attempt passes the check-in gate and matches. Impostor prompt: the same template
+against 3 photos of every other person in the set, the impostor getting 3 attempts too.
+Enrolment photos must pass the enrolment gate; attempts the check-in gate, as in service.
+Descriptors are compared at unit length, as ``template_distance`` does.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from openem.biometrics.embedding import unit
 from openem.fairness.acquire import Acquired
 
 ENROL = 3
@@ -28,6 +31,16 @@ class PromptSet:
     probe_ok: np.ndarray
     probe_owner: np.ndarray
     failed_to_enrol: int
+
+
+@dataclass(frozen=True)
+class ImpostorOutcomes:
+    """Impostor prompts of one prompt set: ``accepted[t, o]`` when person ``o``'s photos
+    were accepted as ``people[t]``; ``valid`` marks the cells that are impostor prompts."""
+
+    people: list[str]
+    accepted: np.ndarray
+    valid: np.ndarray
 
 
 def build_prompts(
@@ -63,7 +76,7 @@ def build_prompts(
         for image in rest:
             item = acquired[image]
             probes.append(item.plain if item.plain is not None else np.full(128, np.inf))
-            probe_ok.append(item.quality_ok and item.plain is not None)
+            probe_ok.append(item.verification_ok and item.plain is not None)
             owner.append(index)
     return PromptSet(
         people=kept,
@@ -78,15 +91,17 @@ def build_prompts(
 
 
 def score_matrix(prompts: PromptSet, fusion: str) -> np.ndarray:
-    """Distance of every template to every probe photo (people x probes), per fusion rule."""
-    finite = np.where(np.isfinite(prompts.probes), prompts.probes, 1e3)
+    """Distance of every template to every probe photo (people x probes), per fusion rule.
+
+    The same distances as ``template_distance`` with one-frame bursts. Probes without a
+    descriptor get a finite placeholder; they never pass the gate (``probe_ok``).
+    """
+    probes = unit(np.where(np.isfinite(prompts.probes), prompts.probes, 1.0))
+    enrolled = unit(prompts.enrol_sets) * prompts.enrol_mask[:, :, None]
     if fusion == "centroid":
-        return np.asarray(
-            np.linalg.norm(prompts.templates[:, None, :] - finite[None, :, :], axis=-1)
-        )
-    per_enrol = np.linalg.norm(
-        prompts.enrol_sets[:, :, None, :] - finite[None, None, :, :], axis=-1
-    )
+        centroids = unit(enrolled.sum(axis=1) / prompts.enrol_mask.sum(axis=1)[:, None])
+        return np.asarray(np.linalg.norm(centroids[:, None, :] - probes[None, :, :], axis=-1))
+    per_enrol = np.linalg.norm(enrolled[:, :, None, :] - probes[None, None, :, :], axis=-1)
     if fusion == "min":
         return np.asarray(np.where(prompts.enrol_mask[:, :, None], per_enrol, np.inf).min(axis=1))
     summed = np.where(prompts.enrol_mask[:, :, None], per_enrol, 0.0).sum(axis=1)
@@ -116,8 +131,11 @@ def impostor_prompt_scores(prompts: PromptSet, scores: np.ndarray) -> np.ndarray
     return np.asarray(best[has_probe[None, :] & ~np.eye(n, dtype=bool)])
 
 
-def prompt_rates(prompts: PromptSet, scores: np.ndarray, threshold: float) -> dict[str, float]:
-    """Genuine acceptance and false acceptance per prompt, 3 attempts each."""
+def accepted_prompts(
+    prompts: PromptSet, scores: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which prompts were accepted (template x person whose photos were tried), and which of
+    those cells are impostor prompts (another person, with at least one photo tried)."""
     accepted = (scores <= threshold) & prompts.probe_ok[None, :]
     n = len(prompts.people)
     per_owner = np.zeros((n, n), dtype=bool)
@@ -125,8 +143,15 @@ def prompt_rates(prompts: PromptSet, scores: np.ndarray, threshold: float) -> di
         per_owner[:, owner] |= accepted[:, column]
     has_probe = np.zeros(n, dtype=bool)
     has_probe[prompts.probe_owner] = True
+    return per_owner, has_probe[None, :] & ~np.eye(n, dtype=bool)
+
+
+def prompt_rates(prompts: PromptSet, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """Genuine acceptance and false acceptance per prompt, 3 attempts each."""
+    per_owner, impostor_mask = accepted_prompts(prompts, scores, threshold)
+    has_probe = np.zeros(len(prompts.people), dtype=bool)
+    has_probe[prompts.probe_owner] = True
     genuine = np.diag(per_owner)[has_probe]
-    impostor_mask = has_probe[None, :] & ~np.eye(n, dtype=bool)
     return {
         "gar": float(genuine.mean()) if genuine.size else float("nan"),
         "far": float(per_owner[impostor_mask].mean()) if impostor_mask.any() else float("nan"),

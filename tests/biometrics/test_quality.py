@@ -6,6 +6,7 @@ from PIL import Image, ImageFilter
 from openem.biometrics.embedding import detect_faces
 from openem.biometrics.frames import analyse_frame
 from openem.biometrics.model import FaceModels
+from openem.biometrics.quality import ENROLMENT_POLICY, VERIFICATION_POLICY, judge_quality
 
 
 def _reasons(image: np.ndarray, models: FaceModels) -> tuple[str, ...]:
@@ -30,7 +31,7 @@ def _face_width(image: np.ndarray, models: FaceModels) -> int:
     return detect_faces(image, models=models)[0].width
 
 
-def test_two_people_of_about_the_same_size_are_refused(
+def test_two_people_of_about_the_same_size_are_refused_for_enrolment_and_liveness(
     obama: np.ndarray, biden: np.ndarray, models: FaceModels
 ) -> None:
     height = 500
@@ -50,6 +51,9 @@ def test_two_people_of_about_the_same_size_are_refused(
     boxes = detect_faces(canvas, models=models)
     assert len(boxes) == 2 and min(b.width for b in boxes) >= 0.8 * max(b.width for b in boxes)
     assert "multiple_faces" in _reasons(canvas, models)
+    check_in = analyse_frame(canvas, models=models, policy=VERIFICATION_POLICY)
+    assert check_in.quality.ok  # the check-in gate compares the central face...
+    assert not check_in.single_subject  # ...but liveness needs one subject per frame
 
 
 def test_a_clearly_smaller_face_beside_the_subject_does_not_refuse_the_frame(
@@ -84,3 +88,46 @@ def test_a_blurred_photo_is_refused(obama: np.ndarray, models: FaceModels) -> No
 def test_a_dark_photo_is_refused(obama: np.ndarray, models: FaceModels) -> None:
     dark = (obama.astype(np.float64) * 0.25).astype(np.uint8)
     assert "too_dark" in _reasons(dark, models)
+
+
+def _check_in_reasons(image: np.ndarray, models: FaceModels) -> tuple[str, ...]:
+    return analyse_frame(image, models=models, policy=VERIFICATION_POLICY).quality.reasons
+
+
+def test_the_check_in_gate_leaves_a_dark_photo_to_the_comparison(
+    obama: np.ndarray, models: FaceModels
+) -> None:
+    dark = (obama.astype(np.float64) * 0.25).astype(np.uint8)
+    assert _check_in_reasons(dark, models) == ()
+
+
+def test_the_check_in_gate_refuses_a_frame_without_a_face_or_with_a_tiny_one(
+    obama: np.ndarray, models: FaceModels
+) -> None:
+    grey = np.full((300, 300, 3), 128, dtype=np.uint8)
+    assert _check_in_reasons(grey, models) == ("no_face",)
+    small = np.asarray(Image.fromarray(obama).resize((obama.shape[1] // 6, obama.shape[0] // 6)))
+    assert _check_in_reasons(small, models) == ("face_too_small",)
+
+
+def test_the_check_in_gate_refuses_a_blur_beyond_any_measured_photo(
+    obama: np.ndarray, models: FaceModels
+) -> None:
+    slightly = np.asarray(Image.fromarray(obama).filter(ImageFilter.GaussianBlur(5)))
+    assert "blurred" in _reasons(slightly, models)
+    assert "blurred" not in _check_in_reasons(slightly, models)
+    smeared = np.asarray(Image.fromarray(obama).filter(ImageFilter.GaussianBlur(8)))
+    assert "blurred" in _check_in_reasons(smeared, models)
+
+
+def test_one_analysis_is_judged_by_either_gate_from_its_measures(
+    obama: np.ndarray, models: FaceModels
+) -> None:
+    dark = (obama.astype(np.float64) * 0.25).astype(np.uint8)
+    for image in (obama, dark):
+        for policy in (ENROLMENT_POLICY, VERIFICATION_POLICY):
+            analysed = analyse_frame(image, models=models, policy=policy).quality
+            assert judge_quality(analysed.measures, policy) == analysed
+    measures = analyse_frame(dark, models=models).quality.measures
+    assert "too_dark" in judge_quality(measures, ENROLMENT_POLICY).reasons
+    assert judge_quality(measures, VERIFICATION_POLICY).ok

@@ -24,7 +24,9 @@ def test_a_burst_is_averaged_before_it_is_compared() -> None:
     burst = [_unit(0) + 0.1 * _unit(5), _unit(0) - 0.1 * _unit(5)]
     for fusion in ("mean", "centroid"):
         assert template_distance(template, burst, fusion=fusion) == pytest.approx(0.0)
-    assert template_distance(template, burst, fusion="min") == pytest.approx(0.1)
+    nearest = _unit(0) + 0.1 * _unit(5)
+    expected_min = np.linalg.norm(_unit(0) - nearest / np.linalg.norm(nearest))
+    assert template_distance(template, burst, fusion="min") == pytest.approx(expected_min)
 
 
 def test_with_one_enrolment_photo_mean_and_centroid_agree() -> None:
@@ -34,3 +36,17 @@ def test_with_one_enrolment_photo_mean_and_centroid_agree() -> None:
     assert template_distance(template, burst, fusion="mean") == pytest.approx(
         template_distance(template, burst, fusion="centroid")
     )
+
+
+def test_descriptors_are_compared_by_direction_not_length() -> None:
+    rng = np.random.default_rng(1)
+    enrolment = list(rng.normal(size=(3, 128)))
+    burst = list(rng.normal(size=(2, 128)))
+    template = build_template(descriptors=enrolment)
+    rescaled = build_template(descriptors=[1.3 * d for d in enrolment])
+    for fusion in ("mean", "centroid", "min"):
+        distance = template_distance(template, burst, fusion=fusion)
+        assert template_distance(rescaled, [0.7 * d for d in burst], fusion=fusion) == (
+            pytest.approx(distance)
+        )
+        assert 0.0 <= distance <= 2.0

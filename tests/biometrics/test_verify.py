@@ -41,6 +41,24 @@ def test_another_person_does_not_match(
     assert decision.score is not None and decision.score > decision.threshold
 
 
+def test_a_dark_frame_of_the_person_is_compared_not_sent_back(
+    obama_template: FaceTemplate, obama3: np.ndarray, models: FaceModels
+) -> None:
+    dark = (obama3.astype(np.float64) * 0.25).astype(np.uint8)
+    assert not analyse_frame(dark, models=models).quality.ok  # enrolment would refuse it
+    decision = verify_checkin(template=obama_template, frames=[dark], challenge=None, models=models)
+    assert decision.outcome == "match"
+    assert decision.quality[0]["ok"] is True
+
+
+def test_a_dark_frame_of_another_person_still_does_not_match(
+    obama_template: FaceTemplate, biden: np.ndarray, models: FaceModels
+) -> None:
+    dark = (biden.astype(np.float64) * 0.25).astype(np.uint8)
+    decision = verify_checkin(template=obama_template, frames=[dark], challenge=None, models=models)
+    assert decision.outcome == "no_match"
+
+
 def test_a_burst_without_a_usable_face_asks_for_a_retry(
     obama_template: FaceTemplate, models: FaceModels
 ) -> None:

@@ -27,5 +27,8 @@ def test_a_bounded_evaluation_reports_the_published_shape(tmp_path: Path) -> Non
     for target in report["targets"].values():
         assert target["op"] in (">=", "<=") and isinstance(target["met"], bool)
     assert set(report["groups"]["sex"]["values"]) == {"female", "male"}
+    for group in report["groups"]["sex"]["values"].values():
+        assert group["prompt_impostor"] > 0 and 0.0 <= group["prompt_far"] <= 1.0
+    assert 0.0 <= figures["checkin_gate_pass_rate"] <= 1.0
     assert report["peer"]["roc_auc"] > 0.97
     assert all(Path(p).stat().st_size > 0 for p in figures["plots"])
