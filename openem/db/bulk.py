@@ -25,11 +25,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Executable, Table, text
+from sqlalchemy import JSON, DateTime, Executable, Table, TypeDecorator, Uuid, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 __all__ = ["insert_new"]
 
@@ -76,15 +78,15 @@ def _sqlite_insert_new(
 ) -> list[tuple[Any, ...]]:
     connection = session.connection()
     before = connection.exec_driver_sql(f"SELECT max(rowid) FROM {table.name}").scalar() or 0
-    remembered = _remembering(_sqlite)
-
-    def encode(value: object) -> object:
-        kind = type(value)
-        if kind is dict or kind is list:
-            return json.dumps(value, separators=(",", ":"))
-        return remembered(value) if kind in _REMEMBERED else value
-
-    params = [tuple([encode(row[name]) for name in columns]) for row in rows]
+    converters = _sqlite_converters(table, columns)
+    values = itemgetter(*columns)
+    params: list[tuple[object, ...]] = []
+    for row in rows:
+        param = list(values(row)) if len(columns) > 1 else [row[columns[0]]]
+        for index, convert in converters:
+            if param[index] is not None:
+                param[index] = convert(param[index])
+        params.append(tuple(param))
     inserted = connection.exec_driver_sql(_executemany_insert(table, columns, unique), params)
     if inserted.rowcount == len(rows):
         return [tuple(row[name] for name in returning) for row in rows]
@@ -95,11 +97,34 @@ def _sqlite_insert_new(
     return list(found)
 
 
+def _sqlite_converters(
+    table: Table, columns: tuple[str, ...]
+) -> list[tuple[int, Callable[[Any], object]]]:
+    """Per column that SQLAlchemy would convert, where it sits and how (for one batch: ids
+    and arrival times repeat on every row and are converted once)."""
+    remembered = _remembering(_sqlite)
+    converters: list[tuple[int, Callable[[Any], object]]] = []
+    for index, name in enumerate(columns):
+        column_type = _stored_type(table, name)
+        if isinstance(column_type, (Uuid, DateTime)):
+            converters.append((index, remembered))
+        elif isinstance(column_type, JSON):
+            converters.append((index, _json_text))
+    return converters
+
+
+def _stored_type(table: Table, name: str) -> TypeEngine[Any]:
+    """The column's type as stored (the implementation under a ``TypeDecorator``)."""
+    column_type = table.c[name].type
+    return column_type.impl_instance if isinstance(column_type, TypeDecorator) else column_type
+
+
+def _json_text(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
 def _is_uuid(table: Table, name: str) -> bool:
-    try:
-        return table.c[name].type.python_type is uuid.UUID
-    except NotImplementedError:
-        return False
+    return isinstance(_stored_type(table, name), Uuid)
 
 
 def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:
@@ -142,8 +167,6 @@ def _sqlite(value: object) -> str:
         return value.hex
     raise TypeError(f"cannot send a {type(value).__name__} as a bulk row value")
 
-
-_REMEMBERED = frozenset({datetime, uuid.UUID})
 
 
 @cache
