@@ -88,7 +88,7 @@ _OWNED_SEQUENCES_IN_USE = text(
 )
 
 
-def _empty_postgres(engine: Engine) -> None:
+def empty_postgres(engine: Engine) -> None:
     """Leave every table empty and every owned sequence restarted, as a fresh migration does.
 
     Equivalent to ``TRUNCATE <all tables> RESTART IDENTITY CASCADE``, but that costs about
@@ -130,7 +130,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     url = request.getfixturevalue("postgres_url")
     cleaner = request.getfixturevalue("postgres_cleaner")
     yield url
-    _empty_postgres(cleaner)
+    empty_postgres(cleaner)
 
 
 @pytest.fixture
@@ -154,11 +154,16 @@ def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
+    return app_settings(database_url, tmp_path)
+
+
+def app_settings(database_url: str, data_dir: Path) -> Settings:
+    """The app's settings in tests: the given database, an in-memory bus, no timers."""
     return Settings(
         database_url=database_url,
         bus_url="memory://",
-        data_dir=tmp_path,
-        key_file=tmp_path / "master.key",
+        data_dir=data_dir,
+        key_file=data_dir / "master.key",
         purge_schedule=False,  # tests drive the daily job directly (tests/retention)
         checkin_scheduler=False,  # tests drive the check-in task directly (tests/checkins)
     )
