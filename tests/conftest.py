@@ -20,6 +20,7 @@ from openem.db import migrate
 from openem.db.engine import make_engine
 from openem.db.registry import Base
 from openem.db.session import make_session_factory
+from tests.support.server import SeededDemo, seed_demo
 
 POSTGRES_URL = os.environ.get(
     "OPENEM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/openem_test"
@@ -211,3 +212,9 @@ def _cheap_password_hashing() -> Iterator[None]:
     passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     yield
     passwords._hasher = production
+
+
+@pytest.fixture(scope="session")
+def seeded_demo(tmp_path_factory: pytest.TempPathFactory) -> SeededDemo:
+    """`openem demo --no-serve --subjects 3`, run once; tests that serve it work on a copy."""
+    return seed_demo(tmp_path_factory.mktemp("seeded-demo"))
