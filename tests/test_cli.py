@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import httpx
 from typer.testing import CliRunner
 
 from openem.cli import app
-from tests.support.server import free_port, openem_command, running, wait_for_health
+from tests.support.server import SeededDemo, free_port, running, wait_for_health
 
 runner = CliRunner()
 
@@ -21,24 +20,15 @@ def test_help_lists_the_commands() -> None:
         assert command in result.output
 
 
-def test_demo_without_serving_seeds_fictional_data_and_prints_logins(tmp_path: Path) -> None:
-    env = {"OPENEM_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"}
-    result = subprocess.run(
-        [*openem_command(), "demo", "--no-serve", "--subjects", "3"],
-        env=env | _path_env(),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+def test_demo_without_serving_seeds_fictional_data_and_prints_logins(
+    seeded_demo: SeededDemo,
+) -> None:
+    stdout = seeded_demo.stdout
     for role in ("caseworker", "operator", "police", "approver", "auditor"):
-        assert role in result.stdout
-    assert "http://127.0.0.1:8000/" in result.stdout
+        assert role in stdout
+    assert "http://127.0.0.1:8000/" in stdout
     token = next(
-        line.split()[-1]
-        for line in result.stdout.splitlines()
-        if line.strip().startswith("caseworker")
+        line.split()[-1] for line in stdout.splitlines() if line.strip().startswith("caseworker")
     )
     assert token.startswith("oem_")
 
@@ -50,9 +40,3 @@ def test_serve_on_sqlite_answers_health_and_api(tmp_path: Path) -> None:
         wait_for_health(f"http://127.0.0.1:{port}", timeout=30)
         response = httpx.get(f"http://127.0.0.1:{port}/api/v1/subjects")
         assert response.status_code == 401
-
-
-def _path_env() -> dict[str, str]:
-    import os
-
-    return {key: value for key, value in os.environ.items() if not key.startswith("OPENEM_")}

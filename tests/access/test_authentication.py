@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +16,7 @@ from openem.access.models import Role
 from openem.access.tokens import issue_token, revoke_token
 from openem.app import create_app
 from openem.config import Settings
-from tests.conftest import bearer
+from tests.conftest import app_settings, bearer, empty_postgres
 from tests.support import factories
 from tests.support.routes import is_public, staff_routes
 
@@ -41,12 +43,38 @@ def test_the_staff_api_has_routes_to_check() -> None:
     assert len(API_ROUTES) >= 15
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def anonymous_client(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """One app per database for all the unauthenticated calls below.
+
+    Each is refused before any handler runs, so they share an app rather than build one
+    each (FastAPI prepares an app's ~170 routes on its first request: ~0.2 s a test)."""
+    folder = tmp_path_factory.mktemp("anonymous")
+    if request.param == "sqlite":
+        shutil.copy(request.getfixturevalue("sqlite_template"), folder / "openem.db")
+        url = f"sqlite:///{folder / 'openem.db'}"
+        with TestClient(create_app(app_settings(url, folder))) as client:
+            yield client
+        return
+    url = request.getfixturevalue("postgres_url")
+    cleaner = request.getfixturevalue("postgres_cleaner")
+    try:
+        with TestClient(create_app(app_settings(url, folder))) as client:
+            yield client
+    finally:
+        empty_postgres(cleaner)
+
+
 @pytest.mark.parametrize(("method", "path"), API_ROUTES)
 def test_every_api_route_refuses_unauthenticated_calls(
-    client: TestClient, method: str, path: str
+    anonymous_client: TestClient, method: str, path: str
 ) -> None:
     url = re.sub(r"\{[^}]+\}", FAKE_ID, path)
-    response = client.request(method, url, json={})
+    response = anonymous_client.request(method, url, json={})
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert response.headers["content-type"] == "application/problem+json"

@@ -9,7 +9,9 @@ pytestmark = [pytest.mark.faces, pytest.mark.slow]
 
 
 def test_a_short_checkin_bench_reports_throughput_latency_and_attack_rates() -> None:
-    report = run_checkins_bench(faces_dir(), seconds=2.0, workers=2, people=6)
+    # Short: one second of load and one overhead timing per case prove the figures are
+    # produced; the real benchmark (`openem bench checkins`) runs longer, best of three.
+    report = run_checkins_bench(faces_dir(), seconds=1.0, workers=2, people=6, overhead_repeats=1)
     figures = report["figures"]
     assert report["name"] == "checkins"
     assert figures["checkins_per_second"] > 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from openem.locations.models import Position
 from openem.sim.agent import Agent
 from openem.sim.runner import simulate
 from openem.sim.world import distance_m, index_of, life_of
-from tests.support.server import free_port, openem_command, running, wait_for_health
+from tests.support.server import SeededDemo, free_port, running, wait_for_health
 
 
 def test_every_wearer_lives_in_the_same_city_deterministically() -> None:
@@ -47,20 +46,15 @@ def test_an_agent_records_fixes_and_a_cut_strap() -> None:
     assert agent.pending == []
 
 
-def test_simulated_devices_pair_and_upload_over_http(tmp_path: Path) -> None:
-    database_url = f"sqlite:///{tmp_path / 'sim.db'}"
+def test_simulated_devices_pair_and_upload_over_http(
+    seeded_demo: SeededDemo, tmp_path: Path
+) -> None:
+    database_url = seeded_demo.copy_to(tmp_path)
     env = {"OPENEM_DATABASE_URL": database_url}
-    seeded = subprocess.run(
-        [*openem_command(), "demo", "--no-serve", "--subjects", "3"],
-        env=_clean_env() | env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
     token = next(
-        line.split()[-1] for line in seeded.stdout.splitlines() if line.strip().startswith("admin")
+        line.split()[-1]
+        for line in seeded_demo.stdout.splitlines()
+        if line.strip().startswith("admin")
     )
     port = free_port()
     with running(["serve"], env=env | {"OPENEM_PORT": str(port)}, cwd=tmp_path):
@@ -85,12 +79,6 @@ def test_simulated_devices_pair_and_upload_over_http(tmp_path: Path) -> None:
     finally:
         engine.dispose()
     assert devices == 3 and subjects == 3
-
-
-def _clean_env() -> dict[str, str]:
-    import os
-
-    return {key: value for key, value in os.environ.items() if not key.startswith("OPENEM_")}
 
 
 def test_seeding_and_simulator_number_a_wearer_by_its_serial() -> None:

@@ -3,15 +3,48 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without any OPENEM_ setting (the test sets its own)."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("OPENEM_")}
+
+
+@dataclass(frozen=True)
+class SeededDemo:
+    """A folder where `openem demo --no-serve --subjects 3` ran (SQLite demo.db, ./var)."""
+
+    folder: Path
+    stdout: str
+
+    def copy_to(self, folder: Path) -> str:
+        """A copy of the seeded folder at ``folder``; returns its database URL."""
+        shutil.copytree(self.folder, folder, dirs_exist_ok=True)
+        return f"sqlite:///{folder / 'demo.db'}"
+
+
+def seed_demo(folder: Path) -> SeededDemo:
+    result = subprocess.run(
+        [*openem_command(), "demo", "--no-serve", "--subjects", "3"],
+        env=clean_env() | {"OPENEM_DATABASE_URL": f"sqlite:///{folder / 'demo.db'}"},
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return SeededDemo(folder, result.stdout)
 
 
 def free_port() -> int:
