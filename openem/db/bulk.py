@@ -168,7 +168,6 @@ def _sqlite(value: object) -> str:
     raise TypeError(f"cannot send a {type(value).__name__} as a bulk row value")
 
 
-
 @cache
 def _recordset_insert(
     table: Table, columns: tuple[str, ...], unique: tuple[str, ...], returning: tuple[str, ...]
