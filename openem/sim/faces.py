@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tarfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,42 +107,59 @@ def load_rgb(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
+def load_jpeg(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
 class BurstMaker:
-    """Simulated check-in bursts (``simulated_turn``) from each face's first probe photo in
-    which a face and its landmarks are found.
+    """Simulated check-in bursts (``simulated_turn``) of each face.
+
+    A capture app guides the wearer until the requested motion shows; the simulated wearer
+    does the same by choosing, per face and challenge, the probe photo (most frontal first)
+    whose simulated motion passes the liveness check at every attempt's angle. The depth
+    map behind ``simulated_turn`` is rough: from a photo already turned a little, a turn one
+    way can leave the estimated pose almost unchanged, and the demo's check-ins would then
+    fail liveness instead of showing a match or a no-match.
 
     dlib is not thread-safe: one burst at a time (a lock), so callers may use threads."""
 
-    def __init__(self, faces: list[DemoFace]) -> None:
+    def __init__(
+        self,
+        faces: list[DemoFace],
+        *,
+        shows_motion: Callable[[_Portrait, str], bool] | None = None,
+    ) -> None:
         self.faces = faces
+        self._shows_motion = shows_motion or _passes_liveness
         self._lock = threading.Lock()
-        self._prepared: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._candidates: dict[int, list[_Portrait]] = {}
+        self._chosen: dict[tuple[int, str], _Portrait] = {}
 
-    def _portrait(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """The probe photo facing the camera most squarely (a burst starts facing it): a
-        photo already turned leaves a simulated turn too little to show."""
-        if index not in self._prepared:
+    def _portraits(self, index: int) -> list[_Portrait]:
+        """The face's usable probe photos, the one facing the camera most squarely first."""
+        if index not in self._candidates:
             found = (_portrait_of(path) for path in self.faces[index].probes)
-            candidates = [portrait for portrait in found if portrait is not None]
+            candidates = sorted((p for p in found if p is not None), key=lambda p: p.turn)
             if not candidates:
                 raise ValueError(f"{self.faces[index].label}: no usable probe photo")
-            chosen = min(candidates, key=lambda portrait: portrait.turn)
-            self._prepared[index] = (chosen.image, chosen.landmarks)
-        return self._prepared[index]
+            self._candidates[index] = candidates
+        return self._candidates[index]
+
+    def _portrait(self, index: int, challenge: str) -> _Portrait:
+        if (index, challenge) not in self._chosen:
+            candidates = self._portraits(index)
+            shown = (p for p in candidates if self._shows_motion(p, challenge))
+            self._chosen[(index, challenge)] = next(shown, candidates[0])
+        return self._chosen[(index, challenge)]
 
     def burst(self, index: int, challenge: str, *, attempt: int = 0, seed: int = 0) -> list[bytes]:
         """JPEG frames of face ``index`` following ``challenge`` (turn_left, turn_right, nod);
         each ``attempt`` turns by a different angle."""
-        from openem.biometrics.liveness import Challenge
-        from openem.biometrics.synthetic import simulated_turn
-
         with self._lock:
-            portrait, landmarks = self._portrait(index)
-            frames = simulated_turn(
-                portrait, landmarks=landmarks, challenge=Challenge(challenge),
-                degrees=TURN_DEGREES[attempt % len(TURN_DEGREES)], seed=seed,
-            )
-            return [jpeg(frame) for frame in frames]
+            portrait = self._portrait(index, challenge)
+            degrees = TURN_DEGREES[attempt % len(TURN_DEGREES)]
+            return [jpeg(frame) for frame in _frames(portrait, challenge, degrees, seed)]
 
 
 @dataclass(frozen=True)
@@ -149,6 +167,32 @@ class _Portrait:
     image: np.ndarray
     landmarks: np.ndarray
     turn: float  # |yaw| of the face in it
+
+
+def _frames(portrait: _Portrait, challenge: str, degrees: float, seed: int) -> list[np.ndarray]:
+    from openem.biometrics.liveness import Challenge
+    from openem.biometrics.synthetic import simulated_turn
+
+    return simulated_turn(
+        portrait.image, landmarks=portrait.landmarks, challenge=Challenge(challenge),
+        degrees=degrees, seed=seed,
+    )
+
+
+def _passes_liveness(portrait: _Portrait, challenge: str) -> bool:
+    """Whether bursts from this photo pass the liveness check at every attempt's angle."""
+    from openem.biometrics.frames import analyse_frame
+    from openem.biometrics.liveness import Challenge, check_liveness
+    from openem.biometrics.model import load_models
+    from openem.biometrics.quality import VERIFICATION_POLICY
+
+    models = load_models()
+    for degrees in TURN_DEGREES:
+        frames = [load_jpeg(jpeg(f)) for f in _frames(portrait, challenge, degrees, seed=0)]
+        analyses = [analyse_frame(f, models=models, policy=VERIFICATION_POLICY) for f in frames]
+        if not check_liveness(challenge=Challenge(challenge), frames=analyses).ok:
+            return False
+    return True
 
 
 def _portrait_of(path: Path) -> _Portrait | None:

@@ -78,3 +78,29 @@ def test_bursts_start_from_the_probe_photo_facing_the_camera(tmp_path: Path) -> 
     first_frame.write_bytes(faces.BurstMaker([face]).burst(0, "turn_left")[0])
     facing = analyse_frame(faces.load_rgb(first_frame), models=models).pose
     assert facing is not None and abs(facing.yaw) < 0.05
+
+
+def test_a_photo_whose_simulated_motion_does_not_show_gives_way_to_the_next(
+    tmp_path: Path,
+) -> None:
+    from openem.biometrics.frames import analyse_frame
+    from openem.biometrics.model import load_models
+
+    images = sample_images.images_dir()
+    face = faces.DemoFace("demo face 1", enrol=(images / "obama3.jpg",),
+                          probes=(images / "obama2.jpg", images / "obama.jpg"))
+    tried: list[tuple[float, str]] = []
+
+    def only_turned_photos_show_a_turn(portrait: faces._Portrait, challenge: str) -> bool:
+        tried.append((portrait.turn, challenge))
+        return portrait.turn > 0.1
+
+    maker = faces.BurstMaker([face], shows_motion=only_turned_photos_show_a_turn)
+    first_frame = tmp_path / "frame.jpg"
+    first_frame.write_bytes(maker.burst(0, "turn_left")[0])
+    maker.burst(0, "turn_left", attempt=1)
+
+    pose = analyse_frame(faces.load_rgb(first_frame), models=load_models()).pose
+    assert pose is not None and abs(pose.yaw) > 0.1
+    assert [challenge for _, challenge in tried] == ["turn_left", "turn_left"]  # chosen once
+    assert tried[0][0] < tried[1][0]  # the frontal photo was tried first
