@@ -59,7 +59,7 @@ def build_cases(faces_dir: Path, *, count: int, seed: int = 0) -> list[Case]:
             break
         enrolment = enrol_subject(images=[load_rgb(dataset.path(images[0]))])
         probe = embedding.prepare_image(load_rgb(dataset.path(images[1])))
-        analysis = analyse_frame(probe)
+        analysis = analyse_frame(probe, with_descriptor=False)
         if enrolment.template is None or not analysis.quality.ok or analysis.landmarks is None:
             continue
         challenge = list(Challenge)[index % len(Challenge)]

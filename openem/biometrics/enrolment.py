@@ -31,7 +31,7 @@ def enrol_subject(
     descriptors = []
     qualities = []
     for image in images:
-        analysis = analyse_frame(image, models=models, policy=policy)
+        analysis = analyse_frame(image, models=models, policy=policy, with_descriptor=False)
         qualities.append(analysis.quality)
         if analysis.quality.ok and analysis.chip is not None:
             descriptors.append(embedding.describe_chip(analysis.chip, models=models, mirror=True))

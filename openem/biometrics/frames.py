@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -24,6 +24,7 @@ class FrameAnalysis:
     pose: Pose | None
     chip: np.ndarray | None
     descriptor: np.ndarray | None
+    mirrored: np.ndarray | None = None  # average of the descriptor and its mirror image's
 
     @property
     def single_subject(self) -> bool:
@@ -41,11 +42,13 @@ def analyse_frame(
     models: FaceModels | None = None,
     policy: QualityPolicy = DEFAULT_POLICY,
     describe: Callable[[np.ndarray], np.ndarray] | None = None,
+    with_descriptor: bool = True,
 ) -> FrameAnalysis:
     """Analyse the primary face of a frame; the descriptor is computed even if quality fails.
 
     ``describe`` maps an aligned chip to its descriptor (default: the ResNet on the chip);
-    an offline evaluation passes a cached equivalent.
+    an offline evaluation passes a cached equivalent. Without ``with_descriptor`` the
+    frame is left for ``describe_frame``: the descriptor is most of a frame's cost.
     """
     models = models or default_models()
     prepared = embedding.prepare_image(image)
@@ -75,7 +78,35 @@ def analyse_frame(
         landmarks_68=landmarks_68,
         pose=pose,
         chip=chip,
-        descriptor=(
-            describe(chip) if describe is not None else embedding.describe_chip(chip, models=models)
-        ),
+        descriptor=_descriptor(chip, models, describe) if with_descriptor else None,
     )
+
+
+def describe_frame(
+    analysis: FrameAnalysis,
+    *,
+    models: FaceModels | None = None,
+    mirror: bool = False,
+    describe: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> FrameAnalysis:
+    """The frame with its descriptor and, with ``mirror``, the average of that and the
+    mirror image's (as enrolment photos are described)."""
+    if analysis.chip is None or not (analysis.descriptor is None or mirror):
+        return analysis
+    models = models or default_models()
+    plain = analysis.descriptor
+    if plain is None:
+        plain = _descriptor(analysis.chip, models, describe)
+    mirrored = analysis.mirrored
+    if mirror and mirrored is None:
+        flipped = _descriptor(np.ascontiguousarray(analysis.chip[:, ::-1]), models, describe)
+        mirrored = (plain + flipped) / 2.0
+    return replace(analysis, descriptor=plain, mirrored=mirrored)
+
+
+def _descriptor(
+    chip: np.ndarray, models: FaceModels, describe: Callable[[np.ndarray], np.ndarray] | None
+) -> np.ndarray:
+    if describe is not None:
+        return describe(chip)
+    return embedding.describe_chip(chip, models=models)

@@ -64,16 +64,38 @@ def _motion(challenge: Challenge, yaws: np.ndarray, pitches: np.ndarray) -> tupl
     return bool(change >= MIN_YAW_CHANGE), start, turned
 
 
+def motion_frames(challenge: Challenge, frames: Sequence[FrameAnalysis]) -> tuple[int, int] | None:
+    """The two frames that show the requested motion best (the first facing the camera for
+    a turn), or None when a frame has no single subject to follow."""
+    poses = _poses(frames)
+    if poses is None:
+        return None
+    _, first, second = _motion(challenge, *poses)
+    return first, second
+
+
+def _poses(frames: Sequence[FrameAnalysis]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Yaws and pitches of the burst, or None unless every frame has one subject to follow."""
+    if len(frames) < 2 or not all(f.single_subject and f.pose is not None for f in frames):
+        return None
+    yaws = np.array([f.pose.yaw for f in frames if f.pose is not None])
+    pitches = np.array([f.pose.pitch for f in frames if f.pose is not None])
+    return yaws, pitches
+
+
 def check_liveness(
     *,
     challenge: Challenge,
     frames: Sequence[FrameAnalysis],
     same_person_distance: float = SAME_PERSON_DISTANCE,
 ) -> LivenessResult:
-    """Judge a burst (frames in capture order, the first one facing the camera)."""
-    reasons: list[str] = []
-    usable = [f for f in frames if f.single_subject and f.pose is not None]
-    if len(usable) < 2 or len(usable) < len(frames):
+    """Judge a burst (frames in capture order, the first one facing the camera).
+
+    The same-person check compares the frames that carry a descriptor, which must include
+    the two ``motion_frames``: the decision describes only the frames it reads.
+    """
+    poses = _poses(frames)
+    if poses is None:
         return LivenessResult(
             False,
             ("face_missing_in_burst",),
@@ -84,16 +106,18 @@ def check_liveness(
             float("nan"),
             None,
         )
-    yaws = np.array([f.pose.yaw for f in usable if f.pose is not None])
-    pitches = np.array([f.pose.pitch for f in usable if f.pose is not None])
+    yaws, pitches = poses
     moved, first, second = _motion(challenge, yaws, pitches)
+    if frames[first].descriptor is None or frames[second].descriptor is None:
+        raise ValueError("liveness needs the descriptors of the frames showing the motion")
+    reasons: list[str] = []
     if not moved:
         reasons.append("requested_motion_not_seen")
-    descriptors = np.stack([f.descriptor for f in usable if f.descriptor is not None])
+    descriptors = np.stack([f.descriptor for f in frames if f.descriptor is not None])
     spread = float(np.linalg.norm(descriptors[:, None] - descriptors[None, :], axis=-1).max())
     if spread > same_person_distance:
         reasons.append("different_faces_in_burst")
-    planarity = _planarity(usable[first], usable[second]) if first != second else None
+    planarity = _planarity(frames[first], frames[second]) if first != second else None
     if planarity is None or not planarity.conclusive:
         reasons.append("planarity_inconclusive")
     elif planarity.planar:

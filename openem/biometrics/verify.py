@@ -8,8 +8,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from openem.biometrics.frames import FrameAnalysis, analyse_frame
-from openem.biometrics.liveness import Challenge, LivenessResult, check_liveness
+from openem.biometrics.frames import FrameAnalysis, analyse_frame, describe_frame
+from openem.biometrics.liveness import (
+    Challenge,
+    LivenessResult,
+    check_liveness,
+    motion_frames,
+)
 from openem.biometrics.model import MODEL_VERSION, FaceModels
 from openem.biometrics.quality import VERIFICATION_POLICY, QualityPolicy
 from openem.biometrics.templates import (
@@ -35,7 +40,7 @@ class CheckinDecision:
     model_version: str
     quality: list[dict[str, Any]]
     liveness: dict[str, Any] | None
-    frames_matched: int
+    frames_matched: int  # frames compared with the template (0 or 1)
     reasons: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -63,12 +68,47 @@ def verify_checkin(
     """Analyse a burst (capture order, first frame facing the camera) and decide.
 
     Frames go through the check-in gate (``VERIFICATION_POLICY``): only a frame that cannot
-    be compared is refused (``retry``); the enrolment photos passed the full gate.
+    be compared is refused (``retry``); the enrolment photos passed the full gate. Only the
+    frames the decision reads are described (``describe_for_decision``).
     """
-    analyses = [analyse_frame(frame, models=models, policy=policy) for frame in frames]
+    analyses = [
+        analyse_frame(frame, models=models, policy=policy, with_descriptor=False)
+        for frame in frames
+    ]
     return decide_checkin(
-        template=template, analyses=analyses, challenge=challenge, threshold=threshold
+        template=template,
+        analyses=describe_for_decision(analyses, challenge, models=models),
+        challenge=challenge,
+        threshold=threshold,
     )
+
+
+def compared_frame(analyses: Sequence[FrameAnalysis]) -> int | None:
+    """The frame compared with the template: the first that passes the check-in gate (the
+    burst starts facing the camera), else the first with a face (scored, then retried)."""
+    with_face = [i for i, a in enumerate(analyses) if a.chip is not None]
+    passing = [i for i in with_face if analyses[i].quality.ok]
+    candidates = passing or with_face
+    return candidates[0] if candidates else None
+
+
+def describe_for_decision(
+    analyses: Sequence[FrameAnalysis],
+    challenge: Challenge | None,
+    *,
+    models: FaceModels | None = None,
+) -> list[FrameAnalysis]:
+    """Descriptors for the frames the decision reads, and no others (a descriptor is most
+    of a frame's cost): the compared frame, mirror-averaged as the enrolment photos are,
+    and the two frames showing the challenge's motion, for the same-person check."""
+    compared = compared_frame(analyses)
+    shown = set(motion_frames(challenge, analyses) or ()) if challenge is not None else set()
+    return [
+        describe_frame(a, models=models, mirror=i == compared)
+        if i == compared or i in shown
+        else a
+        for i, a in enumerate(analyses)
+    ]
 
 
 def decide_checkin(
@@ -78,13 +118,15 @@ def decide_checkin(
     challenge: Challenge | None,
     threshold: float = DEFAULT_THRESHOLD,
 ) -> CheckinDecision:
-    """Decide from analysed frames. Liveness first, then quality, then the 1:1 comparison."""
+    """Decide from analysed frames. Liveness first, then quality, then the 1:1 comparison
+    of the ``compared_frame`` (its mirror-averaged descriptor where it has one)."""
     if template.model_version != MODEL_VERSION:
         raise TemplateError("template was made with another model version: re-enrol")
-    usable = [a.descriptor for a in analyses if a.quality.ok and a.descriptor is not None]
-    described = [a.descriptor for a in analyses if a.descriptor is not None]
-    probes = usable or described
-    score = template_distance(template, probes, fusion=DEFAULT_FUSION) if probes else None
+    compared = compared_frame(analyses)
+    usable = compared is not None and analyses[compared].quality.ok
+    score = None
+    if compared is not None:
+        score = template_distance(template, [_probe(analyses[compared])], fusion=DEFAULT_FUSION)
     liveness: LivenessResult | None = None
     if challenge is not None:
         liveness = check_liveness(challenge=challenge, frames=analyses)
@@ -106,9 +148,17 @@ def decide_checkin(
         model_version=MODEL_VERSION,
         quality=[a.quality.as_dict() for a in analyses],
         liveness=liveness.as_dict() if liveness is not None else None,
-        frames_matched=len(usable),
+        frames_matched=int(usable),
         reasons=reasons,
     )
+
+
+def _probe(analysis: FrameAnalysis) -> np.ndarray:
+    if analysis.mirrored is not None:
+        return analysis.mirrored
+    if analysis.descriptor is None:
+        raise ValueError("the compared frame has no descriptor: use describe_for_decision")
+    return analysis.descriptor
 
 
 def prompt_outcome(

@@ -35,11 +35,13 @@ MISSING_DISTANCE = 10.0
 PROMPT_IMAGES = 6
 BOUNDED_PROMPT_IMAGES = 3
 FUSIONS = ("centroid", "min", "mean")
+# The figures. Pair accuracy: closer to the model's published 99.38% than to the
+# 98.4% a plain pipeline gets on these folds, and never below the peer library.
 TARGETS = {
-    "pair_accuracy": (0.99, ">="),
-    "roc_auc": (0.995, ">="),
-    "prompt_gar": (0.95, ">="),
-    "prompt_far": (3e-3, "<="),
+    "pair_accuracy": (0.989, ">="),
+    "pair_accuracy_over_peer": (0.0, ">="),
+    "prompt_gar": (0.97, ">="),
+    "prompt_far": (1e-3, "<="),
 }
 
 
@@ -232,13 +234,14 @@ def evaluate_faces(
     acquired: dict[str, Acquired] = dict(zip(images, acquired_list, strict=True))
     same = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
-    distances = _pair_scores(pairs, {i: acquired[i].plain for i in pair_images})
+    # Both sides mirror-averaged, as the service compares a check-in with a template.
+    distances = _pair_scores(pairs, {i: acquired[i].mirrored for i in pair_images})
     figures = verification_figures(distances, same, folds)
-    mirrored = _pair_scores(pairs, {i: acquired[i].mirrored for i in pair_images})
-    figures["mirror_average"] = {
-        "pair_accuracy": metrics.lfw_accuracy(mirrored, same, folds)[0],
-        "roc_auc": metrics.roc_auc(mirrored[same], mirrored[~same]),
-        "eer": metrics.equal_error_rate(mirrored[same], mirrored[~same]),
+    plain = _pair_scores(pairs, {i: acquired[i].plain for i in pair_images})
+    figures["plain_descriptors"] = {
+        "pair_accuracy": metrics.lfw_accuracy(plain, same, folds)[0],
+        "roc_auc": metrics.roc_auc(plain[same], plain[~same]),
+        "eer": metrics.equal_error_rate(plain[same], plain[~same]),
     }
     figures["failure_to_acquire"] = metrics.failure_to_acquire(
         np.array([acquired[i].found for i in pair_images])
@@ -264,6 +267,7 @@ def evaluate_faces(
     peer["failure_to_acquire"] = metrics.failure_to_acquire(
         np.array([v is not None for v in peer_list])
     )
+    figures["pair_accuracy_over_peer"] = figures["pair_accuracy"] - peer["pair_accuracy"]
     groups = group_figures(
         dataset=dataset,
         pairs=pairs,

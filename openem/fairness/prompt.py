@@ -75,8 +75,9 @@ def build_prompts(
         masks.append(mask)
         for image in rest:
             item = acquired[image]
-            probes.append(item.plain if item.plain is not None else np.full(128, np.inf))
-            probe_ok.append(item.verification_ok and item.plain is not None)
+            # a check-in compares its frame mirror-averaged (verify.describe_for_decision)
+            probes.append(item.mirrored if item.mirrored is not None else np.full(128, np.inf))
+            probe_ok.append(item.verification_ok and item.mirrored is not None)
             owner.append(index)
     return PromptSet(
         people=kept,

@@ -214,7 +214,7 @@ def _portrait_of(path: Path) -> _Portrait | None:
         size = (round(portrait.shape[1] * scale), round(portrait.shape[0] * scale))
         portrait = np.asarray(Image.fromarray(portrait).resize(size, Image.Resampling.BICUBIC))
     portrait = np.ascontiguousarray(portrait)
-    analysis = analyse_frame(portrait, models=models)
+    analysis = analyse_frame(portrait, models=models, with_descriptor=False)
     if analysis.landmarks is None or analysis.pose is None:
         return None
     return _Portrait(portrait, analysis.landmarks, abs(analysis.pose.yaw))

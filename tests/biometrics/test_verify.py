@@ -5,10 +5,18 @@ import pytest
 
 from openem.biometrics.enrolment import enrol_subject
 from openem.biometrics.frames import analyse_frame
+from openem.biometrics.liveness import Challenge, check_liveness, motion_frames
 from openem.biometrics.model import MODEL_VERSION, FaceModels
+from openem.biometrics.synthetic import simulated_turn
 from openem.biometrics.templates import FaceTemplate, TemplateError, build_template
 from openem.biometrics.threshold import DEFAULT_THRESHOLD
-from openem.biometrics.verify import decide_checkin, prompt_outcome, verify_checkin
+from openem.biometrics.verify import (
+    compared_frame,
+    decide_checkin,
+    describe_for_decision,
+    prompt_outcome,
+    verify_checkin,
+)
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +109,73 @@ def test_a_template_survives_storage_as_bytes(obama_template: FaceTemplate) -> N
     restored = FaceTemplate.from_bytes(obama_template.to_bytes())
     assert restored.model_version == obama_template.model_version
     np.testing.assert_array_equal(restored.descriptors, obama_template.descriptors)
+
+
+def _turn(portrait: np.ndarray, models: FaceModels) -> list[np.ndarray]:
+    landmarks = analyse_frame(portrait, models=models, with_descriptor=False).landmarks
+    assert landmarks is not None
+    return simulated_turn(portrait, landmarks=landmarks, challenge=Challenge.TURN_LEFT)
+
+
+def test_only_the_frames_the_decision_reads_are_described(
+    obama_portrait: np.ndarray, models: FaceModels
+) -> None:
+    analyses = [
+        analyse_frame(frame, models=models, with_descriptor=False)
+        for frame in _turn(obama_portrait, models)
+    ]
+    assert all(a.descriptor is None for a in analyses)
+
+    described = describe_for_decision(analyses, Challenge.TURN_LEFT, models=models)
+
+    compared = compared_frame(described)
+    shown = motion_frames(Challenge.TURN_LEFT, described)
+    assert compared == 0 and shown is not None
+    for index, analysis in enumerate(described):
+        assert (analysis.descriptor is not None) == (index in {compared, *shown})
+        assert (analysis.mirrored is not None) == (index == compared)
+    assert sum(a.descriptor is None for a in described) == 1  # 3 frames, 2 read
+
+
+def test_the_compared_frame_is_mirror_averaged_like_the_enrolment_photos(
+    obama_template: FaceTemplate, obama3: np.ndarray, models: FaceModels
+) -> None:
+    plain = analyse_frame(obama3, models=models)
+    mirrored = describe_for_decision([plain], None, models=models)[0]
+    assert mirrored.mirrored is not None
+    assert not np.allclose(mirrored.mirrored, plain.descriptor)
+
+    decision = verify_checkin(
+        template=obama_template, frames=[obama3], challenge=None, models=models
+    )
+    by_plain = decide_checkin(template=obama_template, analyses=[plain], challenge=None)
+    by_mirrored = decide_checkin(template=obama_template, analyses=[mirrored], challenge=None)
+    assert decision.score == pytest.approx(by_mirrored.score)
+    assert decision.score != pytest.approx(by_plain.score)
+
+
+def test_a_photo_of_the_wearer_before_someone_else_turning_fails_liveness(
+    obama_template: FaceTemplate, obama_portrait: np.ndarray, biden: np.ndarray,
+    models: FaceModels,
+) -> None:
+    """The wearer's photo is the compared frame; the motion is real but another person's."""
+    impostor_turning = _turn(np.ascontiguousarray(biden), models)
+    frames = [obama_portrait, *impostor_turning[1:]]
+
+    decision = verify_checkin(
+        template=obama_template, frames=frames, challenge=Challenge.TURN_LEFT, models=models
+    )
+
+    assert decision.outcome == "liveness_failed"
+    assert "different_faces_in_burst" in decision.reasons
+
+
+def test_liveness_refuses_to_judge_motion_frames_without_descriptors(
+    obama_portrait: np.ndarray, models: FaceModels
+) -> None:
+    analyses = [
+        analyse_frame(frame, models=models, with_descriptor=False)
+        for frame in _turn(obama_portrait, models)
+    ]
+    with pytest.raises(ValueError, match="descriptors"):
+        check_liveness(challenge=Challenge.TURN_LEFT, frames=analyses)
