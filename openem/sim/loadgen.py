@@ -14,6 +14,7 @@ import asyncio
 import base64
 import json
 import math
+import random
 import sys
 import time
 from collections import deque
@@ -138,31 +139,47 @@ class Lane:
         return self.ready.popleft() if self.ready else next(self.source)
 
 
-async def _worker(lane: Lane, tally: Tally, plan: Plan, deadline: float,
-                  interval: float | None) -> None:
-    next_send = time.perf_counter()
+async def _closed_loop(lane: Lane, tally: Tally, plan: Plan, deadline: float) -> None:
     while time.perf_counter() < deadline:
-        if interval is not None:
-            next_send += interval
-            delay = next_send - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        request = lane.next_request()
-        # Open loop: latency counts from when the request was due, so a server that
-        # falls behind is not flattered by the generator waiting for it.
-        started = min(next_send, time.perf_counter()) if interval else time.perf_counter()
-        try:
-            status = await lane.connection.send(request)
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            tally.failed += 1
-            lane.connection.close()
-            continue
-        tally.latencies.append(time.perf_counter() - started)
-        if status == 200:
-            tally.ok += 1
-            tally.items += plan.batch_size if plan.mode != "noop" else 0
-        else:
-            tally.failed += 1
+        await _send(lane, tally, plan, time.perf_counter())
+
+
+async def _open_loop(lane: Lane, tally: Tally, plan: Plan, schedule: list[float]) -> None:
+    """Send at the ``schedule``'s times; latency counts from when a request was due, so a
+    server that falls behind is not flattered by the generator waiting for it."""
+    for due in schedule:
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await _send(lane, tally, plan, min(due, time.perf_counter()))
+
+
+async def _send(lane: Lane, tally: Tally, plan: Plan, started: float) -> None:
+    request = lane.next_request()
+    try:
+        status = await lane.connection.send(request)
+    except (OSError, asyncio.IncompleteReadError, ValueError):
+        tally.failed += 1
+        lane.connection.close()
+        return
+    tally.latencies.append(time.perf_counter() - started)
+    if status == 200:
+        tally.ok += 1
+        tally.items += plan.batch_size if plan.mode != "noop" else 0
+    else:
+        tally.failed += 1
+
+
+def arrivals(plan: Plan, lane: int, started: float) -> list[float]:
+    """One connection's share of the offered rate, at random times over the run: devices
+    upload independently, not all connections at once (a Poisson process given its count,
+    so the offered rate is exact)."""
+    assert plan.rate_per_s
+    first_device = plan.devices[0]["id"] if plan.devices else ""
+    rng = random.Random(f"{first_device}/{plan.seq_start}/{lane}")
+    total = round(plan.rate_per_s * plan.seconds)
+    count = total // plan.concurrency + (lane < total % plan.concurrency)
+    return sorted(started + rng.uniform(0.0, plan.seconds) for _ in range(count))
 
 
 def prepare(plan: Plan) -> list[Lane]:
@@ -183,12 +200,15 @@ def prepare(plan: Plan) -> list[Lane]:
 
 
 async def run(plan: Plan, lanes: list[Lane]) -> dict[str, Any]:
-    interval = plan.concurrency / plan.rate_per_s if plan.rate_per_s else None
     tally = Tally()
     started = time.perf_counter()
-    deadline = started + plan.seconds
     await asyncio.gather(
-        *(_worker(lane, tally, plan, deadline, interval) for lane in lanes)
+        *(
+            _open_loop(lane, tally, plan, arrivals(plan, index, started))
+            if plan.rate_per_s
+            else _closed_loop(lane, tally, plan, started + plan.seconds)
+            for index, lane in enumerate(lanes)
+        )
     )
     elapsed = time.perf_counter() - started
     for lane in lanes:

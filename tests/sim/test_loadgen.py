@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from openem.ingest.signatures import verify_device_request
-from openem.sim.loadgen import PATH_TELEMETRY, Plan, prepare
+from openem.sim.loadgen import PATH_TELEMETRY, Plan, arrivals, prepare
 from openem.sim.signer import generate_device_key_pair
 
 
@@ -52,3 +53,19 @@ def test_requests_signed_ahead_and_on_the_fly_verify_and_keep_each_devices_order
         seqs.setdefault(device_id, []).extend(item["seq"] for item in json.loads(body)["items"])
     assert len(signatures) == 6
     assert seqs == {pairs[0].device_id: [1, 2, 3], pairs[1].device_id: [1, 2, 3]}
+
+
+def test_an_offered_rate_arrives_at_random_times_not_on_every_connection_at_once() -> None:
+    plan = Plan(base_url="http://127.0.0.1:9", mode="batch", seconds=10.0, concurrency=8,
+                devices=[{"id": "device-1", "private_key": ""}], batch_size=60,
+                rate_per_s=27.5)
+
+    lanes = [arrivals(plan, lane, started=100.0) for lane in range(plan.concurrency)]
+
+    assert sum(len(times) for times in lanes) == round(27.5 * 10.0)  # the rate, exactly
+    assert all(times == sorted(times) and times[0] >= 100.0 and times[-1] <= 110.0
+               for times in lanes)
+    assert len({times[0] for times in lanes}) == plan.concurrency  # no lock-step
+    gaps = [b - a for times in lanes for a, b in itertools.pairwise(times)]
+    assert min(gaps) < 0.5 * plan.concurrency / 27.5 < max(gaps)  # not a fixed interval
+    assert arrivals(plan, 3, started=100.0) == lanes[3]  # reproducible
