@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from openem.biometrics.frames import FrameAnalysis, analyse_frame
 from openem.biometrics.liveness import Challenge
 from openem.biometrics.model import default_models
 from openem.biometrics.templates import FaceTemplate
@@ -25,10 +24,6 @@ T = TypeVar("T")
 
 def _warm_up() -> None:
     default_models()
-
-
-def _analyse(frames: Sequence[np.ndarray]) -> list[FrameAnalysis]:
-    return [analyse_frame(frame) for frame in frames]
 
 
 def _verify(
@@ -43,7 +38,7 @@ def _verify(
 
 
 class FacePool:
-    """Submit check-ins or frame analyses; results come back as futures."""
+    """Submit check-ins (or any picklable face work); results come back as futures."""
 
     def __init__(self, *, workers: int = 2) -> None:
         context = multiprocessing.get_context("spawn")
@@ -63,9 +58,6 @@ class FacePool:
         threshold: float = DEFAULT_THRESHOLD,
     ) -> Future[CheckinDecision]:
         return self._executor.submit(_verify, template, list(frames), challenge, threshold)
-
-    def analyse_frames(self, *, frames: Sequence[np.ndarray]) -> Future[list[FrameAnalysis]]:
-        return self._executor.submit(_analyse, list(frames))
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
