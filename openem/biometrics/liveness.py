@@ -2,7 +2,9 @@
 
 The device asks for a random motion (turn left, turn right, nod). Across the burst we
 check that (1) the requested motion happened, estimated from the landmarks, (2) every
-frame shows the same person, and (3) the motion is not that of a flat picture.
+frame shows one subject and the frames the decision reads (those carrying a descriptor:
+the compared frame and the two showing the motion) show the same person, and (3) the
+motion is not that of a flat picture.
 """
 
 from __future__ import annotations
