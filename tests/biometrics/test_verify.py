@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from openem.biometrics.enrolment import enrol_subject
-from openem.biometrics.frames import analyse_frame
+from openem.biometrics.frames import FrameAnalysis, analyse_frame
 from openem.biometrics.liveness import Challenge, check_liveness, motion_frames
 from openem.biometrics.model import MODEL_VERSION, FaceModels
 from openem.biometrics.synthetic import simulated_turn
@@ -117,13 +117,17 @@ def _turn(portrait: np.ndarray, models: FaceModels) -> list[np.ndarray]:
     return simulated_turn(portrait, landmarks=landmarks, challenge=Challenge.TURN_LEFT)
 
 
+def _undescribed_turn(portrait: np.ndarray, models: FaceModels) -> list[FrameAnalysis]:
+    return [
+        analyse_frame(frame, models=models, with_descriptor=False)
+        for frame in _turn(portrait, models)
+    ]
+
+
 def test_only_the_frames_the_decision_reads_are_described(
     obama_portrait: np.ndarray, models: FaceModels
 ) -> None:
-    analyses = [
-        analyse_frame(frame, models=models, with_descriptor=False)
-        for frame in _turn(obama_portrait, models)
-    ]
+    analyses = _undescribed_turn(obama_portrait, models)
     assert all(a.descriptor is None for a in analyses)
 
     described = describe_for_decision(analyses, Challenge.TURN_LEFT, models=models)
@@ -173,9 +177,6 @@ def test_a_photo_of_the_wearer_before_someone_else_turning_fails_liveness(
 def test_liveness_refuses_to_judge_motion_frames_without_descriptors(
     obama_portrait: np.ndarray, models: FaceModels
 ) -> None:
-    analyses = [
-        analyse_frame(frame, models=models, with_descriptor=False)
-        for frame in _turn(obama_portrait, models)
-    ]
+    analyses = _undescribed_turn(obama_portrait, models)
     with pytest.raises(ValueError, match="descriptors"):
         check_liveness(challenge=Challenge.TURN_LEFT, frames=analyses)
