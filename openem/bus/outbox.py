@@ -96,8 +96,10 @@ def _pending(sessions: sessionmaker[Session], limit: int) -> Sequence[Row[int, s
 
 
 def _forget(sessions: sessionmaker[Session], ids: list[int]) -> None:
+    """Delete what was published, as a plain statement (no ORM objects to evaluate or
+    synchronise)."""
     with sessions() as session, session.begin():
-        session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+        session.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(ids)))
 
 
 async def relay_once(sessions: sessionmaker[Session], bus: Bus, *, limit: int = 500) -> int:
