@@ -138,30 +138,11 @@ def face_chip(image: np.ndarray, shape: dlib.full_object_detection) -> np.ndarra
 
 
 def describe_chip(
-    chip: np.ndarray,
-    *,
-    models: FaceModels,
-    jitters: int = DESCRIPTOR_JITTERS,
-    mirror: bool = False,
+    chip: np.ndarray, *, models: FaceModels, jitters: int = DESCRIPTOR_JITTERS
 ) -> np.ndarray:
-    """128-d descriptor of an aligned chip; optionally averaged with its mirror image."""
-    chips = [np.ascontiguousarray(chip)]
-    if mirror:
-        chips.append(np.ascontiguousarray(chip[:, ::-1]))
-    vectors = models.encoder.compute_face_descriptor(chips, jitters)
-    return np.mean([np.asarray(v, dtype=np.float64) for v in vectors], axis=0)
-
-
-def embed_largest_face(
-    image: np.ndarray, *, models: FaceModels, mirror: bool = False
-) -> np.ndarray | None:
-    """Descriptor of the primary (subject's) face, or None when no face is found."""
-    prepared = prepare_image(image)
-    boxes = detect_faces(prepared, models=models)
-    if not boxes:
-        return None
-    shape = shape_for(prepared, boxes[0], predictor=models.shape_predictor_5)
-    return describe_chip(face_chip(prepared, shape), models=models, mirror=mirror)
+    """128-d descriptor of an aligned chip (``frames.describe_frame`` adds its mirror's)."""
+    vector = models.encoder.compute_face_descriptor(np.ascontiguousarray(chip), jitters)
+    return np.asarray(vector, dtype=np.float64)
 
 
 def unit(vectors: np.ndarray) -> np.ndarray:

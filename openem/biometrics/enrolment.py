@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from openem.biometrics import embedding
-from openem.biometrics.frames import analyse_frame
+from openem.biometrics.frames import analyse_frame, describe_frame
 from openem.biometrics.model import FaceModels, default_models
 from openem.biometrics.quality import ENROLMENT_POLICY, QualityPolicy, QualityResult
 from openem.biometrics.templates import FaceTemplate, build_template
@@ -33,7 +32,9 @@ def enrol_subject(
     for image in images:
         analysis = analyse_frame(image, models=models, policy=policy, with_descriptor=False)
         qualities.append(analysis.quality)
-        if analysis.quality.ok and analysis.chip is not None:
-            descriptors.append(embedding.describe_chip(analysis.chip, models=models, mirror=True))
+        if analysis.quality.ok:
+            described = describe_frame(analysis, models=models, mirror=True)
+            if described.mirrored is not None:
+                descriptors.append(described.mirrored)
     template = build_template(descriptors=descriptors) if descriptors else None
     return EnrolmentResult(template=template, quality=qualities)

@@ -12,7 +12,7 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image
 
-from openem.biometrics.frames import analyse_frame
+from openem.biometrics.frames import analyse_frame, describe_frame
 from openem.biometrics.model import default_models
 from openem.biometrics.pool import FacePool
 from openem.biometrics.quality import VERIFICATION_POLICY, judge_quality
@@ -45,18 +45,17 @@ def acquire_files(paths: list[Path], cache_dir: Path | None = None) -> list[Acqu
     describe = DescriptorCache(cache_dir).describer(models)
     results = []
     for path in paths:
-        analysis = analyse_frame(load_rgb(path), models=models, describe=describe)
-        mirrored = None
-        if analysis.chip is not None and analysis.descriptor is not None:
-            flipped = describe(np.ascontiguousarray(analysis.chip[:, ::-1]))
-            mirrored = (analysis.descriptor + flipped) / 2.0
+        analysis = describe_frame(
+            analyse_frame(load_rgb(path), models=models, with_descriptor=False),
+            models=models, mirror=True, describe=describe,
+        )
         results.append(
             Acquired(
                 found=analysis.descriptor is not None,
                 quality_ok=analysis.quality.ok,
                 reasons=analysis.quality.reasons,
                 plain=analysis.descriptor,
-                mirrored=mirrored,
+                mirrored=analysis.mirrored,
                 verification_ok=judge_quality(analysis.quality.measures, VERIFICATION_POLICY).ok,
             )
         )
