@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image
@@ -102,13 +103,8 @@ def jpeg(image: np.ndarray, *, quality: int = 92) -> bytes:
     return buffer.getvalue()
 
 
-def load_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
-
-
-def load_jpeg(data: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(data)) as image:
+def load_rgb(source: Path | IO[bytes]) -> np.ndarray:
+    with Image.open(source) as image:
         return np.asarray(image.convert("RGB"))
 
 
@@ -188,7 +184,8 @@ def _passes_liveness(portrait: _Portrait, challenge: str) -> bool:
 
     models = load_models()
     for degrees in TURN_DEGREES:
-        frames = [load_jpeg(jpeg(f)) for f in _frames(portrait, challenge, degrees, seed=0)]
+        sent = [jpeg(frame) for frame in _frames(portrait, challenge, degrees, seed=0)]
+        frames = [load_rgb(io.BytesIO(data)) for data in sent]
         analyses = [analyse_frame(f, models=models, policy=VERIFICATION_POLICY) for f in frames]
         if not check_liveness(challenge=Challenge(challenge), frames=analyses).ok:
             return False
