@@ -150,7 +150,8 @@ def demo(
     factory = make_session_factory(make_engine(settings.database_url))
     faces = FaceSetup(keyring=load_keyring(settings.key_file, create=True),
                       data_dir=Path(settings.data_dir),
-                      config=CheckinConfig.from_settings(settings))
+                      config=CheckinConfig.from_settings(settings),
+                      enrolment_jitters=settings.face_enrolment_jitters)
     with transaction(factory) as session:
         logins = seed(session, subjects=subjects, faces=faces)
     typer.echo("Demo logins (fictional data only; password, then API token):")
@@ -475,7 +476,9 @@ def eval_faces(
     calibrate: Annotated[
         bool, typer.Option("--calibrate", help="Write the calibrated threshold to --config.")
     ] = False,
-    fmr: Annotated[float, typer.Option(help="Target false-match rate per attempt.")] = 1e-3,
+    fmr: Annotated[
+        float, typer.Option(help="Target false-match rate per prompt (3 impostor attempts).")
+    ] = 1e-3,
     limit_pairs: Annotated[
         int | None, typer.Option(help="Evaluate a seeded sample of this many pairs.")
     ] = None,

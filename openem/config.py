@@ -178,6 +178,11 @@ class Settings(BaseSettings):
         None, gt=0, lt=2,
         description="Face match threshold (distance); empty: the calibrated default of the model.",
     )
+    face_enrolment_jitters: int | None = Field(
+        None, ge=0, le=100,
+        description="Jittered copies averaged per enrolment photo; empty: the model's default "
+        "(docs/biometrics.md). Fewer make enrolment faster and templates slightly worse.",
+    )
     face_workers: int = Field(
         2, ge=1, le=64, description="Face verification worker processes (dlib is not thread-safe)."
     )

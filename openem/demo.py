@@ -215,6 +215,7 @@ class FaceSetup:
     keyring: KeyRing
     data_dir: Path
     config: CheckinConfig = field(default_factory=CheckinConfig)
+    enrolment_jitters: int | None = None  # Settings.face_enrolment_jitters
 
 
 def seed_checkins(session: Session, *, subjects: int, now: datetime, faces: FaceSetup) -> int:
@@ -245,7 +246,7 @@ def seed_checkins(session: Session, *, subjects: int, now: datetime, faces: Face
         face = people[role.own_face(len(people))]
         if checkins_enrolment.active_enrolment(session, subject_id=order.subject_id) is None:
             photos = face.enrolment_photos()
-            result = enrol_jpegs(photos)
+            result = enrol_jpegs(photos, faces.enrolment_jitters)
             try:
                 checkins_enrolment.record_enrolment(
                     session, principal=SYSTEM, subject_id=order.subject_id, photos=photos,

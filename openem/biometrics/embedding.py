@@ -16,6 +16,10 @@ TINY_IMAGE_SIDE = 320
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
 DESCRIPTOR_JITTERS = 0
+# An enrolment photo is described once, so it can afford dlib's jitter: the mean over this
+# many randomly shifted, scaled, rotated and flipped copies of the chip (docs/biometrics.md,
+# "Measured choices"). A check-in frame is described plainly: it must be fast.
+ENROLMENT_JITTERS = 20
 
 
 @dataclass(frozen=True)

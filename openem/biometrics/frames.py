@@ -12,6 +12,10 @@ from openem.biometrics.model import FaceModels, default_models
 from openem.biometrics.pose import Pose, estimate_pose
 from openem.biometrics.quality import DEFAULT_POLICY, QualityPolicy, QualityResult, assess_quality
 
+# Maps an aligned chip and a jitter count to its descriptor (default: the ResNet itself);
+# an offline evaluation passes a cached equivalent.
+Describe = Callable[[np.ndarray, int], np.ndarray]
+
 
 @dataclass(frozen=True)
 class FrameAnalysis:
@@ -41,14 +45,13 @@ def analyse_frame(
     *,
     models: FaceModels | None = None,
     policy: QualityPolicy = DEFAULT_POLICY,
-    describe: Callable[[np.ndarray], np.ndarray] | None = None,
+    describe: Describe | None = None,
     with_descriptor: bool = True,
 ) -> FrameAnalysis:
     """Analyse the primary face of a frame; the descriptor is computed even if quality fails.
 
-    ``describe`` maps an aligned chip to its descriptor (default: the ResNet on the chip);
-    an offline evaluation passes a cached equivalent. Without ``with_descriptor`` the
-    frame is left for ``describe_frame``: the descriptor is most of a frame's cost.
+    Without ``with_descriptor`` the frame is left for ``describe_frame``: the descriptor
+    is most of a frame's cost.
     """
     models = models or default_models()
     prepared = embedding.prepare_image(image)
@@ -78,7 +81,9 @@ def analyse_frame(
         landmarks_68=landmarks_68,
         pose=pose,
         chip=chip,
-        descriptor=_descriptor(chip, models, describe) if with_descriptor else None,
+        descriptor=_descriptor(chip, models, describe, embedding.DESCRIPTOR_JITTERS)
+        if with_descriptor
+        else None,
     )
 
 
@@ -87,26 +92,30 @@ def describe_frame(
     *,
     models: FaceModels | None = None,
     mirror: bool = False,
-    describe: Callable[[np.ndarray], np.ndarray] | None = None,
+    describe: Describe | None = None,
+    jitters: int = embedding.DESCRIPTOR_JITTERS,
 ) -> FrameAnalysis:
     """The frame with its descriptor and, with ``mirror``, the average of that and the
-    mirror image's (as enrolment photos are described)."""
+    mirror image's (as enrolment photos are described). ``jitters`` applies to the
+    descriptors this call computes (enrolment: ``embedding.ENROLMENT_JITTERS``)."""
     if analysis.chip is None or not (analysis.descriptor is None or mirror):
         return analysis
     models = models or default_models()
     plain = analysis.descriptor
     if plain is None:
-        plain = _descriptor(analysis.chip, models, describe)
+        plain = _descriptor(analysis.chip, models, describe, jitters)
     mirrored = analysis.mirrored
     if mirror and mirrored is None:
-        flipped = _descriptor(np.ascontiguousarray(analysis.chip[:, ::-1]), models, describe)
+        flipped = _descriptor(
+            np.ascontiguousarray(analysis.chip[:, ::-1]), models, describe, jitters
+        )
         mirrored = (plain + flipped) / 2.0
     return replace(analysis, descriptor=plain, mirrored=mirrored)
 
 
 def _descriptor(
-    chip: np.ndarray, models: FaceModels, describe: Callable[[np.ndarray], np.ndarray] | None
+    chip: np.ndarray, models: FaceModels, describe: Describe | None, jitters: int
 ) -> np.ndarray:
     if describe is not None:
-        return describe(chip)
-    return embedding.describe_chip(chip, models=models)
+        return describe(chip, jitters)
+    return embedding.describe_chip(chip, models=models, jitters=jitters)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 DEFAULT_TARGET_FMR = 1e-3
-DEFAULT_THRESHOLD = 0.378
+DEFAULT_THRESHOLD = 0.375
 
 
 @dataclass(frozen=True)

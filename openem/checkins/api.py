@@ -177,7 +177,9 @@ async def enrol(
     _, photos = await _files(request, "photos", 3)
     enrolment.check_photos(photos)
     try:
-        result = await face_pool(request).run(enrol_jpegs, photos)
+        result = await face_pool(request).run(
+            enrol_jpegs, photos, settings.face_enrolment_jitters
+        )
     except BadImage as error:
         raise Invalid(str(error).replace("frame", "photo"), field="photos") from error
     except BrokenExecutor:

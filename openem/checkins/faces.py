@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import numpy as np
 from PIL import Image
 
+from openem.biometrics.embedding import ENROLMENT_JITTERS
 from openem.biometrics.enrolment import enrol_subject
 from openem.biometrics.liveness import Challenge
 from openem.biometrics.model import MODEL_VERSION
@@ -51,10 +52,13 @@ def decode_jpeg(data: bytes, *, index: int) -> np.ndarray:
         raise BadImage(f"frame {index} could not be decoded as JPEG") from error
 
 
-def enrol_jpegs(photos: list[bytes]) -> dict[str, Any]:
-    """Worker: template bytes (or None) and per-photo quality; raises BadImage."""
+def enrol_jpegs(photos: list[bytes], jitters: int | None = None) -> dict[str, Any]:
+    """Worker: template bytes (or None) and per-photo quality; raises BadImage.
+    ``jitters``: per photo (``Settings.face_enrolment_jitters``; None: the model's default)."""
     images = [decode_jpeg(photo, index=i) for i, photo in enumerate(photos)]
-    result = enrol_subject(images=images)
+    result = enrol_subject(
+        images=images, jitters=ENROLMENT_JITTERS if jitters is None else jitters
+    )
     return {
         "template": result.template.to_bytes() if result.template is not None else None,
         "quality": [q.as_dict() for q in result.quality],

@@ -12,6 +12,7 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image
 
+from openem.biometrics.embedding import ENROLMENT_JITTERS
 from openem.biometrics.frames import analyse_frame, describe_frame
 from openem.biometrics.model import default_models
 from openem.biometrics.pool import FacePool
@@ -25,7 +26,9 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Acquired:
     """One photo: found, its verdicts from the enrolment gate (``quality_ok``, ``reasons``)
-    and from the check-in gate (``verification_ok``), and its descriptors."""
+    and from the check-in gate (``verification_ok``), and its descriptors: ``mirrored`` as
+    a check-in frame is described, ``enrolled`` as an enrolment photo is (set only for the
+    photos a protocol enrols with, see ``enrol_files``)."""
 
     found: bool
     quality_ok: bool
@@ -33,6 +36,7 @@ class Acquired:
     plain: np.ndarray | None
     mirrored: np.ndarray | None
     verification_ok: bool = True
+    enrolled: np.ndarray | None = None
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -59,6 +63,22 @@ def acquire_files(paths: list[Path], cache_dir: Path | None = None) -> list[Acqu
                 verification_ok=judge_quality(analysis.quality.measures, VERIFICATION_POLICY).ok,
             )
         )
+    return results
+
+
+def enrol_files(
+    paths: list[Path], cache_dir: Path | None = None, jitters: int = ENROLMENT_JITTERS
+) -> list[np.ndarray | None]:
+    """Descriptors of photos described as ``enrolment.enrol_subject`` describes them."""
+    models = default_models()
+    describe = DescriptorCache(cache_dir).describer(models)
+    results = []
+    for path in paths:
+        analysis = describe_frame(
+            analyse_frame(load_rgb(path), models=models, with_descriptor=False),
+            models=models, mirror=True, describe=describe, jitters=jitters,
+        )
+        results.append(analysis.mirrored)
     return results
 
 

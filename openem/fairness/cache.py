@@ -62,12 +62,13 @@ class DescriptorCache:
         os.replace(temporary, path)
         return value
 
-    def describer(self, models: FaceModels) -> Callable[[np.ndarray], np.ndarray]:
-        """A drop-in for ``embedding.describe_chip(chip, models=models)``."""
+    def describer(self, models: FaceModels) -> Callable[[np.ndarray, int], np.ndarray]:
+        """A drop-in for ``embedding.describe_chip(chip, models=models, jitters=jitters)``."""
 
-        def describe(chip: np.ndarray) -> np.ndarray:
+        def describe(chip: np.ndarray, jitters: int) -> np.ndarray:
             return self.get_or_compute(
-                chip_key(chip), lambda: embedding.describe_chip(chip, models=models)
+                chip_key(chip, jitters=jitters),
+                lambda: embedding.describe_chip(chip, models=models, jitters=jitters),
             )
 
         return describe

@@ -6,24 +6,32 @@ import functools
 import os
 import platform
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import dlib
 import numpy as np
 
-from openem.biometrics.embedding import distance
+from openem.biometrics.embedding import ENROLMENT_JITTERS, distance
 from openem.biometrics.model import MODEL_VERSION
 from openem.biometrics.pool import FacePool
 from openem.biometrics.templates import DEFAULT_FUSION
 from openem.biometrics.threshold import DEFAULT_THRESHOLD, calibrate_threshold
 from openem.fairness import metrics
-from openem.fairness.acquire import Acquired, acquire_files, peer_encode_files, run_chunked
+from openem.fairness.acquire import (
+    Acquired,
+    acquire_files,
+    enrol_files,
+    peer_encode_files,
+    run_chunked,
+)
 from openem.fairness.dataset import FaceDataset, Pair, load_dataset
 from openem.fairness.prompt import (
     ImpostorOutcomes,
     accepted_prompts,
     build_prompts,
+    enrolment_images,
     genuine_by_person,
     impostor_attempt_scores,
     impostor_prompt_scores,
@@ -210,8 +218,13 @@ def evaluate_faces(
     plots_dir: Path | None = None,
     workers: int = 2,
     cache_dir: Path | None = None,
+    enrol_jitters: int = ENROLMENT_JITTERS,
 ) -> dict[str, Any]:
-    """Evaluate on a directory laid out like ../shared/faces; returns the bench JSON shape."""
+    """Evaluate on a directory laid out like ../shared/faces; returns the bench JSON shape.
+
+    Enrolment photos are described as enrolment does, with ``enrol_jitters`` (the
+    service's ``ENROLMENT_JITTERS`` unless a test asks for fewer, to save time).
+    """
     from openem.fairness.groups import group_figures
     from openem.fairness.plots import write_det_plots
 
@@ -230,8 +243,13 @@ def evaluate_faces(
         acquire = functools.partial(acquire_files, cache_dir=cache_dir)
         peer_encode = functools.partial(peer_encode_files, cache_dir=cache_dir)
         acquired_list = run_chunked(pool, acquire, [dataset.path(i) for i in images])
+        acquired: dict[str, Acquired] = dict(zip(images, acquired_list, strict=True))
+        enrolment = enrolment_images(sorted(people_fold), images_of, acquired)
+        enrol = functools.partial(enrol_files, cache_dir=cache_dir, jitters=enrol_jitters)
+        enrolled = run_chunked(pool, enrol, [dataset.path(i) for i in enrolment])
         peer_list = run_chunked(pool, peer_encode, [dataset.path(i) for i in pair_images])
-    acquired: dict[str, Acquired] = dict(zip(images, acquired_list, strict=True))
+    for image, descriptor in zip(enrolment, enrolled, strict=True):
+        acquired[image] = replace(acquired[image], enrolled=descriptor)
     same = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
     # Both sides mirror-averaged, as the service compares a check-in with a template.
@@ -246,6 +264,7 @@ def evaluate_faces(
     figures["failure_to_acquire"] = metrics.failure_to_acquire(
         np.array([acquired[i].found for i in pair_images])
     )
+    figures["enrolment_jitters"] = enrol_jitters
     figures["quality_pass_rate"] = float(np.mean([acquired[i].quality_ok for i in images]))
     figures["checkin_gate_pass_rate"] = float(
         np.mean([acquired[i].verification_ok for i in images])

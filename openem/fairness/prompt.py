@@ -3,7 +3,9 @@
 Genuine prompt: a person's template against their own next (up to) 3 photos, accepted
 when any attempt passes the check-in gate and matches. Impostor prompt: the same template
 against 3 photos of every other person in the set, the impostor getting 3 attempts too.
-Enrolment photos must pass the enrolment gate; attempts the check-in gate, as in service.
+Enrolment photos must pass the enrolment gate and are described as enrolment describes
+them (``Acquired.enrolled``, jittered); attempts must pass the check-in gate and are
+described as a check-in's compared frame (``Acquired.mirrored``), as in service.
 Descriptors are compared at unit length, as ``template_distance`` does.
 """
 
@@ -43,6 +45,37 @@ class ImpostorOutcomes:
     valid: np.ndarray
 
 
+def _enrolment(images: list[str], acquired: dict[str, Acquired]) -> list[str]:
+    """A person's enrolment photos: the first (up to 3) passing the enrolment gate, always
+    leaving at least one photo to verify with."""
+    good = [i for i in images if acquired[i].quality_ok and acquired[i].mirrored is not None]
+    return good[: min(ENROL, len(images) - 1)]
+
+
+def _usable_images(
+    person: str, images_of: dict[str, list[str]], acquired: dict[str, Acquired]
+) -> list[str]:
+    return [i for i in images_of.get(person, []) if i in acquired]
+
+
+def enrolment_images(
+    people: Sequence[str], images_of: dict[str, list[str]], acquired: dict[str, Acquired]
+) -> list[str]:
+    """The photos ``build_prompts`` enrols with, to describe them as enrolment does."""
+    chosen: list[str] = []
+    for person in people:
+        images = _usable_images(person, images_of, acquired)
+        if len(images) >= 2:
+            chosen += _enrolment(images, acquired)
+    return chosen
+
+
+def _enrolment_descriptor(item: Acquired) -> np.ndarray:
+    descriptor = item.enrolled if item.enrolled is not None else item.mirrored
+    assert descriptor is not None
+    return descriptor
+
+
 def build_prompts(
     people: Sequence[str], images_of: dict[str, list[str]], acquired: dict[str, Acquired]
 ) -> PromptSet:
@@ -55,16 +88,15 @@ def build_prompts(
     owner: list[int] = []
     failed = 0
     for person in people:
-        images = [i for i in images_of.get(person, []) if i in acquired]
+        images = _usable_images(person, images_of, acquired)
         if len(images) < 2:
             continue
-        good = [i for i in images if acquired[i].quality_ok and acquired[i].mirrored is not None]
-        enrol = good[: min(ENROL, len(images) - 1)]
+        enrol = _enrolment(images, acquired)
         if not enrol:
             failed += 1
             continue
         rest = [i for i in images if i not in enrol][:ATTEMPTS]
-        descriptors = np.stack([acquired[i].mirrored for i in enrol])  # type: ignore[misc]
+        descriptors = np.stack([_enrolment_descriptor(acquired[i]) for i in enrol])
         padded = np.zeros((ENROL, 128))
         padded[: len(enrol)] = descriptors
         mask = np.arange(ENROL) < len(enrol)

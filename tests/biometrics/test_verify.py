@@ -3,8 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from openem.biometrics.embedding import ENROLMENT_JITTERS, distance
 from openem.biometrics.enrolment import enrol_subject
-from openem.biometrics.frames import FrameAnalysis, analyse_frame
+from openem.biometrics.frames import FrameAnalysis, analyse_frame, describe_frame
 from openem.biometrics.liveness import Challenge, check_liveness, motion_frames
 from openem.biometrics.model import MODEL_VERSION, FaceModels
 from openem.biometrics.synthetic import simulated_turn
@@ -180,3 +181,16 @@ def test_liveness_refuses_to_judge_motion_frames_without_descriptors(
     analyses = _undescribed_turn(obama_portrait, models)
     with pytest.raises(ValueError, match="descriptors"):
         check_liveness(challenge=Challenge.TURN_LEFT, frames=analyses)
+
+
+def test_enrolment_photos_are_described_jittered_and_mirror_averaged(
+    obama_template: FaceTemplate, obama: np.ndarray, models: FaceModels
+) -> None:
+    analysis = analyse_frame(obama, models=models, with_descriptor=False)
+    plain = describe_frame(analysis, models=models, mirror=True)
+    jittered = describe_frame(analysis, models=models, mirror=True, jitters=ENROLMENT_JITTERS)
+    assert plain.mirrored is not None and jittered.mirrored is not None
+    assert np.allclose(obama_template.descriptors[0], jittered.mirrored, atol=0.02)
+    assert not np.allclose(obama_template.descriptors[0], plain.mirrored, atol=1e-3)
+    # jitter moves the descriptor a little, never to another person
+    assert 0.0 < distance(jittered.mirrored, plain.mirrored) < DEFAULT_THRESHOLD / 4
