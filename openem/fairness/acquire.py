@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,8 +12,8 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image
 
-from openem.biometrics.embedding import ENROLMENT_JITTERS
-from openem.biometrics.frames import analyse_frame, describe_frame
+from openem.biometrics.embedding import DESCRIPTOR_JITTERS, ENROLMENT_JITTERS
+from openem.biometrics.frames import FrameAnalysis, analyse_frame, describe_frame
 from openem.biometrics.model import default_models
 from openem.biometrics.pool import FacePool
 from openem.biometrics.quality import VERIFICATION_POLICY, judge_quality
@@ -44,42 +44,37 @@ def load_rgb(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
-def acquire_files(paths: list[Path], cache_dir: Path | None = None) -> list[Acquired]:
+def _described(paths: list[Path], cache_dir: Path | None, jitters: int) -> Iterator[FrameAnalysis]:
+    """Each photo analysed and described mirror-averaged, with ``jitters``."""
     models = default_models()
     describe = DescriptorCache(cache_dir).describer(models)
-    results = []
     for path in paths:
-        analysis = describe_frame(
+        yield describe_frame(
             analyse_frame(load_rgb(path), models=models, with_descriptor=False),
-            models=models, mirror=True, describe=describe,
+            models=models, mirror=True, describe=describe, jitters=jitters,
         )
-        results.append(
-            Acquired(
-                found=analysis.descriptor is not None,
-                quality_ok=analysis.quality.ok,
-                reasons=analysis.quality.reasons,
-                plain=analysis.descriptor,
-                mirrored=analysis.mirrored,
-                verification_ok=judge_quality(analysis.quality.measures, VERIFICATION_POLICY).ok,
-            )
+
+
+def acquire_files(paths: list[Path], cache_dir: Path | None = None) -> list[Acquired]:
+    """Photos described as a check-in's compared frame is."""
+    return [
+        Acquired(
+            found=analysis.descriptor is not None,
+            quality_ok=analysis.quality.ok,
+            reasons=analysis.quality.reasons,
+            plain=analysis.descriptor,
+            mirrored=analysis.mirrored,
+            verification_ok=judge_quality(analysis.quality.measures, VERIFICATION_POLICY).ok,
         )
-    return results
+        for analysis in _described(paths, cache_dir, DESCRIPTOR_JITTERS)
+    ]
 
 
 def enrol_files(
     paths: list[Path], cache_dir: Path | None = None, jitters: int = ENROLMENT_JITTERS
 ) -> list[np.ndarray | None]:
-    """Descriptors of photos described as ``enrolment.enrol_subject`` describes them."""
-    models = default_models()
-    describe = DescriptorCache(cache_dir).describer(models)
-    results = []
-    for path in paths:
-        analysis = describe_frame(
-            analyse_frame(load_rgb(path), models=models, with_descriptor=False),
-            models=models, mirror=True, describe=describe, jitters=jitters,
-        )
-        results.append(analysis.mirrored)
-    return results
+    """Photos described as ``enrolment.enrol_subject`` describes them."""
+    return [analysis.mirrored for analysis in _described(paths, cache_dir, jitters)]
 
 
 def _peer_encode(path: Path) -> np.ndarray:
