@@ -26,7 +26,6 @@ from openem.biometrics.pool import FacePool
 from openem.biometrics.synthetic import planar_replay, simulated_turn, static_replay
 from openem.biometrics.templates import FaceTemplate
 from openem.biometrics.verify import CheckinDecision
-from openem.fairness.acquire import load_rgb
 from openem.fairness.dataset import load_dataset
 from openem.fairness.evaluate import machine
 
@@ -57,8 +56,8 @@ def build_cases(faces_dir: Path, *, count: int, seed: int = 0) -> list[Case]:
     for index, (_, images) in enumerate(people):
         if len(cases) >= count:
             break
-        enrolment = enrol_subject(images=[load_rgb(dataset.path(images[0]))])
-        probe = embedding.prepare_image(load_rgb(dataset.path(images[1])))
+        enrolment = enrol_subject(images=[embedding.load_rgb(dataset.path(images[0]))])
+        probe = embedding.prepare_image(embedding.load_rgb(dataset.path(images[1])))
         analysis = analyse_frame(probe, with_descriptor=False)
         if enrolment.template is None or not analysis.quality.ok or analysis.landmarks is None:
             continue

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
 import dlib
 import numpy as np
@@ -36,6 +38,12 @@ class FaceBox:
 
     def rectangle(self) -> dlib.rectangle:
         return dlib.rectangle(self.left, self.top, self.right, self.bottom)
+
+
+def load_rgb(source: Path | IO[bytes]) -> np.ndarray:
+    """An image file (a path or open bytes) as RGB pixels."""
+    with Image.open(source) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 def prepare_image(image: np.ndarray) -> np.ndarray:

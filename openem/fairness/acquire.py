@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-from PIL import Image
 
-from openem.biometrics.embedding import DESCRIPTOR_JITTERS, ENROLMENT_JITTERS
+from openem.biometrics.embedding import DESCRIPTOR_JITTERS, ENROLMENT_JITTERS, load_rgb
 from openem.biometrics.frames import FrameAnalysis, analyse_frame, describe_frame
 from openem.biometrics.model import default_models
 from openem.biometrics.pool import FacePool
@@ -37,11 +36,6 @@ class Acquired:
     mirrored: np.ndarray | None
     verification_ok: bool = True
     enrolled: np.ndarray | None = None
-
-
-def load_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
 
 
 def _described(paths: list[Path], cache_dir: Path | None, jitters: int) -> Iterator[FrameAnalysis]:

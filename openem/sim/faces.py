@@ -23,7 +23,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 from PIL import Image
@@ -103,11 +102,6 @@ def jpeg(image: np.ndarray, *, quality: int = 92) -> bytes:
     return buffer.getvalue()
 
 
-def load_rgb(source: Path | IO[bytes]) -> np.ndarray:
-    with Image.open(source) as image:
-        return np.asarray(image.convert("RGB"))
-
-
 class BurstMaker:
     """Simulated check-in bursts (``simulated_turn``) of each face.
 
@@ -177,6 +171,7 @@ def _frames(portrait: _Portrait, challenge: str, degrees: float, seed: int) -> l
 
 def _passes_liveness(portrait: _Portrait, challenge: str) -> bool:
     """Whether bursts from this photo pass the liveness check at every attempt's angle."""
+    from openem.biometrics.embedding import load_rgb
     from openem.biometrics.frames import analyse_frame
     from openem.biometrics.liveness import Challenge, check_liveness
     from openem.biometrics.model import load_models
@@ -194,7 +189,7 @@ def _passes_liveness(portrait: _Portrait, challenge: str) -> bool:
 
 def _portrait_of(path: Path) -> _Portrait | None:
     """A head-and-shoulders crop around the largest face, and its landmarks (or None)."""
-    from openem.biometrics.embedding import detect_faces, prepare_image
+    from openem.biometrics.embedding import detect_faces, load_rgb, prepare_image
     from openem.biometrics.frames import analyse_frame
     from openem.biometrics.model import load_models
 

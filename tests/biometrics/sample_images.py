@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from openem.sim.faces import fetch_sdist_images, load_rgb
+from openem.biometrics.embedding import load_rgb
+from openem.sim.faces import fetch_sdist_images
 
 CACHE = Path(sys.prefix) / "openem-test-cache"
 

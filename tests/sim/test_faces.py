@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from openem.biometrics.embedding import load_rgb
 from openem.sim import faces
 from openem.sim.world import face_checkin_of
 from tests.biometrics import sample_images
@@ -71,12 +72,12 @@ def test_bursts_start_from_the_probe_photo_facing_the_camera(tmp_path: Path) -> 
     # obama2.jpg is turned a little (|yaw| about 0.14), obama.jpg faces the camera (0.01).
     face = faces.DemoFace("demo face 1", enrol=(images / "obama3.jpg",),
                           probes=(images / "obama2.jpg", images / "obama.jpg"))
-    turned = analyse_frame(faces.load_rgb(images / "obama2.jpg"), models=models).pose
+    turned = analyse_frame(load_rgb(images / "obama2.jpg"), models=models).pose
     assert turned is not None and abs(turned.yaw) > 0.1
 
     first_frame = tmp_path / "frame.jpg"
     first_frame.write_bytes(faces.BurstMaker([face]).burst(0, "turn_left")[0])
-    facing = analyse_frame(faces.load_rgb(first_frame), models=models).pose
+    facing = analyse_frame(load_rgb(first_frame), models=models).pose
     assert facing is not None and abs(facing.yaw) < 0.05
 
 
@@ -100,7 +101,7 @@ def test_a_photo_whose_simulated_motion_does_not_show_gives_way_to_the_next(
     first_frame.write_bytes(maker.burst(0, "turn_left")[0])
     maker.burst(0, "turn_left", attempt=1)
 
-    pose = analyse_frame(faces.load_rgb(first_frame), models=load_models()).pose
+    pose = analyse_frame(load_rgb(first_frame), models=load_models()).pose
     assert pose is not None and abs(pose.yaw) > 0.1
     assert [challenge for _, challenge in tried] == ["turn_left", "turn_left"]  # chosen once
     assert tried[0][0] < tried[1][0]  # the frontal photo was tried first
