@@ -6,8 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from fastapi.telemetry import TelemetryConfig
 from sqlalchemy import Engine, text
 from starlette.concurrency import run_in_threadpool
 
@@ -31,7 +33,9 @@ from openem.devices.api import router as devices_router
 from openem.disclosures.api import router as disclosures_router
 from openem.http import metrics, problems
 from openem.http.limits import BodySizeLimit
+from openem.ingest.api import TELEMETRY_PATH
 from openem.ingest.api import router as device_router
+from openem.ingest.fastpath import TelemetryFastPath
 from openem.ingest.writer import TelemetryWriter
 from openem.locations.api import router as locations_router
 from openem.logs import configure_logging, get_logger
@@ -133,12 +137,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Electronic monitoring with audited access and retention enforced in code.",
         lifespan=lifespan,
+        telemetry=_opentelemetry(settings),
     )
     app.state.settings = settings
     problems.install(app)
-    metrics.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.add_middleware(TelemetryFastPath, route=_route(device_router, TELEMETRY_PATH))
+    metrics.install(app)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["service"])
     install_dashboard(app, settings)
     app.add_middleware(
@@ -150,6 +156,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         },
     )
     return app
+
+
+def _opentelemetry(settings: Settings) -> TelemetryConfig:
+    enabled = settings.opentelemetry
+    return {"tracing": enabled, "metrics": enabled, "logs": enabled}
+
+
+def _route(router: APIRouter, path: str) -> APIRoute:
+    return next(
+        route for route in router.routes if isinstance(route, APIRoute) and route.path == path
+    )
 
 
 def _ping_database(engine: Engine) -> None:

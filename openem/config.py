@@ -30,6 +30,11 @@ class Settings(BaseSettings):
         description="Master key file for envelope encryption; never stored in the database.",
     )
     log_json: bool = Field(False, description="Write logs as JSON lines instead of console text.")
+    opentelemetry: bool = Field(
+        False,
+        description="FastAPI's own OpenTelemetry spans and metrics, for a process that "
+        "configures an OpenTelemetry SDK; off, no request pays for looking one up.",
+    )
     log_level: str = Field("INFO", description="Lowest log level written.")
     max_body_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest JSON request body accepted, in bytes."

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
@@ -38,6 +38,7 @@ from openem.ingest.writer import TelemetryWriter
 router = APIRouter(prefix="/device/v1", tags=["device"])
 T = TypeVar("T")
 JSON_TYPES = ("application/json",)
+TELEMETRY_PATH = "/device/v1/telemetry"
 
 
 def _sessions(request: Request) -> sessionmaker[Session]:
@@ -63,9 +64,13 @@ async def _signed(request: Request) -> SignedRequest:
     )
 
 
-def _is_json(request: Request) -> bool:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+def is_json(headers: Mapping[str, str]) -> bool:
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     return content_type in JSON_TYPES
+
+
+def unsupported_media_type() -> JSONResponse:
+    return problem(415, "Unsupported media type", "send application/json")
 
 
 def _pairing_limiter(request: Request) -> RateLimiter:
@@ -109,14 +114,22 @@ def parse_telemetry(body: bytes) -> ParsedBatch | Invalid:
         return Invalid("body is not valid JSON", field="body")
 
 
+async def store_telemetry(writer: TelemetryWriter, signed: SignedRequest) -> IngestResult:
+    """Authenticate, parse and store one upload; returns once its transaction committed."""
+    return await writer.store(signed, parse_telemetry(signed.body))
+
+
 @router.post("/telemetry", responses={200: {"description": "Stored; per-item outcome"}})
 async def telemetry(request: Request) -> JSONResponse:
-    """A signed batch of up to 1,000 items; answered only after the batch is committed."""
-    if not _is_json(request):
-        return problem(415, "Unsupported media type", "send application/json")
+    """A signed batch of up to 1,000 items; answered only after the batch is committed.
+
+    Applications built by :func:`openem.app.create_app` answer this route in
+    :class:`openem.ingest.fastpath.TelemetryFastPath`, which does exactly this.
+    """
+    if not is_json(request.headers):
+        return unsupported_media_type()
     signed = await _signed(request)
-    writer: TelemetryWriter = request.app.state.telemetry_writer
-    result = await writer.store(signed, parse_telemetry(signed.body))
+    result = await store_telemetry(request.app.state.telemetry_writer, signed)
     return JSONResponse(result.as_response())
 
 
@@ -145,8 +158,8 @@ async def read_inbox(request: Request) -> JSONResponse:
 @router.post("/inbox/ack")
 async def acknowledge_inbox(request: Request) -> JSONResponse:
     """Acknowledge inbox items by id; acknowledged items are not sent again."""
-    if not _is_json(request):
-        return problem(415, "Unsupported media type", "send application/json")
+    if not is_json(request.headers):
+        return unsupported_media_type()
     signed = await _signed(request)
 
     def work(session: Session) -> int:
