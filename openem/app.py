@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -12,6 +13,7 @@ from fastapi.routing import APIRoute
 from fastapi.telemetry import TelemetryConfig
 from sqlalchemy import Engine, text
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp
 
 from openem import __version__
 from openem.access.api import router as access_router
@@ -48,6 +50,7 @@ from openem.rules.tasks import RulesWorker
 from openem.subjects.api import router as subjects_router
 from openem.subjects.proportionality_api import router as proportionality_router
 from openem.web import install as install_dashboard
+from openem.web.security import content_security_policy, security_headers
 from openem.zones.api import router as zones_router
 
 log = get_logger(__name__)
@@ -132,7 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await run_in_threadpool(pool.close)
             engine.dispose()
 
-    app = FastAPI(
+    app = OpenEM(
         title="OpenEM",
         version=__version__,
         summary="Electronic monitoring with audited access and retention enforced in code.",
@@ -143,7 +146,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)
-    app.add_middleware(TelemetryFastPath, route=_route(device_router, TELEMETRY_PATH))
     metrics.install(app)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["service"])
     install_dashboard(app, settings)
@@ -155,7 +157,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             checkins_api.ENROLMENT_PATH: checkins_api.ENROLMENT_BODY_LIMIT,
         },
     )
+    app.fast_path = partial(
+        TelemetryFastPath,
+        route=_route(device_router, TELEMETRY_PATH),
+        max_body_bytes=settings.max_body_bytes,
+        response_headers=security_headers(
+            TELEMETRY_PATH, content_security_policy(settings.tile_url).encode()
+        ),
+    )
     return app
+
+
+class OpenEM(FastAPI):
+    """FastAPI, with the device telemetry route answered ahead of the whole middleware
+    stack (:mod:`openem.ingest.fastpath`)."""
+
+    fast_path: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return self.fast_path(stack) if self.fast_path is not None else stack
 
 
 def _opentelemetry(settings: Settings) -> TelemetryConfig:

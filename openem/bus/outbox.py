@@ -23,7 +23,6 @@ from sqlalchemy import (
     Table,
     bindparam,
     delete,
-    insert,
     select,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
@@ -31,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from openem.bus.base import Bus
 from openem.db.base import Base, utcnow
+from openem.db.bulk import insert_all
 from openem.db.session import read_only
 from openem.logs import get_logger
 
@@ -68,8 +68,9 @@ def enqueue_many(session: Session, entries: list[OutboxEntry]) -> None:
     if not entries:
         return
     now = utcnow()
-    session.execute(
-        insert(OUTBOX),
+    insert_all(
+        session,
+        OUTBOX,
         [
             {
                 "subject": entry.subject,

@@ -33,7 +33,49 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["insert_new"]
+__all__ = ["insert_all", "insert_new"]
+
+
+def insert_all(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    replacing_on: tuple[str, ...] = (),
+) -> None:
+    """Insert ``rows`` (all with the same keys) with one driver ``executemany``: no
+    statement compilation and no per-value type processing in Python. A row that
+    clashes with a stored one on the unique columns ``replacing_on`` updates it instead.
+    """
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    connection = session.connection()
+    params: list[tuple[object, ...]]
+    if connection.dialect.name == "postgresql":
+        values = itemgetter(*columns)
+        params = [values(row) if len(columns) > 1 else (row[columns[0]],) for row in rows]
+    else:
+        params = _sqlite_params(table, rows, columns)
+    statement = _insert_all(table, columns, replacing_on, connection.dialect.paramstyle)
+    connection.exec_driver_sql(statement, params)
+
+
+@cache
+def _insert_all(
+    table: Table, columns: tuple[str, ...], replacing_on: tuple[str, ...], paramstyle: str
+) -> str:
+    marker = "?" if paramstyle == "qmark" else "%s"
+    statement = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join([marker] * len(columns))})"
+    )
+    if replacing_on:
+        updated = [name for name in columns if name not in replacing_on]
+        statement += f" ON CONFLICT ({', '.join(replacing_on)}) DO UPDATE SET " + ", ".join(
+            f"{name} = excluded.{name}" for name in updated
+        )
+    return statement
 
 
 def insert_new(
@@ -78,6 +120,20 @@ def _sqlite_insert_new(
 ) -> list[tuple[Any, ...]]:
     connection = session.connection()
     before = connection.exec_driver_sql(f"SELECT max(rowid) FROM {table.name}").scalar() or 0
+    params = _sqlite_params(table, rows, columns)
+    inserted = connection.exec_driver_sql(_executemany_insert(table, columns, unique), params)
+    if inserted.rowcount == len(rows):
+        return [tuple(row[name] for name in returning) for row in rows]
+    found = connection.exec_driver_sql(
+        f"SELECT {', '.join(returning)} FROM {table.name} WHERE rowid > ? ORDER BY rowid",
+        (before,),
+    )
+    return list(found)
+
+
+def _sqlite_params(
+    table: Table, rows: Sequence[dict[str, Any]], columns: tuple[str, ...]
+) -> list[tuple[object, ...]]:
     converters = _sqlite_converters(table, columns)
     values = itemgetter(*columns)
     params: list[tuple[object, ...]] = []
@@ -87,14 +143,7 @@ def _sqlite_insert_new(
             if param[index] is not None:
                 param[index] = convert(param[index])
         params.append(tuple(param))
-    inserted = connection.exec_driver_sql(_executemany_insert(table, columns, unique), params)
-    if inserted.rowcount == len(rows):
-        return [tuple(row[name] for name in returning) for row in rows]
-    found = connection.exec_driver_sql(
-        f"SELECT {', '.join(returning)} FROM {table.name} WHERE rowid > ? ORDER BY rowid",
-        (before,),
-    )
-    return list(found)
+    return params
 
 
 def _sqlite_converters(

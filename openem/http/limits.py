@@ -35,7 +35,7 @@ class BodySizeLimit:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _too_large(send, limit)
+            await too_large(send, limit)
             return
         received = 0
         responded = False
@@ -59,10 +59,10 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not responded:
-                await _too_large(send, limit)
+                await too_large(send, limit)
 
 
-async def _too_large(send: Send, limit: int) -> None:
+async def too_large(send: Send, limit: int) -> None:
     body = json.dumps(
         {
             "type": "about:blank",

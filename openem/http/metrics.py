@@ -35,9 +35,12 @@ class MetricsMiddleware:
             await self.app(scope, receive, recording_send)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            method = scope["method"]
-            LATENCY.labels(method, route).observe(time.perf_counter() - started)
-            REQUESTS.labels(method, route, str(status)).inc()
+            record(scope["method"], route, status, time.perf_counter() - started)
+
+
+def record(method: str, route: str, status: int, seconds: float) -> None:
+    LATENCY.labels(method, route).observe(seconds)
+    REQUESTS.labels(method, route, str(status)).inc()
 
 
 def install(app: FastAPI) -> None:

@@ -14,12 +14,10 @@ from functools import cache
 from typing import Any, Protocol
 
 from sqlalchemy import Executable, Table, bindparam, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from openem.bus.outbox import OutboxEntry, enqueue_many
-from openem.db.bulk import insert_new
+from openem.db.bulk import insert_all, insert_new
 from openem.devices.models import DeviceHealth
 from openem.ingest.items import AnyItem, PositionItem, RejectedItem, dump_items
 from openem.ingest.models import DeviceEvent
@@ -70,17 +68,11 @@ class IngestResult:
 @cache
 def _statements(dialect: str) -> dict[str, Executable]:
     """Built once per dialect: building statements costs more than running them here."""
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    health = insert(HEALTH)
     return {
         "read_health": select(HEALTH)
         .where(HEALTH.c.device_id.in_(bindparam("device_ids", expanding=True)))
         .order_by(HEALTH.c.device_id)
         .with_for_update(),
-        "write_health": health.on_conflict_do_update(
-            index_elements=["device_id"],
-            set_={c.name: health.excluded[c.name] for c in HEALTH.c if c.name != "device_id"},
-        ),
         "modes": select(ORDERS.c.id, ORDERS.c.monitoring_mode).where(
             ORDERS.c.id.in_(bindparam("order_ids", expanding=True))
         ),
@@ -112,7 +104,7 @@ def _read_health(session: Session, device_ids: list[uuid.UUID]) -> dict[uuid.UUI
 
 
 def _write_health(session: Session, healths: list[dict[str, Any]]) -> None:
-    session.execute(_statement(session, "write_health"), healths)
+    insert_all(session, HEALTH, healths, replacing_on=("device_id",))
 
 
 def _previous_fix(health: dict[str, Any]) -> Fix | None:

@@ -19,10 +19,11 @@ one upload's failure never refuses another's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 import uuid
-from collections import deque
+from collections import defaultdict, deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -42,15 +43,43 @@ MAX_BATCH = 256
 
 @dataclass
 class TelemetryJob:
-    """A signed upload and its parsed batch (or why it could not be parsed)."""
+    """A signed upload and its parsed batch (or why it could not be parsed).
+
+    The writer settles ``future``; an upload awaited on an event loop also has a
+    ``waiter`` there, which the loop settles from ``future`` once the writer wakes it.
+    """
 
     signed: SignedRequest
     parsed: ParsedBatch | Invalid
     future: Future[IngestResult] = field(default_factory=Future)
+    waiter: asyncio.Future[IngestResult] | None = None
 
     @property
     def device_key(self) -> uuid.UUID | int:
         return claimed_device_id(self.signed) or id(self)
+
+
+def _wake(jobs: list[TelemetryJob]) -> None:
+    """One wake-up per event loop for a whole batch of settled uploads."""
+    waiting: dict[asyncio.AbstractEventLoop, list[TelemetryJob]] = defaultdict(list)
+    for job in jobs:
+        if job.waiter is not None:
+            waiting[job.waiter.get_loop()].append(job)
+    for loop, settled in waiting.items():
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
+            loop.call_soon_threadsafe(_deliver, settled)
+
+
+def _deliver(jobs: list[TelemetryJob]) -> None:
+    for job in jobs:
+        waiter = job.waiter
+        if waiter is None or waiter.done():  # cancelled: the device hung up
+            continue
+        error = job.future.exception()
+        if error is None:
+            waiter.set_result(job.future.result())
+        else:
+            waiter.set_exception(error)
 
 
 class TelemetryWriter:
@@ -73,15 +102,23 @@ class TelemetryWriter:
     async def store(self, signed: SignedRequest, parsed: ParsedBatch | Invalid) -> IngestResult:
         if self._stopping or not self._thread.is_alive():
             raise RuntimeError("telemetry writer is not running")
-        job = TelemetryJob(signed=signed, parsed=parsed)
+        waiter = asyncio.get_running_loop().create_future()
+        job = TelemetryJob(signed=signed, parsed=parsed, waiter=waiter)
         self._queue.put(job)
-        return await asyncio.wrap_future(job.future)
+        return await waiter
 
     def _run(self) -> None:
         while not (self._stopping and not self._waiting):
             batch = self._next_batch()
             if batch:
-                self.write(batch)
+                try:
+                    self.write(batch)
+                except Exception as error:
+                    log.error("telemetry_batch_failed", error_type=type(error).__name__)
+                    for job in batch:
+                        if not job.future.done():
+                            job.future.set_exception(error)
+                _wake(batch)
         self._refuse_late_arrivals()
 
     def _refuse_late_arrivals(self) -> None:
@@ -92,6 +129,7 @@ class TelemetryWriter:
                 return
             if job is not None:
                 job.future.set_exception(RuntimeError("telemetry writer stopped"))
+                _wake([job])
 
     def _next_batch(self) -> list[TelemetryJob]:
         if not self._waiting and not self._stopping:

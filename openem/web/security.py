@@ -36,6 +36,18 @@ def content_security_policy(tile_url: str) -> str:
     )
 
 
+def security_headers(path: str, csp: bytes) -> list[tuple[bytes, bytes]]:
+    """The headers added to every response for ``path``."""
+    headers = [
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-content-type-options", b"nosniff"),
+    ]
+    if not path.startswith(NO_CSP_PATHS):
+        headers.append((b"content-security-policy", csp))
+    return headers
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp, *, tile_url: str) -> None:
         self.app = app
@@ -45,19 +57,11 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        with_csp = not str(scope.get("path", "")).startswith(NO_CSP_PATHS)
+        added = security_headers(str(scope.get("path", "")), self.csp)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers += [
-                    (b"x-frame-options", b"DENY"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"x-content-type-options", b"nosniff"),
-                ]
-                if with_csp:
-                    headers.append((b"content-security-policy", self.csp))
-                message["headers"] = headers
+                message["headers"] = [*message.get("headers", []), *added]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

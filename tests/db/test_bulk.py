@@ -10,7 +10,8 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from openem.access.principal import SYSTEM
-from openem.db.bulk import insert_new
+from openem.bus.outbox import OUTBOX, OutboxMessage
+from openem.db.bulk import insert_all, insert_new
 from openem.devices import service as devices
 from openem.devices.schemas import DeviceCreate
 from openem.ingest.models import DeviceEvent
@@ -98,3 +99,24 @@ def test_naive_timestamps_are_refused(session: Session, device_id: uuid.UUID) ->
     with pytest.raises(ValueError, match="timezone-aware"):
         _insert(session, POSITIONS, [row])
     assert session.scalar(select(Position.id)) is None
+
+
+def test_insert_all_stores_rows_as_the_orm_reads_them(session: Session) -> None:
+    rows = [
+        {"subject": "s.1", "msg_id": "m-1", "payload": b'{"a":1}\x00\xff', "created_at": AT},
+        {"subject": "s.2", "msg_id": "m-2", "payload": b"", "created_at": AT + timedelta(1)},
+    ]
+    with session.begin():
+        insert_all(session, OUTBOX, rows)
+    stored = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    assert [(m.subject, m.msg_id, m.payload) for m in stored] == [
+        ("s.1", "m-1", b'{"a":1}\x00\xff'), ("s.2", "m-2", b"")
+    ]
+    earliest = select(func.count()).where(OutboxMessage.created_at == AT)
+    assert session.scalar(earliest) == 1
+
+
+def test_insert_all_of_no_rows_is_no_statement(session: Session) -> None:
+    with session.begin():
+        insert_all(session, OUTBOX, [])
+    assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0

@@ -143,3 +143,50 @@ def test_stopping_stores_what_is_queued_and_refuses_what_comes_after(
     assert queued.future.result().accepted == [1]
     with pytest.raises(RuntimeError, match="not running"):
         asyncio.run(writer.store(queued.signed, queued.parsed))
+
+
+def test_uploads_awaited_on_an_event_loop_get_their_own_outcomes(
+    sessions: sessionmaker[Session],
+) -> None:
+    devices = [_paired(sessions) for _ in range(3)]
+    jobs = [_job(device, [device.position()]) for device in devices]
+    jobs[1] = _job(devices[1], body=b"{not json")
+
+    async def send_all() -> list[IngestResult | BaseException]:
+        writer = TelemetryWriter(sessions)
+        writer.start()
+        try:
+            stores = [writer.store(job.signed, job.parsed) for job in jobs]
+            return await asyncio.gather(*stores, return_exceptions=True)
+        finally:
+            writer.stop()
+
+    first, second, third = asyncio.run(send_all())
+    assert isinstance(first, IngestResult) and first.accepted == [1]
+    assert isinstance(second, Invalid)
+    assert isinstance(third, IngestResult) and third.accepted == [1]
+
+
+def test_an_upload_whose_device_hung_up_is_still_stored_and_others_answered(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Cancelling the wait (the client went away) neither unstores the upload nor
+    disturbs the answer to another upload in the same batch."""
+    gone, staying = _paired(sessions), _paired(sessions)
+    abandoned, awaited = _job(gone, [gone.position()]), _job(staying, [staying.position()])
+
+    async def send_both() -> IngestResult:
+        writer = TelemetryWriter(sessions)
+        for job in (abandoned, awaited):
+            job.waiter = asyncio.get_running_loop().create_future()
+            writer._queue.put(job)  # queued before the thread runs: one batch
+        assert abandoned.waiter is not None and awaited.waiter is not None
+        abandoned.waiter.cancel()
+        writer.start()
+        try:
+            return await awaited.waiter
+        finally:
+            writer.stop()
+
+    assert asyncio.run(send_both()).accepted == [1]
+    assert _stored(sessions) == (2, 2)
