@@ -24,16 +24,79 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Executable, Table, TypeDecorator, Uuid, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["insert_all", "insert_new"]
+__all__ = ["insert_all", "insert_new", "rows_by_key"]
+
+
+def rows_by_key(
+    session: Session, table: Table, key: str, values: Sequence[Any], *, for_update: bool = False
+) -> list[dict[str, Any]]:
+    """The rows of ``table`` whose ``key`` is one of ``values``, in key order, typed as
+    the ORM reads them; ``for_update`` locks them on PostgreSQL until commit (SQLite's
+    one writer holds the whole database already).
+
+    One fixed statement whatever the number of values (the list travels as one
+    parameter), sent by the driver: no statement compilation per call.
+    """
+    if not values:
+        return []
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name == "postgresql":
+        parameter: object = list(values)
+    else:
+        encode = _sqlite_converter(table, key)
+        parameter = json.dumps([encode(value) if encode else value for value in values])
+    statement = _rows_by_key(table, key, for_update, dialect.name)
+    rows = connection.exec_driver_sql(statement, (parameter,))
+    described = tuple(column[1] for column in rows.cursor.description)
+    processors = _result_processors(table, dialect, described)
+    return [
+        {
+            name: convert(value) if convert is not None and value is not None else value
+            for (name, convert), value in zip(processors, row, strict=True)
+        }
+        for row in rows
+    ]
+
+
+@cache
+def _rows_by_key(table: Table, key: str, for_update: bool, dialect: str) -> str:
+    listed = ", ".join(column.name for column in table.c)
+    if dialect == "postgresql":
+        where = f"{key} = ANY(%s)"
+    else:
+        where = f"{key} IN (SELECT value FROM json_each(?))"
+    statement = f"SELECT {listed} FROM {table.name} WHERE {where} ORDER BY {key}"
+    if for_update and dialect == "postgresql":
+        statement += " FOR UPDATE"
+    return statement
+
+
+@lru_cache(maxsize=64)
+def _result_processors(
+    table: Table, dialect: Dialect, described: tuple[object, ...]
+) -> list[tuple[str, Any]]:
+    """Per column, what SQLAlchemy does to the driver's value (``described``: the
+    driver's type codes, which some processors depend on)."""
+    return [
+        (column.name, column.type.dialect_impl(dialect).result_processor(dialect, coltype))
+        for column, coltype in zip(table.c, described, strict=True)
+    ]
+
+
+def _sqlite_converter(table: Table, name: str) -> Callable[[Any], object] | None:
+    converters = dict(_sqlite_converters(table, (name,)))
+    return converters.get(0)
 
 
 def insert_all(

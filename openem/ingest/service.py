@@ -17,7 +17,7 @@ from sqlalchemy import Executable, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from openem.bus.outbox import OutboxEntry, enqueue_many
-from openem.db.bulk import insert_all, insert_new
+from openem.db.bulk import insert_all, insert_new, rows_by_key
 from openem.devices.models import DeviceHealth
 from openem.ingest.items import AnyItem, PositionItem, RejectedItem, dump_items
 from openem.ingest.models import DeviceEvent
@@ -69,10 +69,6 @@ class IngestResult:
 def _statements(dialect: str) -> dict[str, Executable]:
     """Built once per dialect: building statements costs more than running them here."""
     return {
-        "read_health": select(HEALTH)
-        .where(HEALTH.c.device_id.in_(bindparam("device_ids", expanding=True)))
-        .order_by(HEALTH.c.device_id)
-        .with_for_update(),
         "modes": select(ORDERS.c.id, ORDERS.c.monitoring_mode).where(
             ORDERS.c.id.in_(bindparam("order_ids", expanding=True))
         ),
@@ -97,8 +93,8 @@ def _insert_new(
 def _read_health(session: Session, device_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
     """The devices' health rows (locked on PostgreSQL until commit, in device order, so
     concurrent batches cannot deadlock on them), or empty ones."""
-    rows = session.execute(_statement(session, "read_health"), {"device_ids": device_ids})
-    found = {row["device_id"]: dict(row) for row in rows.mappings()}
+    rows = rows_by_key(session, HEALTH, "device_id", device_ids, for_update=True)
+    found = {row["device_id"]: row for row in rows}
     empty = {c.name: None for c in HEALTH.c}
     return {d: found.get(d) or empty | {"device_id": d} for d in device_ids}
 

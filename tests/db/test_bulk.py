@@ -11,14 +11,16 @@ from sqlalchemy.orm import Session
 
 from openem.access.principal import SYSTEM
 from openem.bus.outbox import OUTBOX, OutboxMessage
-from openem.db.bulk import insert_all, insert_new
+from openem.db.bulk import insert_all, insert_new, rows_by_key
 from openem.devices import service as devices
+from openem.devices.models import DeviceHealth
 from openem.devices.schemas import DeviceCreate
 from openem.ingest.models import DeviceEvent
 from openem.locations.models import Position
 
 POSITIONS: Table = Position.__table__  # type: ignore[assignment]
 EVENTS: Table = DeviceEvent.__table__  # type: ignore[assignment]
+HEALTH: Table = DeviceHealth.__table__  # type: ignore[assignment]
 AT = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
 
@@ -120,3 +122,34 @@ def test_insert_all_of_no_rows_is_no_statement(session: Session) -> None:
     with session.begin():
         insert_all(session, OUTBOX, [])
     assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
+def test_rows_by_key_reads_rows_as_the_orm_does(session: Session) -> None:
+    ids = []
+    with session.begin():
+        for serial, charging in (("BULK-A", True), ("BULK-B", False)):
+            device = devices.register_device(
+                session, principal=SYSTEM, data=DeviceCreate(kind="fitted_tag", serial=serial)
+            )
+            session.flush()
+            session.add(DeviceHealth(
+                device_id=device.id, subject_id=uuid.uuid4(), last_seen_at=AT, last_fix_at=AT,
+                last_fix_lat=51.5, last_fix_lon=-0.12, battery_level=80, charging=charging,
+                strap_state="intact", worn=None,
+            ))
+            ids.append(device.id)
+    with session.begin():
+        rows = rows_by_key(session, HEALTH, "device_id", [ids[1], uuid.uuid4(), ids[0]])
+    session.expunge_all()
+    expected = [
+        {column.name: getattr(session.get(DeviceHealth, device_id), column.key)
+         for column in HEALTH.c}
+        for device_id in sorted(ids)
+    ]
+    assert rows == expected
+    assert {type(row["last_seen_at"].tzinfo) for row in rows} == {type(AT.tzinfo)}
+    assert [row["charging"] for row in rows] == [r["charging"] for r in expected]
+
+
+def test_rows_by_key_of_no_keys_is_no_rows(session: Session) -> None:
+    assert rows_by_key(session, HEALTH, "device_id", []) == []
