@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from openem.db.engine import READ_ONLY
@@ -53,13 +53,16 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 @contextmanager
-def read_only(factory: sessionmaker[Session]) -> Iterator[Session]:
+def read_only(factory: sessionmaker[Session]) -> Iterator[Connection]:
     """A transaction for reads alone: on SQLite it does not wait for, or block, writers.
     Nothing is committed; writing in it is a bug (SQLite refuses a write that would
-    need the lock while another writer holds it)."""
-    with factory() as session:
-        session.connection(execution_options={READ_ONLY: True})
+    need the lock while another writer holds it). It is a Core connection, not a
+    session: statements only, no identity map to set up and tear down."""
+    engine: Engine = factory.kw["bind"]
+    with engine.connect() as connection:
+        connection.execution_options(**{READ_ONLY: True})
+        connection.begin()
         try:
-            yield session
+            yield connection
         finally:
-            session.rollback()
+            connection.rollback()

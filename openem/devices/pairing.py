@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from openem.access import audit
@@ -139,12 +139,14 @@ class LiveDevice:
     public_key: Ed25519PublicKey
 
 
-def active_key(session: Session, device_id: uuid.UUID) -> LiveDevice | None:
+def active_key(session: Session | Connection, device_id: uuid.UUID) -> LiveDevice | None:
     """The device and its live key, or None if unknown, retired or never paired."""
     return active_keys(session, [device_id]).get(device_id)
 
 
-def active_keys(session: Session, device_ids: list[uuid.UUID]) -> dict[uuid.UUID, LiveDevice]:
+def active_keys(
+    session: Session | Connection, device_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, LiveDevice]:
     """:func:`active_key` for several devices in one query; absent ones are left out."""
     if not device_ids:
         return {}

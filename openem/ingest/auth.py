@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from openem.devices.pairing import LiveDevice, active_key, active_keys
@@ -42,7 +43,7 @@ def claimed_device_id(request: SignedRequest) -> uuid.UUID | None:
 
 
 def _resolver(
-    session: Session, found: dict[str, LiveDevice], known: dict[uuid.UUID, LiveDevice]
+    session: Session | Connection, found: dict[str, LiveDevice], known: dict[uuid.UUID, LiveDevice]
 ) -> Callable[[str], Ed25519PublicKey | None]:
     def resolve(key_id: str) -> Ed25519PublicKey | None:
         try:
@@ -59,7 +60,7 @@ def _resolver(
 
 
 def signed_device(
-    session: Session,
+    session: Session | Connection,
     *,
     request: SignedRequest,
     now: datetime,
@@ -84,7 +85,7 @@ def signed_device(
 
 
 def signed_devices(
-    session: Session, requests: list[SignedRequest], *, now: datetime
+    session: Session | Connection, requests: list[SignedRequest], *, now: datetime
 ) -> list[LiveDevice | DeviceUnauthorised]:
     """:func:`signed_device` for several requests, looking their keys up in one query."""
     claimed = [device_id for r in requests if (device_id := claimed_device_id(r)) is not None]
