@@ -29,7 +29,7 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Executable, Table, TypeDecorator, Uuid, text
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
@@ -106,33 +106,37 @@ def insert_all(
     *,
     replacing_on: tuple[str, ...] = (),
 ) -> None:
-    """Insert ``rows`` (all with the same keys) with one driver ``executemany``: no
-    statement compilation and no per-value type processing in Python. A row that
-    clashes with a stored one on the unique columns ``replacing_on`` updates it instead.
+    """Insert ``rows`` (all with the same keys), sent by the driver: no statement
+    compilation and no per-value type processing in Python (on PostgreSQL one statement
+    with a column of values per array parameter, on SQLite one ``executemany``). A row
+    that clashes with a stored one on the unique columns ``replacing_on`` updates it.
     """
     if not rows:
         return
     columns = tuple(rows[0])
     connection = session.connection()
-    params: list[tuple[object, ...]]
-    if connection.dialect.name == "postgresql":
-        values = itemgetter(*columns)
-        params = [values(row) if len(columns) > 1 else (row[columns[0]],) for row in rows]
+    postgresql = connection.dialect.name == "postgresql"
+    statement = _insert_all(table, columns, replacing_on, postgresql)
+    if postgresql:
+        arrays = tuple([row[name] for row in rows] for name in columns)
+        connection.exec_driver_sql(statement, arrays)
     else:
-        params = _sqlite_params(table, rows, columns)
-    statement = _insert_all(table, columns, replacing_on, connection.dialect.paramstyle)
-    connection.exec_driver_sql(statement, params)
+        connection.exec_driver_sql(statement, _sqlite_params(table, rows, columns))
 
 
 @cache
 def _insert_all(
-    table: Table, columns: tuple[str, ...], replacing_on: tuple[str, ...], paramstyle: str
+    table: Table, columns: tuple[str, ...], replacing_on: tuple[str, ...], postgresql: bool
 ) -> str:
-    marker = "?" if paramstyle == "qmark" else "%s"
-    statement = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) "
-        f"VALUES ({', '.join([marker] * len(columns))})"
-    )
+    listed = ", ".join(columns)
+    if postgresql:
+        dialect = postgresql_dialect.dialect()
+        arrays = ", ".join(
+            f"CAST(%s AS {table.c[name].type.compile(dialect=dialect)}[])" for name in columns
+        )
+        statement = f"INSERT INTO {table.name} ({listed}) SELECT * FROM unnest({arrays})"
+    else:
+        statement = f"INSERT INTO {table.name} ({listed}) VALUES ({', '.join('?' * len(columns))})"
     if replacing_on:
         updated = [name for name in columns if name not in replacing_on]
         statement += f" ON CONFLICT ({', '.join(replacing_on)}) DO UPDATE SET " + ", ".join(
@@ -284,7 +288,7 @@ def _sqlite(value: object) -> str:
 def _recordset_insert(
     table: Table, columns: tuple[str, ...], unique: tuple[str, ...], returning: tuple[str, ...]
 ) -> Executable:
-    dialect = postgresql.dialect()
+    dialect = postgresql_dialect.dialect()
     record = ", ".join(f"{name} {table.c[name].type.compile(dialect=dialect)}" for name in columns)
     listed = ", ".join(columns)
     return text(

@@ -153,3 +153,20 @@ def test_rows_by_key_reads_rows_as_the_orm_does(session: Session) -> None:
 
 def test_rows_by_key_of_no_keys_is_no_rows(session: Session) -> None:
     assert rows_by_key(session, HEALTH, "device_id", []) == []
+
+
+def test_insert_all_replacing_on_a_key_updates_the_stored_row(
+    session: Session, device_id: uuid.UUID
+) -> None:
+    health = {"device_id": device_id, "battery_level": 80, "charging": True, "last_seen_at": AT}
+    with session.begin():
+        insert_all(session, HEALTH, [health], replacing_on=("device_id",))
+    later = health | {"battery_level": 12, "charging": None, "last_seen_at": AT + timedelta(1)}
+    with session.begin():
+        insert_all(session, HEALTH, [later], replacing_on=("device_id",))
+    session.expunge_all()
+    stored = session.get(DeviceHealth, device_id)
+    assert stored is not None
+    assert (stored.battery_level, stored.charging, stored.last_seen_at) == (
+        12, None, AT + timedelta(1)
+    )
