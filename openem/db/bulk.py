@@ -1,4 +1,6 @@
-"""Insert many rows, skipping those that conflict, and learn which were new.
+"""Insert many rows, skipping those that conflict, and learn which were new; plus
+plain and replacing inserts (:func:`insert_all`) and reads by key (:func:`rows_by_key`)
+sent the same way, by the driver.
 
 On PostgreSQL the rows travel as one JSON document, expanded by
 ``json_to_recordset`` in one short statement. A multi-row ``VALUES`` list

@@ -68,11 +68,11 @@ class TelemetryFastPath:
 
     async def _answer(self, scope: Scope, receive: Receive) -> Response:
         headers = Headers(scope=scope)
-        if not is_json(headers):
-            return unsupported_media_type()
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
-            raise BodyTooLarge
+            raise BodyTooLarge  # before the content type, as the size limit outside would
+        if not is_json(headers):
+            return unsupported_media_type()
         body = await _read_body(receive, self.max_body_bytes)
         signed = SignedRequest(
             method="POST", path=TELEMETRY_PATH, headers=dict(headers), body=body

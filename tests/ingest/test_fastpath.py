@@ -62,6 +62,7 @@ CASES: dict[str, Callable[[TestDevice], Request]] = {
     "too many items": lambda _: _raw(json.dumps({"items": [{}] * 1001}).encode()),
     "bad signature": lambda device: _signed([], signature="sig1=:AAAA:"),
     "over the body limit": lambda _: _raw(b" " * (1024 * 1024 + 1)),
+    "over the limit and not json": lambda _: _raw(b" " * (1024 * 1024 + 1), "text/plain"),
 }
 
 
