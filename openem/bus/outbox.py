@@ -54,9 +54,11 @@ OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
 
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
+    """An event to publish: a JSON-ready dict, or its JSON already encoded."""
+
     subject: str
     msg_id: str
-    event: dict[str, Any]
+    event: dict[str, Any] | bytes
 
 
 def enqueue(session: Session, *, subject: str, msg_id: str, event: dict[str, Any]) -> None:
@@ -75,12 +77,18 @@ def enqueue_many(session: Session, entries: list[OutboxEntry]) -> None:
             {
                 "subject": entry.subject,
                 "msg_id": entry.msg_id,
-                "payload": json.dumps(entry.event, separators=(",", ":"), default=str).encode(),
+                "payload": _payload(entry.event),
                 "created_at": now,
             }
             for entry in entries
         ],
     )
+
+
+def _payload(event: dict[str, Any] | bytes) -> bytes:
+    if isinstance(event, bytes):
+        return event
+    return json.dumps(event, separators=(",", ":"), default=str).encode()
 
 
 _PENDING = (

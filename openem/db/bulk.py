@@ -11,9 +11,12 @@ converts every value in Python; ``json.dumps`` does the whole batch in C.
 On SQLite the driver's ``executemany`` of one prepared ``INSERT ... ON CONFLICT
 DO NOTHING`` is fastest (about 3x a ``json_each`` expansion, which parses each
 row's JSON once per column). Its row count says whether every row was new; only
-when some were not are the new ones read back, by ``rowid`` above the largest
-before the insert (callers hold SQLite's one write lock for the transaction,
-so no other writer's rows can be among them).
+when some were not are the new ones read back, by ``rowid`` (callers hold SQLite's
+one write lock for the transaction, so no other writer's rows can be among them).
+
+:func:`driver_rows` converts rows before a transaction and :func:`insert_driver_rows`
+inserts them inside it, so a writer holding SQLite's one lock spends it on the
+insert alone.
 
 Values are written as SQLAlchemy writes them for the same columns: on SQLite a
 UUID as 32 hex digits, a timestamp as naive UTC ``YYYY-MM-DD HH:MM:SS.ffffff``
@@ -25,43 +28,58 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, lru_cache
-from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import JSON, DateTime, Executable, Table, TypeDecorator, Uuid, text
 from sqlalchemy.dialects import postgresql as postgresql_dialect
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["insert_all", "insert_new", "rows_by_key"]
+__all__ = [
+    "DriverRows",
+    "driver_rows",
+    "insert_all",
+    "insert_driver_rows",
+    "insert_new",
+    "join_rows",
+    "rows_by_key",
+]
 
 
 def rows_by_key(
-    session: Session, table: Table, key: str, values: Sequence[Any], *, for_update: bool = False
+    session: Session | Connection,
+    table: Table,
+    key: str,
+    values: Sequence[Any],
+    *,
+    for_update: bool = False,
+    columns: tuple[str, ...] | None = None,
 ) -> list[dict[str, Any]]:
     """The rows of ``table`` whose ``key`` is one of ``values``, in key order, typed as
-    the ORM reads them; ``for_update`` locks them on PostgreSQL until commit (SQLite's
-    one writer holds the whole database already).
+    the ORM reads them (all columns, or ``columns``); ``for_update`` locks them on
+    PostgreSQL until commit (SQLite's one writer holds the whole database already).
 
     One fixed statement whatever the number of values (the list travels as one
     parameter), sent by the driver: no statement compilation per call.
     """
     if not values:
         return []
-    connection = session.connection()
+    connection = session.connection() if isinstance(session, Session) else session
     dialect = connection.dialect
     if dialect.name == "postgresql":
         parameter: object = list(values)
     else:
         encode = _sqlite_converter(table, key)
         parameter = json.dumps([encode(value) if encode else value for value in values])
-    statement = _rows_by_key(table, key, for_update, dialect.name)
+    listed = columns or tuple(column.name for column in table.c)
+    statement = _rows_by_key(table, listed, key, for_update, dialect.name)
     rows = connection.exec_driver_sql(statement, (parameter,))
     described = tuple(column[1] for column in rows.cursor.description)
-    processors = _result_processors(table, dialect, described)
+    processors = _result_processors(table, listed, dialect, described)
     return [
         {
             name: convert(value) if convert is not None and value is not None else value
@@ -72,8 +90,10 @@ def rows_by_key(
 
 
 @cache
-def _rows_by_key(table: Table, key: str, for_update: bool, dialect: str) -> str:
-    listed = ", ".join(column.name for column in table.c)
+def _rows_by_key(
+    table: Table, columns: tuple[str, ...], key: str, for_update: bool, dialect: str
+) -> str:
+    listed = ", ".join(columns)
     if dialect == "postgresql":
         where = f"{key} = ANY(%s)"
     else:
@@ -86,13 +106,13 @@ def _rows_by_key(table: Table, key: str, for_update: bool, dialect: str) -> str:
 
 @lru_cache(maxsize=64)
 def _result_processors(
-    table: Table, dialect: Dialect, described: tuple[object, ...]
+    table: Table, columns: tuple[str, ...], dialect: Dialect, described: tuple[object, ...]
 ) -> list[tuple[str, Any]]:
     """Per column, what SQLAlchemy does to the driver's value (``described``: the
     driver's type codes, which some processors depend on)."""
     return [
-        (column.name, column.type.dialect_impl(dialect).result_processor(dialect, coltype))
-        for column, coltype in zip(table.c, described, strict=True)
+        (name, table.c[name].type.dialect_impl(dialect).result_processor(dialect, coltype))
+        for name, coltype in zip(columns, described, strict=True)
     ]
 
 
@@ -147,6 +167,50 @@ def _insert_all(
     return statement
 
 
+@dataclass(frozen=True, slots=True)
+class DriverRows:
+    """Rows for one table already in the form its driver takes: converted before a
+    transaction, inserted inside it (:func:`insert_driver_rows`); parts for the same
+    table and columns are put together with :func:`join_rows`.
+
+    ``values`` is one parameter tuple per row on SQLite, and on PostgreSQL the rows of
+    a JSON array without its brackets (so parts join with a comma)."""
+
+    table: Table
+    columns: tuple[str, ...]
+    count: int
+    values: list[tuple[object, ...]] | str
+
+
+def driver_rows(dialect: str, table: Table, rows: Sequence[dict[str, Any]]) -> DriverRows:
+    """``rows`` (all with the same keys) converted as SQLAlchemy would for ``dialect``."""
+    if not rows:
+        return DriverRows(table, (), 0, [])
+    columns = tuple(rows[0])
+    if dialect == "postgresql":
+        document = json.dumps(rows, separators=(",", ":"), default=_remembering(_postgresql))
+        return DriverRows(table, columns, len(rows), document[1:-1])
+    return DriverRows(table, columns, len(rows), _sqlite_params(table, rows, columns))
+
+
+def join_rows(parts: Sequence[DriverRows]) -> DriverRows | None:
+    """The non-empty ``parts`` as one set of rows (None if there are none)."""
+    filled = [part for part in parts if part.count]
+    if not filled:
+        return None
+    first = filled[0]
+    if any(part.table is not first.table or part.columns != first.columns for part in filled):
+        raise ValueError("only rows for the same table and columns can be joined")
+    if len(filled) == 1:
+        return first
+    count = sum(part.count for part in filled)
+    if isinstance(first.values, str):
+        document = ",".join(cast(str, part.values) for part in filled)
+        return DriverRows(first.table, first.columns, count, document)
+    values = [row for part in filled for row in cast(list[tuple[object, ...]], part.values)]
+    return DriverRows(first.table, first.columns, count, values)
+
+
 def insert_new(
     session: Session,
     table: Table,
@@ -161,13 +225,34 @@ def insert_new(
     """
     if not rows:
         return []
-    columns = tuple(rows[0])
+    prepared = driver_rows(session.get_bind().dialect.name, table, rows)
+    found = insert_driver_rows(session, prepared, unique=unique, returning=returning)
+    if found is None:
+        return _typed(table, returning, [tuple(row[name] for name in returning) for row in rows])
+    return found
+
+
+def insert_driver_rows(
+    session: Session, rows: DriverRows, *, unique: tuple[str, ...], returning: tuple[str, ...]
+) -> list[tuple[Any, ...]] | None:
+    """Insert ``rows``, skipping those that clash on ``unique``. None when every row was
+    new (the caller has them); otherwise ``returning`` of the new ones, UUID columns as
+    :class:`uuid.UUID`."""
+    if not rows.count:
+        return None
     if session.get_bind().dialect.name != "postgresql":
-        found = _sqlite_insert_new(session, table, rows, columns, unique, returning)
+        found = _sqlite_insert_new(session, rows, unique, returning)
     else:
-        statement = _recordset_insert(table, columns, unique, returning)
-        document = json.dumps(rows, separators=(",", ":"), default=_remembering(_postgresql))
-        found = list(session.execute(statement, {"rows": document}))
+        statement = _recordset_insert(rows.table, rows.columns, unique, returning)
+        found = list(session.execute(statement, {"rows": f"[{rows.values}]"}))
+        if len(found) == rows.count:
+            return None
+    return None if found is None else _typed(rows.table, returning, found)
+
+
+def _typed(
+    table: Table, returning: tuple[str, ...], found: Sequence[Sequence[Any]]
+) -> list[tuple[Any, ...]]:
     uuids = [_is_uuid(table, name) for name in returning]
     as_uuid = cache(_as_uuid)  # a batch returns the same few device ids on every row
     return [
@@ -180,22 +265,23 @@ def insert_new(
 
 
 def _sqlite_insert_new(
-    session: Session,
-    table: Table,
-    rows: Sequence[dict[str, Any]],
-    columns: tuple[str, ...],
-    unique: tuple[str, ...],
-    returning: tuple[str, ...],
-) -> list[tuple[Any, ...]]:
+    session: Session, rows: DriverRows, unique: tuple[str, ...], returning: tuple[str, ...]
+) -> list[tuple[Any, ...]] | None:
+    """None when every row was new; otherwise the new rows' ``returning``. SQLite gives
+    each new row the rowid one above the table's largest, so the n rows one statement
+    inserted are the n rowids up to the last it inserted."""
     connection = session.connection()
-    before = connection.exec_driver_sql(f"SELECT max(rowid) FROM {table.name}").scalar() or 0
-    params = _sqlite_params(table, rows, columns)
-    inserted = connection.exec_driver_sql(_executemany_insert(table, columns, unique), params)
-    if inserted.rowcount == len(rows):
-        return [tuple(row[name] for name in returning) for row in rows]
+    table = rows.table
+    statement = _executemany_insert(table, rows.columns, unique)
+    inserted = connection.exec_driver_sql(statement, cast(list[tuple[object, ...]], rows.values))
+    if inserted.rowcount == rows.count:
+        return None
+    if inserted.rowcount == 0:
+        return []
+    last = connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
     found = connection.exec_driver_sql(
         f"SELECT {', '.join(returning)} FROM {table.name} WHERE rowid > ? ORDER BY rowid",
-        (before,),
+        (last - inserted.rowcount,),
     )
     return list(found)
 
@@ -203,29 +289,29 @@ def _sqlite_insert_new(
 def _sqlite_params(
     table: Table, rows: Sequence[dict[str, Any]], columns: tuple[str, ...]
 ) -> list[tuple[object, ...]]:
-    converters = _sqlite_converters(table, columns)
-    values = itemgetter(*columns)
-    params: list[tuple[object, ...]] = []
-    for row in rows:
-        param = list(values(row)) if len(columns) > 1 else [row[columns[0]]]
-        for index, convert in converters:
-            if param[index] is not None:
-                param[index] = convert(param[index])
-        params.append(tuple(param))
-    return params
+    """One parameter tuple per row, converted a column at a time: each distinct value of
+    a converted column once (a batch repeats its ids and arrival time on every row)."""
+    values = [[row[name] for row in rows] for name in columns]
+    for index, convert in _sqlite_converters(table, columns):
+        column = values[index]
+        if convert is _json_text:  # dicts and lists: not hashable, seldom repeated
+            values[index] = [None if value is None else convert(value) for value in column]
+            continue
+        converted = {value: convert(value) for value in set(column) if value is not None}
+        converted[None] = None
+        values[index] = list(map(converted.__getitem__, column))
+    return list(zip(*values, strict=True))
 
 
 def _sqlite_converters(
     table: Table, columns: tuple[str, ...]
 ) -> list[tuple[int, Callable[[Any], object]]]:
-    """Per column that SQLAlchemy would convert, where it sits and how (for one batch: ids
-    and arrival times repeat on every row and are converted once)."""
-    remembered = _remembering(_sqlite)
+    """Per column that SQLAlchemy would convert, where it sits and how."""
     converters: list[tuple[int, Callable[[Any], object]]] = []
     for index, name in enumerate(columns):
         column_type = _stored_type(table, name)
         if isinstance(column_type, (Uuid, DateTime)):
-            converters.append((index, remembered))
+            converters.append((index, _sqlite))
         elif isinstance(column_type, JSON):
             converters.append((index, _json_text))
     return converters

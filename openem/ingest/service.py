@@ -7,22 +7,31 @@ after that transaction commits, so an acknowledged item is never lost.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
+from operator import itemgetter
 from typing import Any, Protocol
 
-from sqlalchemy import Executable, Table, bindparam, select
+from sqlalchemy import Table
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from openem.bus.outbox import OutboxEntry, enqueue_many
-from openem.db.bulk import insert_all, insert_new, rows_by_key
+from openem.db.bulk import (
+    DriverRows,
+    driver_rows,
+    insert_all,
+    insert_driver_rows,
+    join_rows,
+    rows_by_key,
+)
 from openem.devices.models import DeviceHealth
-from openem.ingest.items import AnyItem, PositionItem, RejectedItem, dump_items
+from openem.ingest.items import AnyItem, PositionItem, RejectedItem
 from openem.ingest.models import DeviceEvent
 from openem.locations.models import Position
-from openem.locations.quality import Fix, FixLike, QualitySettings, check_fix
+from openem.locations.quality import Fix, FixLike, QualitySettings, check_fix, plausible
 from openem.subjects.models import MonitoringMode, Order
 from openem.subjects.modes import DROPPED_BY_MODE, keeps_fix
 
@@ -65,35 +74,12 @@ class IngestResult:
         }
 
 
-@cache
-def _statements(dialect: str) -> dict[str, Executable]:
-    """Built once per dialect: building statements costs more than running them here."""
-    return {
-        "modes": select(ORDERS.c.id, ORDERS.c.monitoring_mode).where(
-            ORDERS.c.id.in_(bindparam("order_ids", expanding=True))
-        ),
-    }
-
-
-def _statement(session: Session, name: str) -> Executable:
-    return _statements(session.get_bind().dialect.name)[name]
-
-
-def _insert_new(
-    session: Session, table: Table, rows: list[dict[str, Any]]
-) -> set[tuple[uuid.UUID, int]]:
-    """Insert rows whose (device, seq) is new; returns the (device, seq) actually inserted."""
-    rows = sorted(rows, key=lambda row: (row["device_id"], row["seq"]))
-    inserted = insert_new(
-        session, table, rows, unique=("device_id", "seq"), returning=("device_id", "seq")
-    )
-    return {(device_id, seq) for device_id, seq in inserted}
-
-
-def _read_health(session: Session, device_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
-    """The devices' health rows (locked on PostgreSQL until commit, in device order, so
-    concurrent batches cannot deadlock on them), or empty ones."""
-    rows = rows_by_key(session, HEALTH, "device_id", device_ids, for_update=True)
+def read_health(
+    connection: Session | Connection, device_ids: list[uuid.UUID], *, for_update: bool = False
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The devices' health rows, or empty ones. ``for_update`` locks them on PostgreSQL
+    until commit, in device order, so concurrent batches cannot deadlock on them."""
+    rows = rows_by_key(connection, HEALTH, "device_id", device_ids, for_update=for_update)
     found = {row["device_id"]: row for row in rows}
     empty = {c.name: None for c in HEALTH.c}
     return {d: found.get(d) or empty | {"device_id": d} for d in device_ids}
@@ -125,8 +111,10 @@ def _position_rows(
     previous: FixLike | None = _previous_fix(health)
     rows = []
     for item in sorted(positions, key=lambda p: p.ts):
-        verdict = check_fix(item, previous=previous, now=now, settings=quality)
-        flags = sorted(verdict.flags) if verdict.issues else []
+        if plausible(item, previous=previous, now=now, settings=quality):
+            flags = []
+        else:
+            flags = sorted(check_fix(item, previous=previous, now=now, settings=quality).flags)
         if flags:
             flagged[item.seq] = list(flags)
         elif previous is None or item.ts >= previous.ts:
@@ -197,19 +185,32 @@ def _update_health(
             health["signal_rssi"] = item.rssi
 
 
-def _event(
+def _event_payload(
     device: SendingDevice, items: list[AnyItem], flagged: dict[int, list[str]], now: datetime
-) -> dict[str, Any]:
-    return {
-        "device_id": str(device.id),
-        "subject_id": str(device.subject_id) if device.subject_id else None,
-        "order_id": str(device.order_id) if device.order_id else None,
-        "received_at": now.isoformat(),
-        "items": [
-            dumped | {"flags": flagged.get(item.seq, [])}
-            for item, dumped in zip(items, dump_items(items), strict=True)
-        ],
-    }
+) -> bytes:
+    """The outbox message as JSON (docs/rules.md): each item as its model serialises it
+    (one call into pydantic's serializer), with its ``flags`` added."""
+    head = json.dumps(
+        {
+            "device_id": str(device.id),
+            "subject_id": str(device.subject_id) if device.subject_id else None,
+            "order_id": str(device.order_id) if device.order_id else None,
+            "received_at": now.isoformat(),
+        },
+        separators=(",", ":"),
+    ).encode()
+    dumped = [
+        item.__pydantic_serializer__.to_json(item)[:-1] + _flags_json(flagged.get(item.seq))
+        for item in items
+    ]
+    return head[:-1] + b',"items":[' + b",".join(dumped) + b"]}"
+
+
+def _flags_json(flags: list[str] | None) -> bytes:
+    """The end of an item's JSON object: its flags and the closing brace."""
+    if not flags:
+        return b',"flags":[]}'
+    return b',"flags":' + json.dumps(flags, separators=(",", ":")).encode() + b"}"
 
 
 def _restricted_orders(session: Session, uploads: list[Upload]) -> set[uuid.UUID]:
@@ -221,8 +222,8 @@ def _restricted_orders(session: Session, uploads: list[Upload]) -> set[uuid.UUID
     ]
     if not order_ids:
         return set()
-    modes = session.execute(_statement(session, "modes"), {"order_ids": order_ids})
-    return {order_id for order_id, mode in modes if mode != MonitoringMode.full_trail}
+    orders = rows_by_key(session, ORDERS, "id", order_ids, columns=("id", "monitoring_mode"))
+    return {row["id"] for row in orders if row["monitoring_mode"] != MonitoringMode.full_trail}
 
 
 def _apply_monitoring_mode(
@@ -275,57 +276,157 @@ def ingest(
     return ingest_many(session, [upload], quality=quality)[0]
 
 
+@dataclass
+class Plan:
+    """What storing one upload writes if every item in it is new, worked out before the
+    write transaction (on SQLite, outside the one writer lock) against ``health_read``,
+    the device's health row as read then. :func:`ingest_many` uses it as it is when the
+    row is unchanged and the order keeps every fix, and works again from the stored
+    rows for whatever turns out to be a duplicate."""
+
+    pending: _Pending
+    health_read: dict[str, Any]
+    health: dict[str, Any]
+    positions: DriverRows
+    events: DriverRows
+    message: OutboxEntry | None
+
+
+def plan_upload(
+    upload: Upload,
+    health_read: dict[str, Any],
+    *,
+    dialect: str,
+    quality: QualitySettings | None = None,
+    items: list[AnyItem] | None = None,
+    result: IngestResult | None = None,
+) -> Plan:
+    """Quality flags, rows, health and outbox message for ``upload`` (or its ``items``,
+    when some were dropped into ``result``), as if every item were new. No database."""
+    result = result or IngestResult(rejected=list(upload.rejected))
+    entry = _Pending(upload=upload, result=result, items=upload.items if items is None else items)
+    device, now = upload.device, upload.now
+    fixes = [item for item in entry.items if isinstance(item, PositionItem)]
+    positions = _position_rows(
+        device, health_read, fixes, now, quality or QualitySettings(), entry.flagged
+    )
+    positions.sort(key=itemgetter("seq"))  # (device, seq) order: see ingest_many
+    events = [
+        _event_row(device, item, now) for item in entry.items if not isinstance(item, PositionItem)
+    ]
+    health = dict(health_read)
+    return Plan(
+        pending=entry,
+        health_read=health_read,
+        health=health,
+        positions=driver_rows(dialect, POSITIONS, positions),
+        events=driver_rows(dialect, EVENTS, events),
+        message=_settle(entry, health, entry.items),
+    )
+
+
 def ingest_many(
-    session: Session, uploads: list[Upload], *, quality: QualitySettings | None = None
+    session: Session,
+    uploads: list[Upload],
+    *,
+    quality: QualitySettings | None = None,
+    plans: list[Plan] | None = None,
 ) -> list[IngestResult]:
-    """:func:`ingest` for uploads from distinct devices, with one statement per table."""
+    """:func:`ingest` for uploads from distinct devices, with one statement per table.
+
+    ``plans`` (from :func:`plan_upload`, one per upload, in order) are used where they
+    still hold; the others are worked out here.
+    """
     if len({u.device.id for u in uploads}) != len(uploads):
         raise ValueError("one upload per device in a batch")
+    if plans is not None and len(plans) != len(uploads):
+        raise ValueError("one plan per upload")
     if not uploads:
         return []
-    quality = quality or QualitySettings()
     restricted = _restricted_orders(session, uploads)
-    pending = []
-    for upload in uploads:
-        result = IngestResult(rejected=list(upload.rejected))
-        items = upload.items
-        if upload.device.order_id in restricted:
-            items = _apply_monitoring_mode(session, upload.device, items, result)
-        pending.append(_Pending(upload=upload, result=result, items=items))
-    healths = _read_health(session, [u.device.id for u in uploads])
-    positions, events = [], []
-    for entry in pending:
-        device, now = entry.upload.device, entry.upload.now
-        fixes = [item for item in entry.items if isinstance(item, PositionItem)]
-        positions += _position_rows(device, healths[device.id], fixes, now, quality, entry.flagged)
-        events += [
-            _event_row(device, item, now)
-            for item in entry.items
-            if not isinstance(item, PositionItem)
-        ]
-    inserted = _insert_new(session, POSITIONS, positions) | _insert_new(session, EVENTS, events)
-    messages = [_settle(entry, healths[entry.upload.device.id], inserted) for entry in pending]
-    _write_health(session, list(healths.values()))
-    enqueue_many(session, [message for message in messages if message is not None])
-    return [entry.result for entry in pending]
+    healths = read_health(session, [u.device.id for u in uploads], for_update=True)
+    settled = [
+        _current_plan(session, upload, healths[upload.device.id], restricted, quality,
+                      plans[index] if plans is not None else None)
+        for index, upload in enumerate(uploads)
+    ]
+    # Rows go in (device, seq) order: concurrent PostgreSQL batches then take the
+    # unique-index locks in one order and cannot deadlock.
+    in_order = sorted(settled, key=lambda plan: plan.pending.upload.device.id)
+    new_positions = _insert_new(session, [plan.positions for plan in in_order])
+    new_events = _insert_new(session, [plan.events for plan in in_order])
+    if new_positions is not None or new_events is not None:
+        for plan in settled:
+            _settle_duplicates(plan, new_positions, new_events)
+    _write_health(session, [plan.health for plan in settled])
+    enqueue_many(session, [plan.message for plan in settled if plan.message is not None])
+    return [plan.pending.result for plan in settled]
 
 
-def _settle(
-    entry: _Pending, health: dict[str, Any], inserted: set[tuple[uuid.UUID, int]]
-) -> OutboxEntry | None:
-    """Split the upload into accepted and duplicates, update health, and say what to publish."""
+def _current_plan(
+    session: Session,
+    upload: Upload,
+    health: dict[str, Any],
+    restricted: set[uuid.UUID],
+    quality: QualitySettings | None,
+    plan: Plan | None,
+) -> Plan:
+    restricts = upload.device.order_id in restricted
+    if plan is not None and not restricts and plan.health_read == health:
+        return plan
+    result = IngestResult(rejected=list(upload.rejected))
+    items = upload.items
+    if restricts:
+        items = _apply_monitoring_mode(session, upload.device, items, result)
+    dialect = session.get_bind().dialect.name
+    return plan_upload(upload, health, dialect=dialect, quality=quality, items=items,
+                       result=result)
+
+
+def _insert_new(session: Session, parts: list[DriverRows]) -> set[tuple[uuid.UUID, int]] | None:
+    """Insert the rows that are new; None when all were, else the (device, seq) inserted."""
+    rows = join_rows(parts)
+    if rows is None:
+        return None
+    found = insert_driver_rows(session, rows, unique=("device_id", "seq"),
+                               returning=("device_id", "seq"))
+    return None if found is None else {(device_id, seq) for device_id, seq in found}
+
+
+def _settle_duplicates(
+    plan: Plan,
+    new_positions: set[tuple[uuid.UUID, int]] | None,
+    new_events: set[tuple[uuid.UUID, int]] | None,
+) -> None:
+    """Settle ``plan`` again if some of its items were already stored (``None``: every
+    row of that table was new)."""
+    entry = plan.pending
+    device_id = entry.upload.device.id
+    fresh = [
+        item
+        for item in entry.items
+        if (new := new_positions if isinstance(item, PositionItem) else new_events) is None
+        or (device_id, item.seq) in new
+    ]
+    if len(fresh) < len(entry.items):
+        plan.health = dict(plan.health_read)
+        plan.message = _settle(entry, plan.health, fresh)
+
+
+def _settle(entry: _Pending, health: dict[str, Any], fresh: list[AnyItem]) -> OutboxEntry | None:
+    """Split the upload into accepted (``fresh``) and duplicates, update health, and say
+    what to publish."""
     device, now, result = entry.upload.device, entry.upload.now, entry.result
-    fresh = [item for item in entry.items if (device.id, item.seq) in inserted]
     new_seqs = {item.seq for item in fresh}
     result.duplicates = [item.seq for item in entry.items if item.seq not in new_seqs]
     result.flagged = {seq: flags for seq, flags in entry.flagged.items() if seq in new_seqs}
+    result.accepted = [item.seq for item in fresh]
     _update_health(health, device, fresh, result.flagged, now)
     if not fresh:
         return None
-    result.accepted = [item.seq for item in fresh]
     seqs = ",".join(str(seq) for seq in sorted(result.accepted))
     return OutboxEntry(
         subject=f"{TELEMETRY_SUBJECT}.{device.id}",
         msg_id=f"telemetry:{device.id}:{hashlib.sha256(seqs.encode()).hexdigest()[:32]}",
-        event=_event(device, fresh, result.flagged, now),
+        event=_event_payload(device, fresh, result.flagged, now),
     )

@@ -8,8 +8,10 @@ Under load a commit, a key lookup and an insert serve many devices at once;
 when idle a batch is a single upload and nothing waits for company.
 
 Signatures are checked before the write transaction, against keys read in a
-read-only transaction: on SQLite the one writer lock is then held only for the
-writes themselves. (A device retired between that read and the write has its
+read-only transaction, and each upload is planned there too (quality flags,
+rows, health, outbox message: :class:`~openem.ingest.service.Plan`) against the
+health rows read then: on SQLite the one writer lock is held only for the writes
+themselves. (A device retired between that read and the write has its
 last in-flight upload stored, as if it had arrived a moment earlier.)
 
 If a batch's transaction fails, its uploads are stored again one by one, so
@@ -26,15 +28,22 @@ import uuid
 from collections import defaultdict, deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from openem.db.base import utcnow
 from openem.db.session import read_only
+from openem.devices.pairing import LiveDevice
 from openem.errors import Invalid
-from openem.ingest.auth import SignedRequest, claimed_device_id, signed_devices
+from openem.ingest.auth import (
+    DeviceUnauthorised,
+    SignedRequest,
+    claimed_device_id,
+    signed_devices,
+)
 from openem.ingest.items import ParsedBatch
-from openem.ingest.service import IngestResult, Upload, ingest_many
+from openem.ingest.service import IngestResult, Plan, Upload, ingest_many, plan_upload, read_health
 from openem.logs import get_logger
 
 log = get_logger(__name__)
@@ -161,16 +170,32 @@ class TelemetryWriter:
         return True
 
     def write(self, batch: list[TelemetryJob]) -> None:
-        """Authenticate ``batch`` (distinct devices), then store the authenticated uploads
-        in one transaction, or one by one if that fails."""
+        """Authenticate ``batch`` (distinct devices) and plan its uploads, then store the
+        authenticated ones in one transaction, or one by one if that fails."""
         now = utcnow()
         try:
-            with read_only(self._sessions) as session:
-                devices = signed_devices(session, [job.signed for job in batch], now=now)
+            with read_only(self._sessions) as connection:
+                devices = signed_devices(connection, [job.signed for job in batch], now=now)
+                uploads = self._uploads(batch, devices, now)
+                healths = read_health(connection, [upload.device.id for _, upload in uploads])
+                dialect = connection.dialect.name
         except Exception as error:
             for job in batch:
-                job.future.set_exception(error)
+                if not job.future.done():
+                    job.future.set_exception(error)
             return
+        planned = [
+            (job, upload, plan_upload(upload, healths[upload.device.id], dialect=dialect))
+            for job, upload in uploads
+        ]
+        if planned:
+            self._store(planned)
+
+    @staticmethod
+    def _uploads(
+        batch: list[TelemetryJob], devices: list[LiveDevice | DeviceUnauthorised], now: datetime
+    ) -> list[tuple[TelemetryJob, Upload]]:
+        """The authenticated, parsed uploads; the others' futures get their refusal."""
         uploads: list[tuple[TelemetryJob, Upload]] = []
         for job, device in zip(batch, devices, strict=True):
             if isinstance(device, Exception):
@@ -181,21 +206,31 @@ class TelemetryWriter:
                 upload = Upload(device=device, items=job.parsed.items,
                                 rejected=job.parsed.rejected, now=now)
                 uploads.append((job, upload))
-        if uploads:
-            self._store(uploads)
+        return uploads
 
-    def _store(self, uploads: list[tuple[TelemetryJob, Upload]]) -> None:
+    def _store(self, planned: list[tuple[TelemetryJob, Upload, Plan]]) -> None:
         try:
             with self._sessions() as session, session.begin():
-                results = ingest_many(session, [upload for _, upload in uploads])
+                results = ingest_many(
+                    session,
+                    [upload for _, upload, _ in planned],
+                    plans=[plan for _, _, plan in planned],
+                )
         except Exception as error:
-            if len(uploads) == 1:
-                uploads[0][0].future.set_exception(error)
+            if len(planned) == 1:
+                planned[0][0].future.set_exception(error)
                 return
-            log.warning("telemetry_batch_retried_singly", uploads=len(uploads),
+            log.warning("telemetry_batch_retried_singly", uploads=len(planned),
                         error_type=type(error).__name__)
-            for pair in uploads:
-                self._store([pair])
+            for job, upload, _ in planned:  # a plan's rows may be the cause: plan afresh
+                self._store_alone(job, upload)
             return
-        for (job, _), result in zip(uploads, results, strict=True):
+        for (job, _, _), result in zip(planned, results, strict=True):
             job.future.set_result(result)
+
+    def _store_alone(self, job: TelemetryJob, upload: Upload) -> None:
+        try:
+            with self._sessions() as session, session.begin():
+                job.future.set_result(ingest_many(session, [upload])[0])
+        except Exception as error:
+            job.future.set_exception(error)

@@ -23,6 +23,7 @@ __all__ = [
     "QualityVerdict",
     "check_fix",
     "haversine_m",
+    "plausible",
 ]
 
 EARTH_RADIUS_M = 6_371_008.8
@@ -159,3 +160,33 @@ def check_fix(
         if issue is not None:
             issues.append(issue)
     return QualityVerdict(issues=tuple(issues)) if issues else _NO_ISSUES
+
+
+def plausible(
+    fix: FixLike,
+    *,
+    previous: FixLike | None,
+    now: datetime,
+    settings: QualitySettings = DEFAULT_QUALITY_SETTINGS,
+) -> bool:
+    """Whether :func:`check_fix` would find nothing, in a few comparisons: a device sends
+    fixes by the thousand, and nearly all of them are fine."""
+    lat, lon, accuracy = fix.lat, fix.lon, fix.accuracy_m
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):  # NaN fails these too
+        return False
+    tolerance = settings.null_island_tolerance_deg
+    if abs(lat) <= tolerance and abs(lon) <= tolerance:
+        return False
+    if accuracy is not None and not accuracy <= settings.max_accuracy_m:
+        return False
+    skew = fix.ts - now
+    if skew > settings.max_future_skew or -skew > settings.max_delay:
+        return False
+    if previous is None or not _in_range(previous):
+        return True
+    slack = (accuracy or 0.0) + (previous.accuracy_m or 0.0)
+    distance = max(0.0, haversine_m(previous.lat, previous.lon, lat, lon) - slack)
+    if distance == 0.0:
+        return True
+    seconds = abs((fix.ts - previous.ts).total_seconds())
+    return seconds != 0.0 and distance / seconds <= settings.max_speed_kmh / 3.6

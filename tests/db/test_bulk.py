@@ -11,7 +11,14 @@ from sqlalchemy.orm import Session
 
 from openem.access.principal import SYSTEM
 from openem.bus.outbox import OUTBOX, OutboxMessage
-from openem.db.bulk import insert_all, insert_new, rows_by_key
+from openem.db.bulk import (
+    driver_rows,
+    insert_all,
+    insert_driver_rows,
+    insert_new,
+    join_rows,
+    rows_by_key,
+)
 from openem.devices import service as devices
 from openem.devices.models import DeviceHealth
 from openem.devices.schemas import DeviceCreate
@@ -170,3 +177,41 @@ def test_insert_all_replacing_on_a_key_updates_the_stored_row(
     assert (stored.battery_level, stored.charging, stored.last_seen_at) == (
         12, None, AT + timedelta(1)
     )
+
+
+def test_rows_converted_ahead_and_joined_are_inserted_as_one(
+    session: Session, device_id: uuid.UUID
+) -> None:
+    dialect = session.get_bind().dialect.name
+    parts = [
+        driver_rows(dialect, POSITIONS, [_fix(device_id, 1), _fix(device_id, 2)]),
+        driver_rows(dialect, POSITIONS, []),
+        driver_rows(dialect, POSITIONS, [_fix(device_id, 3)]),
+    ]
+    rows = join_rows(parts)
+    assert rows is not None and rows.count == 3
+    with session.begin():
+        assert insert_driver_rows(
+            session, rows, unique=("device_id", "seq"), returning=("seq",)
+        ) is None  # all new
+    again = join_rows([driver_rows(dialect, POSITIONS, [_fix(device_id, s) for s in (3, 4)])])
+    assert again is not None
+    with session.begin():
+        assert insert_driver_rows(
+            session, again, unique=("device_id", "seq"), returning=("device_id", "seq")
+        ) == [(device_id, 4)]
+    stored = session.execute(select(Position.seq, Position.fixed_at).order_by(Position.seq))
+    assert [tuple(row) for row in stored] == [
+        (s, AT + timedelta(minutes=s)) for s in (1, 2, 3, 4)
+    ]
+
+
+def test_only_rows_for_the_same_table_and_columns_join(
+    session: Session, device_id: uuid.UUID
+) -> None:
+    dialect = session.get_bind().dialect.name
+    fixes = driver_rows(dialect, POSITIONS, [_fix(device_id, 1)])
+    narrower = driver_rows(dialect, POSITIONS, [{"device_id": device_id, "seq": 2}])
+    assert join_rows([driver_rows(dialect, POSITIONS, [])]) is None
+    with pytest.raises(ValueError, match="same table and columns"):
+        join_rows([fixes, narrower])

@@ -16,6 +16,7 @@ from openem.locations.quality import (
     QualitySettings,
     check_fix,
     haversine_m,
+    plausible,
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -154,3 +155,33 @@ def test_property_valid_fixes_away_from_null_island_without_history_pass(
 ) -> None:
     verdict = check_fix(fix(lat=lat, lon=lon, accuracy_m=accuracy), previous=None, now=NOW)
     assert verdict.flags <= {QualityFlag.null_island}
+
+
+_coordinate = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.0, 1e-7, 90.0])
+_fixes = st.builds(
+    Fix,
+    ts=st.integers(-8 * 24 * 3600, 600).map(lambda s: NOW + timedelta(seconds=s)),
+    lat=_coordinate | st.floats(51.49, 51.51),
+    lon=_coordinate | st.floats(-0.13, -0.11),
+    accuracy_m=st.none() | st.floats(0, 2_000) | st.just(math.nan),
+)
+
+
+@given(fix=_fixes, previous=st.none() | _fixes)
+def test_plausible_agrees_with_check_fix_on_any_fix(fix: Fix, previous: Fix | None) -> None:
+    expected = check_fix(fix, previous=previous, now=NOW).ok
+    assert plausible(fix, previous=previous, now=NOW) is expected
+
+
+def test_plausible_refuses_each_kind_of_doubtful_fix() -> None:
+    assert plausible(fix(), previous=LONDON, now=NOW)
+    doubtful = [
+        (fix(lat=0.0, lon=0.0), None),
+        (fix(lat=91.0), None),
+        (fix(accuracy_m=501.0), None),
+        (fix(ts=NOW + timedelta(minutes=6)), None),
+        (fix(ts=NOW - timedelta(days=8)), None),
+        (fix(lat=52.5), LONDON),
+    ]
+    for candidate, previous in doubtful:
+        assert not plausible(candidate, previous=previous, now=NOW), candidate

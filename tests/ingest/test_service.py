@@ -1,0 +1,150 @@
+"""Storing uploads: plans worked out before the write transaction are used only while
+they still hold, and duplicates are settled from what was really stored."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from openem.access.principal import SYSTEM
+from openem.bus.outbox import OutboxMessage
+from openem.devices import service as devices_service
+from openem.devices.schemas import DeviceCreate
+from openem.ingest.items import parse_batch
+from openem.ingest.service import (
+    IngestResult,
+    Plan,
+    Upload,
+    ingest_many,
+    plan_upload,
+    read_health,
+)
+from openem.locations.models import Position
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass(frozen=True)
+class Sender:
+    id: uuid.UUID
+    subject_id: uuid.UUID | None = None
+    order_id: uuid.UUID | None = None
+
+
+def _device(sessions: sessionmaker[Session]) -> Sender:
+    with sessions() as session, session.begin():
+        device = devices_service.register_device(
+            session, principal=SYSTEM,
+            data=DeviceCreate(kind="fitted_tag", serial=f"PLAN-{time.time_ns()}"),
+        )
+        return Sender(device.id)
+
+
+def _upload(device: Sender, *fixes: tuple[int, float, float, datetime]) -> Upload:
+    items = [
+        {"type": "position", "seq": seq, "ts": ts.isoformat(), "lat": lat, "lon": lon,
+         "accuracy_m": 5.0}
+        for seq, lat, lon, ts in fixes
+    ]
+    parsed = parse_batch({"items": items}, now=NOW)
+    assert not parsed.rejected
+    return Upload(device=device, items=parsed.items, rejected=[], now=NOW)
+
+
+def _plan(sessions: sessionmaker[Session], upload: Upload) -> Plan:
+    with sessions() as session:
+        health = read_health(session, [upload.device.id])[upload.device.id]
+        dialect = session.get_bind().dialect.name
+    return plan_upload(upload, health, dialect=dialect)
+
+
+def _store(
+    sessions: sessionmaker[Session], uploads: list[Upload], plans: list[Plan] | None = None
+) -> list[IngestResult]:
+    with sessions() as session, session.begin():
+        return ingest_many(session, uploads, plans=plans)
+
+
+def test_a_plan_made_against_health_that_has_since_changed_is_worked_out_again(
+    sessions: sessionmaker[Session],
+) -> None:
+    device = _device(sessions)
+    london = _upload(device, (2, 51.5007, -0.1246, NOW - timedelta(seconds=30)))
+    stale = _plan(sessions, london)  # no previous fix yet: nothing to flag
+    assert stale.pending.flagged == {}
+    paris = _upload(device, (1, 48.8566, 2.3522, NOW - timedelta(seconds=60)))
+    _store(sessions, [paris])
+
+    [result] = _store(sessions, [london], plans=[stale])
+
+    # Paris to London in 30 seconds: flagged against the fix stored after the plan.
+    assert result.accepted == [2]
+    assert result.flagged == {2: ["implied_speed"]}
+    with sessions() as session:
+        assert session.scalars(select(Position.flags).where(Position.seq == 2)).one() == (
+            "implied_speed"
+        )
+
+
+def test_a_plan_still_current_is_stored_as_planned(sessions: sessionmaker[Session]) -> None:
+    device = _device(sessions)
+    upload = _upload(device, (1, 51.5007, -0.1246, NOW - timedelta(seconds=60)),
+                     (2, 51.5008, -0.1246, NOW - timedelta(seconds=30)))
+    plan = _plan(sessions, upload)
+
+    [result] = _store(sessions, [upload], plans=[plan])
+
+    assert result is plan.pending.result
+    assert result.accepted == [1, 2] and result.duplicates == []
+    with sessions() as session:
+        health = read_health(session, [device.id])[device.id]
+    assert health["last_fix_lat"] == 51.5008
+
+
+def test_items_already_stored_are_duplicates_and_left_out_of_health_and_the_event(
+    sessions: sessionmaker[Session],
+) -> None:
+    device = _device(sessions)
+    later = (3, 51.5009, -0.1246, NOW - timedelta(seconds=10))
+    _store(sessions, [_upload(device, later)])
+    upload = _upload(device, (1, 51.5007, -0.1246, NOW - timedelta(seconds=60)),
+                     (2, 51.5008, -0.1246, NOW - timedelta(seconds=30)), later)
+    plan = _plan(sessions, upload)
+
+    [result] = _store(sessions, [upload], plans=[plan])
+
+    assert result.accepted == [1, 2] and result.duplicates == [3]
+    with sessions() as session:
+        payloads = session.scalars(select(OutboxMessage.payload).order_by(OutboxMessage.id))
+        events = [json.loads(payload) for payload in payloads]
+        health = read_health(session, [device.id])[device.id]
+    assert [[item["seq"] for item in event["items"]] for event in events] == [[3], [1, 2]]
+    # The stored fix 3 is the latest: the older fixes 1 and 2 do not replace it.
+    assert health["last_fix_lat"] == 51.5009
+
+
+def test_the_event_carries_every_item_as_the_model_serialises_it_with_its_flags(
+    sessions: sessionmaker[Session],
+) -> None:
+    device = _device(sessions)
+    upload = _upload(device, (1, 51.5007, -0.1246, NOW - timedelta(seconds=60)),
+                     (2, 0.0, 0.0, NOW - timedelta(seconds=30)))
+
+    _store(sessions, [upload])
+
+    with sessions() as session:
+        event = json.loads(session.scalars(select(OutboxMessage.payload)).one())
+    assert event["device_id"] == str(device.id)
+    assert event["subject_id"] is None and event["order_id"] is None
+    assert datetime.fromisoformat(event["received_at"]) == NOW
+    expected = [
+        item.model_dump(mode="json") | {"flags": flags}
+        for item, flags in zip(upload.items, [[], ["implied_speed", "null_island"]], strict=True)
+    ]
+    assert event["items"] == expected
