@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -93,15 +94,19 @@ def _payload(event: dict[str, Any] | bytes) -> bytes:
 
 _PENDING = (
     select(OUTBOX.c.id, OUTBOX.c.subject, OUTBOX.c.msg_id, OUTBOX.c.payload)
+    .where(OUTBOX.c.id > bindparam("after"))
     .order_by(OUTBOX.c.id)
     .limit(bindparam("limit"))
 )
 
 
-def _pending(sessions: sessionmaker[Session], limit: int) -> Sequence[Row[int, str, str, bytes]]:
-    """The oldest pending messages (a read: on SQLite it does not take the writer lock)."""
+def _pending(
+    sessions: sessionmaker[Session], limit: int, after: int = 0
+) -> Sequence[Row[int, str, str, bytes]]:
+    """The oldest pending messages after id ``after`` (a read: on SQLite it does not take
+    the writer lock)."""
     with read_only(sessions) as session:
-        return session.execute(_PENDING, {"limit": limit}).all()
+        return session.execute(_PENDING, {"limit": limit, "after": after}).all()
 
 
 def _forget(sessions: sessionmaker[Session], ids: list[int]) -> None:
@@ -112,7 +117,7 @@ def _forget(sessions: sessionmaker[Session], ids: list[int]) -> None:
 
 
 async def relay_once(sessions: sessionmaker[Session], bus: Bus, *, limit: int = 500) -> int:
-    """Publish what is pending, oldest first; returns how many were published."""
+    """Publish what is pending, oldest first, and delete it; returns how many were published."""
     pending = await run_in_threadpool(_pending, sessions, limit)
     for message in pending:
         await bus.publish(message.subject, message.payload, msg_id=message.msg_id)
@@ -121,16 +126,59 @@ async def relay_once(sessions: sessionmaker[Session], bus: Bus, *, limit: int = 
     return len(pending)
 
 
+class _Relay:
+    """Publishes as messages arrive, but deletes what it published in one transaction
+    every ``forget_every`` seconds (or when idle), not one per round: under load a
+    delete per round would be a second write transaction for every one of ingest's.
+
+    Between deletes it reads on from the last id it published. On PostgreSQL a lower
+    id can commit after a higher one has been read; the read after each delete starts
+    again from the oldest row left, so such a message waits at most one interval.
+    After a crash, published rows not yet deleted are published again under the same
+    message id, which the bus stores once."""
+
+    def __init__(self, sessions: sessionmaker[Session], bus: Bus, forget_every: float) -> None:
+        self.sessions, self.bus, self.forget_every = sessions, bus, forget_every
+        self.published: list[int] = []
+        self.forgotten_at = time.monotonic()
+
+    async def publish(self, limit: int = 500) -> int:
+        after = self.published[-1] if self.published else 0
+        pending = await run_in_threadpool(_pending, self.sessions, limit, after)
+        for message in pending:
+            await self.bus.publish(message.subject, message.payload, msg_id=message.msg_id)
+            self.published.append(message.id)
+        if self.published and (
+            not pending or time.monotonic() - self.forgotten_at >= self.forget_every
+        ):
+            await self.forget()
+        return len(pending)
+
+    async def forget(self) -> None:
+        if self.published:
+            await run_in_threadpool(_forget, self.sessions, self.published)
+        self.published, self.forgotten_at = [], time.monotonic()
+
+
 async def relay_until(
-    stop: asyncio.Event, sessions: sessionmaker[Session], bus: Bus, *, idle_sleep: float = 0.05
+    stop: asyncio.Event,
+    sessions: sessionmaker[Session],
+    bus: Bus,
+    *,
+    idle_sleep: float = 0.05,
+    forget_every: float = 0.5,
 ) -> None:
-    """Relay until ``stop`` is set; the batch in flight is always finished, never abandoned."""
+    """Relay until ``stop`` is set; the batch in flight is always finished, never abandoned,
+    and what was published is deleted before returning."""
+    relay = _Relay(sessions, bus, forget_every)
     while not stop.is_set():
         try:
-            published = await relay_once(sessions, bus)
+            published = await relay.publish()
         except Exception as error:
             log.error("outbox_relay_failed", error_type=type(error).__name__)
             published, idle_sleep = 0, max(idle_sleep, 1.0)
         if published == 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), idle_sleep)
+    with contextlib.suppress(Exception):  # what is left is published again on restart
+        await relay.forget()

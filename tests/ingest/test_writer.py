@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 import uuid
 from typing import Any
@@ -190,3 +191,31 @@ def test_an_upload_whose_device_hung_up_is_still_stored_and_others_answered(
 
     assert asyncio.run(send_both()).accepted == [1]
     assert _stored(sessions) == (2, 2)
+
+
+def _arriving_later(writer: TelemetryWriter, job: TelemetryJob, after_s: float) -> None:
+    timer = threading.Timer(after_s, writer._queue.put, args=(job,))
+    timer.start()
+
+
+def test_under_load_the_writer_waits_a_moment_for_more_uploads(
+    sessions: sessionmaker[Session],
+) -> None:
+    first, second = _paired(sessions), _paired(sessions)
+    writer = TelemetryWriter(sessions, gather=2, gather_wait_s=2.0)
+    writer._last_batch = 3  # the last batch was shared: under load
+    writer._queue.put(_job(first, [first.position()]))
+    _arriving_later(writer, _job(second, [second.position()]), after_s=0.05)
+    assert len(writer._next_batch()) == 2
+
+
+def test_a_lone_upload_does_not_wait_for_company(sessions: sessionmaker[Session]) -> None:
+    first, second = _paired(sessions), _paired(sessions)
+    writer = TelemetryWriter(sessions, gather=2, gather_wait_s=2.0)
+    writer._last_batch = 1  # idle: the last batch was a single upload
+    writer._queue.put(_job(first, [first.position()]))
+    _arriving_later(writer, _job(second, [second.position()]), after_s=0.3)
+    started = time.monotonic()
+    assert len(writer._next_batch()) == 1
+    assert time.monotonic() - started < 0.3
+    assert len(writer._next_batch()) == 1  # the second, once it came
