@@ -58,6 +58,7 @@ def _insert(session: Session, table: Table, rows: list[dict[str, object]]) -> li
 def test_only_new_rows_are_inserted_and_reported(session: Session, device_id: uuid.UUID) -> None:
     assert _insert(session, POSITIONS, [_fix(device_id, s) for s in (1, 2, 3)]) == [1, 2, 3]
     assert _insert(session, POSITIONS, [_fix(device_id, s) for s in (2, 3, 4)]) == [4]
+    assert _insert(session, POSITIONS, [_fix(device_id, s) for s in (1, 4)]) == []
     stored = session.execute(
         select(Position.seq, Position.fixed_at, Position.lat).order_by(Position.seq)
     ).all()
