@@ -35,7 +35,16 @@ from datetime import UTC, datetime
 from functools import cache, lru_cache
 from typing import Any, cast
 
-from sqlalchemy import JSON, DateTime, Executable, Table, TypeDecorator, Uuid, text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Executable,
+    LargeBinary,
+    Table,
+    TypeDecorator,
+    Uuid,
+    text,
+)
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
@@ -72,11 +81,8 @@ def rows_by_key(
         return []
     connection = session.connection() if isinstance(session, Session) else session
     dialect = connection.dialect
-    if dialect.name == "postgresql":
-        parameter: object = list(values)
-    else:
-        encode = _sqlite_converter(table, key)
-        parameter = json.dumps([encode(value) if encode else value for value in values])
+    encode = _postgresql_key if dialect.name == "postgresql" else _sqlite_converter(table, key)
+    parameter = json.dumps([encode(value) if encode else value for value in values])
     listed = columns or tuple(column.name for column in table.c)
     statement = _rows_by_key(table, listed, key, for_update, dialect.name)
     rows = connection.exec_driver_sql(statement, (parameter,))
@@ -97,7 +103,11 @@ def _rows_by_key(
 ) -> str:
     listed = ", ".join(columns)
     if dialect == "postgresql":
-        where = f"{key} = ANY(%s)"
+        key_type = table.c[key].type.compile(dialect=postgresql_dialect.dialect())
+        where = (
+            f"{key} IN (SELECT CAST(value AS {key_type}) "
+            f"FROM json_array_elements_text(CAST(%s AS json)))"
+        )
     else:
         where = f"{key} IN (SELECT value FROM json_each(?))"
     statement = f"SELECT {listed} FROM {table.name} WHERE {where} ORDER BY {key}"
@@ -131,9 +141,9 @@ def insert_all(
     replacing_on: tuple[str, ...] = (),
 ) -> None:
     """Insert ``rows`` (all with the same keys), sent by the driver: no statement
-    compilation and no per-value type processing in Python (on PostgreSQL one statement
-    with a column of values per array parameter, on SQLite one ``executemany``). A row
-    that clashes with a stored one on the unique columns ``replacing_on`` updates it.
+    compilation and no per-value type processing by SQLAlchemy (on PostgreSQL one
+    statement over one JSON document, on SQLite one ``executemany``). A row that
+    clashes with a stored one on the unique columns ``replacing_on`` updates it.
     """
     if not rows:
         return
@@ -142,8 +152,8 @@ def insert_all(
     postgresql = connection.dialect.name == "postgresql"
     statement = _insert_all(table, columns, replacing_on, postgresql)
     if postgresql:
-        arrays = tuple([row[name] for row in rows] for name in columns)
-        connection.exec_driver_sql(statement, arrays)
+        document = f"[{_postgresql_rows(table, rows, columns)}]"
+        connection.exec_driver_sql(statement, (document,))
     else:
         connection.exec_driver_sql(statement, _sqlite_params(table, rows, columns))
 
@@ -154,11 +164,11 @@ def _insert_all(
 ) -> str:
     listed = ", ".join(columns)
     if postgresql:
-        dialect = postgresql_dialect.dialect()
-        arrays = ", ".join(
-            f"CAST(%s AS {table.c[name].type.compile(dialect=dialect)}[])" for name in columns
+        selected, record = _recordset(table, columns)
+        statement = (
+            f"INSERT INTO {table.name} ({listed}) "
+            f"SELECT {selected} FROM json_to_recordset(CAST(%s AS json)) AS r({record})"
         )
-        statement = f"INSERT INTO {table.name} ({listed}) SELECT * FROM unnest({arrays})"
     else:
         statement = f"INSERT INTO {table.name} ({listed}) VALUES ({', '.join('?' * len(columns))})"
     if replacing_on:
@@ -295,9 +305,11 @@ def _postgresql_rows(
     """The rows as the objects of a JSON array, without its brackets; ids and times are
     converted a column at a time (each distinct value once), so the encoder runs in C."""
     values = [[row[name] for row in rows] for name in columns]
-    for index, name in enumerate(columns):
-        if isinstance(_stored_type(table, name), (Uuid, DateTime)):
+    for index, kind in _postgresql_kinds(table, columns):
+        if kind == "text":
             values[index] = _each_distinct(values[index], _postgresql)
+        else:
+            values[index] = [None if v is None else bytes(v).hex() for v in values[index]]
     objects = [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
     return json.dumps(objects, separators=(",", ":"))[1:-1]
 
@@ -317,6 +329,20 @@ def _sqlite_params(
     return list(zip(*values, strict=True))
 
 
+@cache
+def _postgresql_kinds(table: Table, columns: tuple[str, ...]) -> list[tuple[int, str]]:
+    """Per column sent as other than its JSON self, where it sits and how: ids and times
+    as ``text``, binary values as ``hex``."""
+    kinds = []
+    for index, name in enumerate(columns):
+        stored = _stored_type(table, name)
+        if isinstance(stored, (Uuid, DateTime)):
+            kinds.append((index, "text"))
+        elif isinstance(stored, LargeBinary):
+            kinds.append((index, "hex"))
+    return kinds
+
+
 def _each_distinct(column: list[Any], convert: Callable[[Any], object]) -> list[object]:
     """``column`` converted, each distinct value once (None stays None)."""
     converted: dict[object, object] = {v: convert(v) for v in set(column) if v is not None}
@@ -324,6 +350,7 @@ def _each_distinct(column: list[Any], convert: Callable[[Any], object]) -> list[
     return list(map(converted.__getitem__, column))
 
 
+@cache
 def _sqlite_converters(
     table: Table, columns: tuple[str, ...]
 ) -> list[tuple[int, Callable[[Any], object]]]:
@@ -362,6 +389,10 @@ def _aware(value: datetime) -> datetime:
     return value
 
 
+def _postgresql_key(value: object) -> object:
+    return _postgresql(value) if isinstance(value, (uuid.UUID, datetime)) else value
+
+
 def _postgresql(value: object) -> str:
     if isinstance(value, datetime):
         return _aware(value).isoformat()
@@ -379,19 +410,33 @@ def _sqlite(value: object) -> str:
     raise TypeError(f"cannot send a {type(value).__name__} as a bulk row value")
 
 
+def _recordset(table: Table, columns: tuple[str, ...]) -> tuple[str, str]:
+    """What to select from ``json_to_recordset`` for ``columns``, and its record type
+    (binary values travel as hex text, as :func:`_postgresql_rows` writes them)."""
+    dialect = postgresql_dialect.dialect()
+    selected, record = [], []
+    for name in columns:
+        if isinstance(_stored_type(table, name), LargeBinary):
+            selected.append(f"decode({name}, 'hex')")
+            record.append(f"{name} text")
+        else:
+            selected.append(name)
+            record.append(f"{name} {table.c[name].type.compile(dialect=dialect)}")
+    return ", ".join(selected), ", ".join(record)
+
+
 @cache
 def _recordset_insert(
     table: Table, columns: tuple[str, ...], unique: tuple[str, ...], returning: tuple[str, ...]
 ) -> Executable:
-    dialect = postgresql_dialect.dialect()
-    record = ", ".join(f"{name} {table.c[name].type.compile(dialect=dialect)}" for name in columns)
+    selected, record = _recordset(table, columns)
     listed = ", ".join(columns)
     returned = ", ".join(returning)
     # How many rows were new, and only when some were not, which (as JSON: no row by row
     # fetching in the usual case).
     return text(
         f"WITH inserted AS (INSERT INTO {table.name} ({listed}) "
-        f"SELECT {listed} FROM json_to_recordset(CAST(:rows AS json)) AS r({record}) "
+        f"SELECT {selected} FROM json_to_recordset(CAST(:rows AS json)) AS r({record}) "
         f"ON CONFLICT ({', '.join(unique)}) DO NOTHING RETURNING {returned}) "
         f"SELECT count(*), CASE WHEN count(*) < :count "
         f"THEN json_agg(json_build_array({returned})) END FROM inserted"

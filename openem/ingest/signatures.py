@@ -184,6 +184,9 @@ class _HeaderLines:
 
     def __init__(self, lines: list[tuple[str, str]]) -> None:
         self._lines = lines
+        self._values: dict[str, list[str]] = {}  # by lower-case name, in order
+        for name, value in lines:
+            self._values.setdefault(name.lower(), []).append(value.strip(" \t"))
 
     def items(self) -> Iterable[tuple[str, str]]:
         return self._lines
@@ -192,14 +195,14 @@ class _HeaderLines:
         return iter(dict.fromkeys(name for name, _ in self._lines))
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and any(n.lower() == name.lower() for n, _ in self._lines)
+        return isinstance(name, str) and name.lower() in self._values
 
     def get(self, name: str) -> str | None:
-        values = [v.strip(" \t") for n, v in self._lines if n.lower() == name]
+        values = self._values.get(name)
         return ", ".join(values) if values else None
 
     def count(self, name: str) -> int:
-        return sum(1 for n, _ in self._lines if n.lower() == name)
+        return len(self._values.get(name, ()))
 
 
 @dataclass
