@@ -330,12 +330,12 @@ def ingest_many(
     uploads: list[Upload],
     *,
     quality: QualitySettings | None = None,
-    plans: list[Plan] | None = None,
+    plans: list[Plan | None] | None = None,
 ) -> list[IngestResult]:
     """:func:`ingest` for uploads from distinct devices, with one statement per table.
 
-    ``plans`` (from :func:`plan_upload`, one per upload, in order) are used where they
-    still hold; the others are worked out here.
+    ``plans`` (from :func:`plan_upload`, one per upload, in order; None for an upload
+    not planned) are used where they still hold; the others are worked out here.
     """
     if len({u.device.id for u in uploads}) != len(uploads):
         raise ValueError("one upload per device in a batch")

@@ -31,6 +31,7 @@ from collections import defaultdict, deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,7 +46,14 @@ from openem.ingest.auth import (
     signed_devices,
 )
 from openem.ingest.items import ParsedBatch
-from openem.ingest.service import IngestResult, Plan, Upload, ingest_many, plan_upload, read_health
+from openem.ingest.service import (
+    IngestResult,
+    Plan,
+    Upload,
+    ingest_many,
+    plan_upload,
+    read_health,
+)
 from openem.logs import get_logger
 
 log = get_logger(__name__)
@@ -97,6 +105,16 @@ def _deliver(jobs: list[TelemetryJob]) -> None:
             waiter.set_result(job.future.result())
         else:
             waiter.set_exception(error)
+
+
+def _plan(upload: Upload, health: dict[str, Any], dialect: str) -> Plan | None:
+    """The upload's plan; None if planning failed, so that the write transaction plans it
+    again and a failure there is isolated by storing the uploads one by one."""
+    try:
+        return plan_upload(upload, health, dialect=dialect)
+    except Exception as error:
+        log.error("telemetry_plan_failed", error_type=type(error).__name__)
+        return None
 
 
 class TelemetryWriter:
@@ -212,7 +230,7 @@ class TelemetryWriter:
                     job.future.set_exception(error)
             return
         planned = [
-            (job, upload, plan_upload(upload, healths[upload.device.id], dialect=dialect))
+            (job, upload, _plan(upload, healths[upload.device.id], dialect))
             for job, upload in uploads
         ]
         if planned:
@@ -235,7 +253,7 @@ class TelemetryWriter:
                 uploads.append((job, upload))
         return uploads
 
-    def _store(self, planned: list[tuple[TelemetryJob, Upload, Plan]]) -> None:
+    def _store(self, planned: list[tuple[TelemetryJob, Upload, Plan | None]]) -> None:
         try:
             with self._sessions() as session, session.begin():
                 results = ingest_many(

@@ -92,16 +92,37 @@ def test_a_failed_batch_is_stored_again_upload_by_upload(
     devices = [_paired(sessions) for _ in range(3)]
     real = writer_module.ingest_many
 
-    def refuses_batches(session: Session, uploads: list[Any]) -> list[IngestResult]:
+    def refuses_batches(
+        session: Session, uploads: list[Any], **options: Any
+    ) -> list[IngestResult]:
         if len(uploads) > 1:
             raise RuntimeError("batch failed")
-        return real(session, uploads)
+        return real(session, uploads, **options)
 
     monkeypatch.setattr(writer_module, "ingest_many", refuses_batches)
     batch = [_job(device, [device.position()]) for device in devices]
     TelemetryWriter(sessions).write(batch)
     assert [job.future.result().accepted for job in batch] == [[1], [1], [1]]
     assert _stored(sessions) == (3, 3)
+
+
+def test_an_upload_that_cannot_be_planned_ahead_is_planned_in_the_transaction(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    devices = [_paired(sessions) for _ in range(2)]
+    real = writer_module.plan_upload
+    troubled = uuid.UUID(devices[0].device_id)
+
+    def fails_for_one(upload: Any, health: Any, **options: Any) -> Any:
+        if upload.device.id == troubled:
+            raise RuntimeError("planning failed")
+        return real(upload, health, **options)
+
+    monkeypatch.setattr(writer_module, "plan_upload", fails_for_one)
+    batch = [_job(device, [device.position(), device.position()]) for device in devices]
+    TelemetryWriter(sessions).write(batch)
+    assert [job.future.result().accepted for job in batch] == [[1, 2], [1, 2]]
+    assert _stored(sessions) == (4, 2)
 
 
 def test_uploads_from_one_device_go_in_order_in_separate_batches(
