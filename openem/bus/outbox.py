@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import (
     BigInteger,
     Integer,
@@ -36,6 +37,8 @@ from openem.db.session import read_only
 from openem.logs import get_logger
 
 log = get_logger(__name__)
+PUBLISHED = Counter("openem_outbox_published_total", "Outbox messages published to the bus")
+RELAY_FAILURES = Counter("openem_outbox_relay_failures_total", "Outbox relay rounds that failed")
 
 
 class OutboxMessage(Base):
@@ -121,6 +124,7 @@ async def relay_once(sessions: sessionmaker[Session], bus: Bus, *, limit: int = 
     pending = await run_in_threadpool(_pending, sessions, limit)
     for message in pending:
         await bus.publish(message.subject, message.payload, msg_id=message.msg_id)
+        PUBLISHED.inc()
     if pending:
         await run_in_threadpool(_forget, sessions, [message.id for message in pending])
     return len(pending)
@@ -148,6 +152,7 @@ class _Relay:
         for message in pending:
             await self.bus.publish(message.subject, message.payload, msg_id=message.msg_id)
             self.published.append(message.id)
+            PUBLISHED.inc()
         if self.published and (
             not pending or time.monotonic() - self.forgotten_at >= self.forget_every
         ):
@@ -175,6 +180,7 @@ async def relay_until(
         try:
             published = await relay.publish()
         except Exception as error:
+            RELAY_FAILURES.inc()
             log.error("outbox_relay_failed", error_type=type(error).__name__)
             published, idle_sleep = 0, max(idle_sleep, 1.0)
         if published == 0:

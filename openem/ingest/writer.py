@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from prometheus_client import Counter, Histogram
 from sqlalchemy.orm import Session, sessionmaker
 
 from openem.db.base import utcnow
@@ -57,6 +58,16 @@ from openem.ingest.service import (
 from openem.logs import get_logger
 
 log = get_logger(__name__)
+BATCH_UPLOADS = Histogram(
+    "openem_telemetry_batch_uploads",
+    "Uploads stored together in one telemetry transaction",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
+ITEMS = Counter("openem_telemetry_items_total", "Telemetry items stored, by outcome", ["outcome"])
+_OUTCOMES = {
+    name: ITEMS.labels(outcome=name)
+    for name in ("accepted", "duplicate", "rejected", "flagged", "dropped")
+}
 MAX_BATCH = 256
 # Under load (the last batch held more than one upload) the writer waits up to
 # GATHER_WAIT_S for GATHER uploads before it begins, as PostgreSQL's commit_delay
@@ -105,6 +116,18 @@ def _deliver(jobs: list[TelemetryJob]) -> None:
             waiter.set_result(job.future.result())
         else:
             waiter.set_exception(error)
+
+
+def _count(result: IngestResult) -> None:
+    for name, count in (
+        ("accepted", len(result.accepted)),
+        ("duplicate", len(result.duplicates)),
+        ("rejected", len(result.rejected)),
+        ("flagged", len(result.flagged)),
+        ("dropped", len(result.dropped)),
+    ):
+        if count:
+            _OUTCOMES[name].inc(count)
 
 
 def _plan(upload: Upload, health: dict[str, Any], dialect: str) -> Plan | None:
@@ -270,12 +293,18 @@ class TelemetryWriter:
             for job, upload, _ in planned:  # a plan's rows may be the cause: plan afresh
                 self._store_alone(job, upload)
             return
+        BATCH_UPLOADS.observe(len(planned))
         for (job, _, _), result in zip(planned, results, strict=True):
+            _count(result)
             job.future.set_result(result)
 
     def _store_alone(self, job: TelemetryJob, upload: Upload) -> None:
         try:
             with self._sessions() as session, session.begin():
-                job.future.set_result(ingest_many(session, [upload])[0])
+                result = ingest_many(session, [upload])[0]
         except Exception as error:
             job.future.set_exception(error)
+            return
+        BATCH_UPLOADS.observe(1)
+        _count(result)
+        job.future.set_result(result)

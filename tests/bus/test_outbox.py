@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from prometheus_client import REGISTRY
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,8 +47,10 @@ def test_under_load_published_rows_are_deleted_once_an_interval(
             _queue(sessions, f"m{n}a", f"m{n}b")
             assert await relay.publish() == 2
 
+    published = REGISTRY.get_sample_value("openem_outbox_published_total") or 0.0
     asyncio.run(rounds())
     assert bus.sent == ["m0a", "m0b", "m1a", "m1b", "m2a", "m2b"]  # each once, in order
+    assert REGISTRY.get_sample_value("openem_outbox_published_total") == published + 6
     assert _left(sessions) == 6  # not deleted round by round
     assert asyncio.run(relay.publish()) == 0  # idle: delete what was published
     assert _left(sessions) == 0

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -240,3 +241,24 @@ def test_a_lone_upload_does_not_wait_for_company(sessions: sessionmaker[Session]
     assert len(writer._next_batch()) == 1
     assert time.monotonic() - started < 0.3
     assert len(writer._next_batch()) == 1  # the second, once it came
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_stored_items_and_batch_sizes_are_counted_for_the_metrics(
+    sessions: sessionmaker[Session],
+) -> None:
+    first, second = _paired(sessions), _paired(sessions)
+    before = {
+        outcome: _sample("openem_telemetry_items_total", outcome=outcome)
+        for outcome in ("accepted", "duplicate")
+    }
+    batches = _sample("openem_telemetry_batch_uploads_count")
+    writer = TelemetryWriter(sessions)
+    writer.write([_job(first, [first.position(seq=1)]), _job(second, [second.position(seq=1)])])
+    writer.write([_job(first, [first.position(seq=1), first.position(seq=2)])])
+    assert _sample("openem_telemetry_items_total", outcome="accepted") - before["accepted"] == 3
+    assert _sample("openem_telemetry_items_total", outcome="duplicate") - before["duplicate"] == 1
+    assert _sample("openem_telemetry_batch_uploads_count") - batches == 2
