@@ -54,12 +54,20 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 @contextmanager
 def read_only(factory: sessionmaker[Session]) -> Iterator[Connection]:
-    """A transaction for reads alone: on SQLite it does not wait for, or block, writers.
-    Nothing is committed; writing in it is a bug (SQLite refuses a write that would
-    need the lock while another writer holds it). It is a Core connection, not a
-    session: statements only, no identity map to set up and tear down."""
+    """A connection for reads alone: on SQLite a deferred transaction, which does not wait
+    for, or block, writers; on PostgreSQL autocommit. Writing in it is a bug (SQLite
+    refuses a write that would need the lock while another writer holds it; PostgreSQL
+    would commit it at once). It is a Core connection, not a session: statements only,
+    no identity map to set up and tear down."""
     engine: Engine = factory.kw["bind"]
     with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # Each statement on its own: no BEGIN and ROLLBACK round trips, and the
+            # statements read here (keys, health rows, pending messages) need no
+            # common snapshot.
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            yield connection
+            return
         connection.execution_options(**{READ_ONLY: True})
         connection.begin()
         try:
