@@ -147,15 +147,14 @@ def insert_all(
     """
     if not rows:
         return
-    columns = tuple(rows[0])
     connection = session.connection()
     postgresql = connection.dialect.name == "postgresql"
-    statement = _insert_all(table, columns, replacing_on, postgresql)
+    prepared = driver_rows(connection.dialect.name, table, rows)
+    statement = _insert_all(table, prepared.columns, replacing_on, postgresql)
     if postgresql:
-        document = f"[{_postgresql_rows(table, rows, columns)}]"
-        connection.exec_driver_sql(statement, (document,))
+        connection.exec_driver_sql(statement, (_document(prepared),))
     else:
-        connection.exec_driver_sql(statement, _sqlite_params(table, rows, columns))
+        connection.exec_driver_sql(statement, cast(list[tuple[object, ...]], prepared.values))
 
 
 @cache
@@ -202,6 +201,11 @@ def driver_rows(dialect: str, table: Table, rows: Sequence[dict[str, Any]]) -> D
     if dialect == "postgresql":
         return DriverRows(table, columns, len(rows), _postgresql_rows(table, rows, columns))
     return DriverRows(table, columns, len(rows), _sqlite_params(table, rows, columns))
+
+
+def _document(rows: DriverRows) -> str:
+    """PostgreSQL rows as the JSON array its statements take."""
+    return f"[{rows.values}]"
 
 
 def join_rows(parts: Sequence[DriverRows]) -> DriverRows | None:
@@ -255,7 +259,7 @@ def insert_driver_rows(
         found = _sqlite_insert_new(session, rows, unique, returning)
     else:
         statement = _recordset_insert(rows.table, rows.columns, unique, returning)
-        parameters = {"rows": f"[{rows.values}]", "count": rows.count}
+        parameters = {"rows": _document(rows), "count": rows.count}
         inserted, new_rows = session.execute(statement, parameters).one()
         if inserted == rows.count:
             return None
