@@ -29,7 +29,8 @@ from openem.checkins import api as checkins_api
 from openem.checkins.config import CheckinConfig
 from openem.checkins.tasks import CheckinScheduler
 from openem.config import Settings, get_settings
-from openem.db.engine import make_engine
+from openem.db.checkpoint import WalCheckpointer
+from openem.db.engine import make_engine, sqlite_file
 from openem.db.session import make_session_factory
 from openem.devices.api import router as devices_router
 from openem.disclosures.api import router as disclosures_router
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url)
         app.state.engine = engine
         app.state.sessions = make_session_factory(engine)
+        app.state.wal_checkpointer = checkpointer = _wal_checkpointer(settings.database_url)
         app.state.telemetry_writer = writer = TelemetryWriter(app.state.sessions)
         writer.start()
         app.state.bus = await connect_bus(settings.bus_url)
@@ -133,6 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pool = getattr(app.state, "face_pool", None)
             if pool is not None:
                 await run_in_threadpool(pool.close)
+            if checkpointer is not None:
+                await run_in_threadpool(checkpointer.stop)
             engine.dispose()
 
     app = OpenEM(
@@ -177,6 +181,16 @@ class OpenEM(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
         return self.fast_path(stack) if self.fast_path is not None else stack
+
+
+def _wal_checkpointer(database_url: str) -> WalCheckpointer | None:
+    """For a SQLite file, checkpoints in the background rather than in writers' commits."""
+    path = sqlite_file(database_url)
+    if path is None:
+        return None
+    checkpointer = WalCheckpointer(path)
+    checkpointer.start()
+    return checkpointer
 
 
 def _opentelemetry(settings: Settings) -> TelemetryConfig:

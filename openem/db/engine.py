@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from openem.db.checkpoint import WRITER_CHECKPOINT_PAGES
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Execution option for transactions that only read: on SQLite they begin deferred,
 # without the writer lock, so they never queue behind (or hold up) a writer.
@@ -22,7 +24,10 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _sqlite_file(url: str) -> str | None:
+def sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite ``url``; None for another database or one in memory."""
+    if not is_sqlite(url):
+        return None
     database = make_url(url).database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
@@ -30,7 +35,7 @@ def _sqlite_file(url: str) -> str | None:
 
 
 def _prepare_sqlite_file(url: str) -> None:
-    database = _sqlite_file(url)
+    database = sqlite_file(url)
     if database:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
@@ -116,6 +121,7 @@ def _install_sqlite_recipe(engine: Engine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={WRITER_CHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -134,7 +140,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if is_sqlite(url):
         _prepare_sqlite_file(url)
         connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": 30}
-        if _sqlite_file(url):
+        if sqlite_file(url):
             connect_args["factory"] = _QueuedWriterConnection
         engine = create_engine(url, connect_args=connect_args, **kwargs)
         _install_sqlite_recipe(engine)
