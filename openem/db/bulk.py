@@ -52,6 +52,8 @@ from sqlalchemy.types import TypeEngine
 
 __all__ = [
     "DriverRows",
+    "Repeated",
+    "driver_columns",
     "driver_rows",
     "insert_all",
     "insert_driver_rows",
@@ -81,7 +83,9 @@ def rows_by_key(
         return []
     connection = session.connection() if isinstance(session, Session) else session
     dialect = connection.dialect
-    encode = _postgresql_key if dialect.name == "postgresql" else _sqlite_converter(table, key)
+    encode = (
+        _postgresql_key if dialect.name == "postgresql" else _converters("sqlite", table, (key,))[0]
+    )
     parameter = json.dumps([encode(value) if encode else value for value in values])
     listed = columns or tuple(column.name for column in table.c)
     statement = _rows_by_key(table, listed, key, for_update, dialect.name)
@@ -126,11 +130,6 @@ def _result_processors(
         (name, table.c[name].type.dialect_impl(dialect).result_processor(dialect, coltype))
         for name, coltype in zip(columns, described, strict=True)
     ]
-
-
-def _sqlite_converter(table: Table, name: str) -> Callable[[Any], object] | None:
-    converters = dict(_sqlite_converters(table, (name,)))
-    return converters.get(0)
 
 
 def insert_all(
@@ -193,14 +192,55 @@ class DriverRows:
     values: list[tuple[object, ...]] | str
 
 
+@dataclass(frozen=True, slots=True)
+class Repeated:
+    """One value for every row of a column (a batch's device id or arrival time)."""
+
+    value: object
+
+
+Column = Sequence[Any] | Repeated
+
+
 def driver_rows(dialect: str, table: Table, rows: Sequence[dict[str, Any]]) -> DriverRows:
     """``rows`` (all with the same keys) converted as SQLAlchemy would for ``dialect``."""
     if not rows:
         return DriverRows(table, (), 0, [])
-    columns = tuple(rows[0])
+    columns: dict[str, Column] = {name: [row[name] for row in rows] for name in rows[0]}
+    return driver_columns(dialect, table, len(rows), columns)
+
+
+def driver_columns(
+    dialect: str, table: Table, count: int, columns: dict[str, Column]
+) -> DriverRows:
+    """``count`` rows given a column at a time, converted as SQLAlchemy would for
+    ``dialect``: each distinct value of a converted column once, a :class:`Repeated`
+    value once for all its rows."""
+    if not count:
+        return DriverRows(table, (), 0, [])
+    names = tuple(columns)
+    values = [_converted(columns[name], convert, count)
+              for name, convert in zip(names, _converters(dialect, table, names), strict=True)]
+    rows = zip(*values, strict=True)
     if dialect == "postgresql":
-        return DriverRows(table, columns, len(rows), _postgresql_rows(table, rows, columns))
-    return DriverRows(table, columns, len(rows), _sqlite_params(table, rows, columns))
+        objects = [dict(zip(names, row, strict=True)) for row in rows]
+        return DriverRows(table, names, count, json.dumps(objects, separators=(",", ":"))[1:-1])
+    return DriverRows(table, names, count, list(rows))
+
+
+def _converted(
+    column: Column, convert: Callable[[Any], object] | None, count: int
+) -> Sequence[object]:
+    if isinstance(column, Repeated):
+        value = column.value
+        return [value if convert is None or value is None else convert(value)] * count
+    if len(column) != count:
+        raise ValueError("every column needs one value per row")
+    if convert is None:
+        return column
+    if convert is _json_text or convert is _hex:  # seldom repeated, dicts not hashable
+        return [None if value is None else convert(value) for value in column]
+    return _each_distinct(list(column), convert)
 
 
 def _document(rows: DriverRows) -> str:
@@ -303,50 +343,6 @@ def _sqlite_insert_new(
     return list(found)
 
 
-def _postgresql_rows(
-    table: Table, rows: Sequence[dict[str, Any]], columns: tuple[str, ...]
-) -> str:
-    """The rows as the objects of a JSON array, without its brackets; ids and times are
-    converted a column at a time (each distinct value once), so the encoder runs in C."""
-    values = [[row[name] for row in rows] for name in columns]
-    for index, kind in _postgresql_kinds(table, columns):
-        if kind == "text":
-            values[index] = _each_distinct(values[index], _postgresql)
-        else:
-            values[index] = [None if v is None else bytes(v).hex() for v in values[index]]
-    objects = [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
-    return json.dumps(objects, separators=(",", ":"))[1:-1]
-
-
-def _sqlite_params(
-    table: Table, rows: Sequence[dict[str, Any]], columns: tuple[str, ...]
-) -> list[tuple[object, ...]]:
-    """One parameter tuple per row, converted a column at a time: each distinct value of
-    a converted column once (a batch repeats its ids and arrival time on every row)."""
-    values = [[row[name] for row in rows] for name in columns]
-    for index, convert in _sqlite_converters(table, columns):
-        column = values[index]
-        if convert is _json_text:  # dicts and lists: not hashable, seldom repeated
-            values[index] = [None if value is None else convert(value) for value in column]
-            continue
-        values[index] = _each_distinct(column, convert)
-    return list(zip(*values, strict=True))
-
-
-@cache
-def _postgresql_kinds(table: Table, columns: tuple[str, ...]) -> list[tuple[int, str]]:
-    """Per column sent as other than its JSON self, where it sits and how: ids and times
-    as ``text``, binary values as ``hex``."""
-    kinds = []
-    for index, name in enumerate(columns):
-        stored = _stored_type(table, name)
-        if isinstance(stored, (Uuid, DateTime)):
-            kinds.append((index, "text"))
-        elif isinstance(stored, LargeBinary):
-            kinds.append((index, "hex"))
-    return kinds
-
-
 def _each_distinct(column: list[Any], convert: Callable[[Any], object]) -> list[object]:
     """``column`` converted, each distinct value once (None stays None)."""
     converted: dict[object, object] = {v: convert(v) for v in set(column) if v is not None}
@@ -355,17 +351,22 @@ def _each_distinct(column: list[Any], convert: Callable[[Any], object]) -> list[
 
 
 @cache
-def _sqlite_converters(
-    table: Table, columns: tuple[str, ...]
-) -> list[tuple[int, Callable[[Any], object]]]:
-    """Per column that SQLAlchemy would convert, where it sits and how."""
-    converters: list[tuple[int, Callable[[Any], object]]] = []
-    for index, name in enumerate(columns):
-        column_type = _stored_type(table, name)
-        if isinstance(column_type, (Uuid, DateTime)):
-            converters.append((index, _sqlite))
-        elif isinstance(column_type, JSON):
-            converters.append((index, _json_text))
+def _converters(
+    dialect: str, table: Table, columns: tuple[str, ...]
+) -> list[Callable[[Any], object] | None]:
+    """Per column, how its values are converted for ``dialect`` (None: sent as they are).
+    PostgreSQL's bulk statements take JSON: ids and times as text, binary values as hex."""
+    converters: list[Callable[[Any], object] | None] = []
+    for name in columns:
+        stored = _stored_type(table, name)
+        if isinstance(stored, (Uuid, DateTime)):
+            converters.append(_postgresql if dialect == "postgresql" else _sqlite)
+        elif isinstance(stored, JSON) and dialect != "postgresql":
+            converters.append(_json_text)
+        elif isinstance(stored, LargeBinary) and dialect == "postgresql":
+            converters.append(_hex)
+        else:
+            converters.append(None)
     return converters
 
 
@@ -377,6 +378,10 @@ def _stored_type(table: Table, name: str) -> TypeEngine[Any]:
 
 def _json_text(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+def _hex(value: bytes) -> str:
+    return bytes(value).hex()
 
 
 def _is_uuid(table: Table, name: str) -> bool:
@@ -416,7 +421,7 @@ def _sqlite(value: object) -> str:
 
 def _recordset(table: Table, columns: tuple[str, ...]) -> tuple[str, str]:
     """What to select from ``json_to_recordset`` for ``columns``, and its record type
-    (binary values travel as hex text, as :func:`_postgresql_rows` writes them)."""
+    (binary values travel as hex text, as :func:`driver_columns` writes them)."""
     dialect = postgresql_dialect.dialect()
     selected, record = [], []
     for name in columns:

@@ -11,7 +11,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import itemgetter
+from operator import attrgetter
 from typing import Any, Protocol
 
 from sqlalchemy import Table
@@ -20,7 +20,10 @@ from sqlalchemy.orm import Session
 
 from openem.bus.outbox import OutboxEntry, enqueue_many
 from openem.db.bulk import (
+    Column,
     DriverRows,
+    Repeated,
+    driver_columns,
     driver_rows,
     insert_all,
     insert_driver_rows,
@@ -100,17 +103,17 @@ def _previous_fix(health: dict[str, Any]) -> Fix | None:
     )
 
 
-def _position_rows(
-    device: SendingDevice,
+def _flag_fixes(
     health: dict[str, Any],
     positions: list[PositionItem],
     now: datetime,
     quality: QualitySettings,
     flagged: dict[int, list[str]],
-) -> list[dict[str, Any]]:
+) -> None:
+    """Put the quality flags of each doubtful fix in ``flagged``, judging each fix in time
+    order against the last good one before it."""
     previous: FixLike | None = _previous_fix(health)
-    rows = []
-    for item in sorted(positions, key=lambda p: p.ts):
+    for item in sorted(positions, key=attrgetter("ts")):
         if plausible(item, previous=previous, now=now, settings=quality):
             flags = []
         else:
@@ -119,25 +122,31 @@ def _position_rows(
             flagged[item.seq] = list(flags)
         elif previous is None or item.ts >= previous.ts:
             previous = item
-        rows.append(
-            {
-                "device_id": device.id,
-                "subject_id": device.subject_id,
-                "order_id": device.order_id,
-                "seq": item.seq,
-                "fixed_at": item.ts,
-                "received_at": now,
-                "lat": item.lat,
-                "lon": item.lon,
-                "accuracy_m": item.accuracy_m,
-                "speed_mps": item.speed_mps,
-                "heading_deg": item.heading_deg,
-                "altitude_m": item.altitude_m,
-                "source": item.source,
-                "flags": ",".join(flags),
-            }
-        )
-    return rows
+
+
+def _position_columns(
+    device: SendingDevice, fixes: list[PositionItem], flagged: dict[int, list[str]], now: datetime
+) -> dict[str, Column]:
+    """The positions rows for ``fixes``, a column at a time, in ``fixes``' order."""
+    def column(name: str) -> list[Any]:
+        return list(map(attrgetter(name), fixes))
+
+    return {
+        "device_id": Repeated(device.id),
+        "subject_id": Repeated(device.subject_id),
+        "order_id": Repeated(device.order_id),
+        "seq": column("seq"),
+        "fixed_at": column("ts"),
+        "received_at": Repeated(now),
+        "lat": column("lat"),
+        "lon": column("lon"),
+        "accuracy_m": column("accuracy_m"),
+        "speed_mps": column("speed_mps"),
+        "heading_deg": column("heading_deg"),
+        "altitude_m": column("altitude_m"),
+        "source": column("source"),
+        "flags": [",".join(flagged[item.seq]) if item.seq in flagged else "" for item in fixes],
+    }
 
 
 def _event_row(device: SendingDevice, item: AnyItem, now: datetime) -> dict[str, Any]:
@@ -306,11 +315,10 @@ def plan_upload(
     result = result or IngestResult(rejected=list(upload.rejected))
     entry = _Pending(upload=upload, result=result, items=upload.items if items is None else items)
     device, now = upload.device, upload.now
-    fixes = [item for item in entry.items if isinstance(item, PositionItem)]
-    positions = _position_rows(
-        device, health_read, fixes, now, quality or QualitySettings(), entry.flagged
-    )
-    positions.sort(key=itemgetter("seq"))  # (device, seq) order: see ingest_many
+    # In (device, seq) order: see ingest_many.
+    fixes = sorted((item for item in entry.items if isinstance(item, PositionItem)),
+                   key=attrgetter("seq"))
+    _flag_fixes(health_read, fixes, now, quality or QualitySettings(), entry.flagged)
     events = [
         _event_row(device, item, now) for item in entry.items if not isinstance(item, PositionItem)
     ]
@@ -319,7 +327,9 @@ def plan_upload(
         pending=entry,
         health_read=health_read,
         health=health,
-        positions=driver_rows(dialect, POSITIONS, positions),
+        positions=driver_columns(
+            dialect, POSITIONS, len(fixes), _position_columns(device, fixes, entry.flagged, now)
+        ),
         events=driver_rows(dialect, EVENTS, events),
         message=_settle(entry, health, entry.items),
     )

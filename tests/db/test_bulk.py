@@ -12,6 +12,9 @@ from sqlalchemy.orm import Session
 from openem.access.principal import SYSTEM
 from openem.bus.outbox import OUTBOX, OutboxMessage
 from openem.db.bulk import (
+    Column,
+    Repeated,
+    driver_columns,
     driver_rows,
     insert_all,
     insert_driver_rows,
@@ -216,3 +219,29 @@ def test_only_rows_for_the_same_table_and_columns_join(
     assert join_rows([driver_rows(dialect, POSITIONS, [])]) is None
     with pytest.raises(ValueError, match="same table and columns"):
         join_rows([fixes, narrower])
+
+
+def test_rows_given_a_column_at_a_time_are_stored_as_rows_given_whole(
+    session: Session, device_id: uuid.UUID
+) -> None:
+    dialect = session.get_bind().dialect.name
+    by_row = [_fix(device_id, 1), _fix(device_id, 2)]
+    columns: dict[str, Column] = {
+        name: [row[name] for row in by_row] for name in by_row[0]
+    }
+    received = AT + timedelta(hours=1)
+    columns |= {"device_id": Repeated(device_id), "received_at": Repeated(received),
+                "speed_mps": Repeated(None)}
+    by_column = driver_columns(dialect, POSITIONS, 2, columns)
+    assert by_column.values == driver_rows(dialect, POSITIONS, by_row).values
+    with session.begin():
+        assert insert_driver_rows(
+            session, by_column, unique=("device_id", "seq"), returning=("seq",)
+        ) is None
+    stored = session.execute(select(Position.device_id, Position.seq, Position.received_at))
+    assert sorted(tuple(row) for row in stored) == [(device_id, s, received) for s in (1, 2)]
+
+
+def test_a_column_of_the_wrong_length_is_refused() -> None:
+    with pytest.raises(ValueError, match="one value per row"):
+        driver_columns("sqlite", POSITIONS, 3, {"seq": [1, 2]})
