@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -233,12 +234,15 @@ def _load(
     }
 
 
+RAW_SEQ_START = 10_000_000  # above every sequence number the load phases send
+
+
 def _raw_rows(device_id: str, count: int) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     return [
         {
             "device_id": device_id,
-            "seq": 10_000_000 + i,
+            "seq": RAW_SEQ_START + i,
             "fixed_at": now,
             "received_at": now,
             "lat": 51.5,
@@ -303,28 +307,33 @@ def _wire_text(value: Any) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
-def preformatted_insert_rate(database_url: str, device_id: str, rows: int) -> float:
+def preformatted_insert_rate(
+    database_url: str, device_id: str, rows: int, *, indexed: bool = False
+) -> float:
     """Rows/s for the same rows put straight in by the fastest means the database offers:
     already in its own input form before the clock starts (COPY text on PostgreSQL,
-    driver-ready tuples for one ``executemany`` transaction on SQLite)."""
+    driver-ready tuples for one ``executemany`` transaction on SQLite). Into a bare copy
+    of the positions table, or with ``indexed`` into the positions table itself, with
+    its keys, indexes and foreign key (the rows are deleted again afterwards)."""
     data = _raw_rows(device_id, rows)
     columns = list(data[0])
+    table = "positions" if indexed else "raw_bench_positions"
     engine = make_engine(database_url)
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        cursor.execute("DROP TABLE IF EXISTS raw_bench_positions")
-        cursor.execute("CREATE TABLE raw_bench_positions AS SELECT * FROM positions WHERE 1 = 0")
-        raw.commit()
+        if not indexed:
+            cursor.execute("DROP TABLE IF EXISTS raw_bench_positions")
+            cursor.execute(
+                "CREATE TABLE raw_bench_positions AS SELECT * FROM positions WHERE 1 = 0"
+            )
+            raw.commit()
         if is_sqlite(database_url):
-            tuples = [
-                tuple(v.isoformat(sep=" ") if isinstance(v, datetime) else v for v in row.values())
-                for row in data
-            ]
+            tuples = [tuple(_sqlite_value(name, v) for name, v in row.items()) for row in data]
             started = time.perf_counter()
             cursor.execute("BEGIN")
             cursor.executemany(
-                f"INSERT INTO raw_bench_positions ({', '.join(columns)}) "
+                f"INSERT INTO {table} ({', '.join(columns)}) "
                 f"VALUES ({', '.join('?' * len(columns))})",
                 tuples,
             )
@@ -334,17 +343,29 @@ def preformatted_insert_rate(database_url: str, device_id: str, rows: int) -> fl
             ).encode()
             started = time.perf_counter()
             connection = cast(psycopg.Connection[Any], raw.driver_connection)
-            statement = f"COPY raw_bench_positions ({', '.join(columns)}) FROM STDIN"
+            statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
             with connection.cursor() as copy_cursor, copy_cursor.copy(statement) as copy:
                 copy.write(text_rows)
         raw.commit()
         elapsed = time.perf_counter() - started
-        cursor.execute("DROP TABLE raw_bench_positions")
+        if indexed:
+            cursor.execute(f"DELETE FROM positions WHERE seq >= {RAW_SEQ_START}")
+        else:
+            cursor.execute("DROP TABLE raw_bench_positions")
         raw.commit()
     finally:
         raw.close()
         engine.dispose()
     return rows / elapsed
+
+
+def _sqlite_value(name: str, value: Any) -> Any:
+    """A value as OpenEM stores it on SQLite: ids as hex, times as naive UTC."""
+    if name == "device_id":
+        return uuid.UUID(value).hex
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    return value
 
 
 def _free_port() -> int:
@@ -382,6 +403,7 @@ def bench_backend(
     rows = max(10_000, int(batch["items_per_s"] * seconds))
     from_python = raw_insert_rate(database_url, devices[0]["id"], rows)
     raw = preformatted_insert_rate(database_url, devices[0]["id"], rows)
+    indexed = preformatted_insert_rate(database_url, devices[0]["id"], rows, indexed=True)
     figures.update(
         {
             "noop_requests_per_s": ceiling["requests_per_s"],
@@ -399,6 +421,8 @@ def bench_backend(
             "batch_p99_ms": batch["p99_ms"],
             "raw_insert_rows_per_s": raw,
             "batch_ratio_to_raw": batch["items_per_s"] / raw,
+            "raw_indexed_rows_per_s": indexed,
+            "batch_ratio_to_raw_indexed": batch["items_per_s"] / indexed,
             "raw_from_python_rows_per_s": from_python,
             "batch_ratio_to_raw_from_python": batch["items_per_s"] / from_python,
             "national_batch_fixes_per_s": national["items_per_s"],
