@@ -214,13 +214,15 @@ def driver_columns(
     dialect: str, table: Table, count: int, columns: dict[str, Column]
 ) -> DriverRows:
     """``count`` rows given a column at a time, converted as SQLAlchemy would for
-    ``dialect``: each distinct value of a converted column once, a :class:`Repeated`
-    value once for all its rows."""
+    ``dialect``: a :class:`Repeated` value once for all its rows, and in a longer
+    column each distinct id or time once."""
     if not count:
         return DriverRows(table, (), 0, [])
     names = tuple(columns)
-    values = [_converted(columns[name], convert, count)
-              for name, convert in zip(names, _converters(dialect, table, names), strict=True)]
+    values = [
+        _converted(columns[name], convert, count)
+        for name, convert in zip(names, _converters(dialect, table, names), strict=True)
+    ]
     rows = zip(*values, strict=True)
     if dialect == "postgresql":
         objects = [dict(zip(names, row, strict=True)) for row in rows]
@@ -238,9 +240,15 @@ def _converted(
         raise ValueError("every column needs one value per row")
     if convert is None:
         return column
-    if convert is _json_text or convert is _hex:  # seldom repeated, dicts not hashable
-        return [None if value is None else convert(value) for value in column]
-    return _each_distinct(list(column), convert)
+    if count > _FEW and convert is not _json_text and convert is not _hex:
+        return _each_distinct(list(column), convert)
+    return [None if value is None else convert(value) for value in column]
+
+
+# Up to this many values a column is converted value by value; beyond, each distinct id
+# or time once (rows given whole repeat their batch's ids and arrival time). JSON and
+# binary values are seldom repeated, and dicts cannot be looked up.
+_FEW = 8
 
 
 def _document(rows: DriverRows) -> str:
