@@ -15,6 +15,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from openem.logs import get_logger
 
@@ -55,15 +56,28 @@ class WalCheckpointer:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        connection: sqlite3.Connection | None = None
+        failing = False
         try:
             while not self._stop.wait(self._interval_s):
                 try:
+                    connection = connection or _open_existing(self._path)
                     checkpoint(connection)
+                    failing = False
                 except sqlite3.Error as error:
-                    log.warning("wal_checkpoint_failed", error_type=type(error).__name__)
+                    if not failing:  # once per run of failures, not every interval
+                        log.warning("wal_checkpoint_failed", error_type=type(error).__name__)
+                    failing = True
         finally:
-            connection.close()
+            if connection is not None:
+                connection.close()
+
+
+def _open_existing(path: str) -> sqlite3.Connection:
+    """A connection to the database at ``path``; an error, not a new empty file, if there
+    is none yet."""
+    uri = f"{Path(path).absolute().as_uri()}?mode=rw"
+    return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
 
 
 def checkpoint(connection: sqlite3.Connection) -> Checkpoint:

@@ -101,3 +101,23 @@ def test_the_application_checkpoints_its_sqlite_file_while_it_runs(tmp_path: Pat
         checkpointer = app.state.wal_checkpointer
         assert isinstance(checkpointer, WalCheckpointer) and checkpointer.running
     assert not checkpointer.running
+
+
+def test_the_checkpointer_waits_for_the_database_rather_than_create_it(tmp_path: Path) -> None:
+    path = tmp_path / "later.db"
+    checkpointer = WalCheckpointer(str(path), interval_s=0.01)
+    checkpointer.start()
+    try:
+        time.sleep(0.1)
+        assert not path.exists() and checkpointer.running
+        engine = make_engine(f"sqlite:///{path}")
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE fixes (n INTEGER NOT NULL)"))
+        _write(engine, 500)
+        deadline = time.monotonic() + 10
+        while _rows_in_database_file(path, tmp_path) < 500 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _rows_in_database_file(path, tmp_path) == 500
+        engine.dispose()
+    finally:
+        checkpointer.stop()
