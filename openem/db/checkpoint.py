@@ -28,7 +28,7 @@ CHECKPOINT_INTERVAL_S = 0.1
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """What one ``PRAGMA wal_checkpoint`` reported."""
+    """What one ``PRAGMA wal_checkpoint`` reported (pages -1: not in WAL mode)."""
 
     busy: bool
     log_pages: int
@@ -62,7 +62,11 @@ class WalCheckpointer:
             while not self._stop.wait(self._interval_s):
                 try:
                     connection = connection or _open_existing(self._path)
-                    checkpoint(connection)
+                    if checkpoint(connection).log_pages < 0:
+                        # Opened before the database was switched to WAL: this connection
+                        # would not notice, so open another next time.
+                        connection.close()
+                        connection = None
                     failing = False
                 except sqlite3.Error as error:
                     if not failing:  # once per run of failures, not every interval

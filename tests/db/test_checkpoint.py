@@ -121,3 +121,25 @@ def test_the_checkpointer_waits_for_the_database_rather_than_create_it(tmp_path:
         engine.dispose()
     finally:
         checkpointer.stop()
+
+
+def test_a_checkpointer_that_opened_the_database_before_wal_mode_opens_it_again(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "rollback-first.db"
+    sqlite3.connect(path).close()  # the file exists, still in rollback-journal mode
+    checkpointer = WalCheckpointer(str(path), interval_s=0.01)
+    checkpointer.start()
+    try:
+        time.sleep(0.1)  # it has opened the file and found no log
+        engine = make_engine(f"sqlite:///{path}")  # switches the file to WAL
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE fixes (n INTEGER NOT NULL)"))
+        _write(engine, 500)
+        deadline = time.monotonic() + 10
+        while _rows_in_database_file(path, tmp_path) < 500 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _rows_in_database_file(path, tmp_path) == 500
+        engine.dispose()
+    finally:
+        checkpointer.stop()
