@@ -2,8 +2,10 @@
 plain and replacing inserts (:func:`insert_all`) and reads by key (:func:`rows_by_key`)
 sent the same way, by the driver.
 
-On PostgreSQL the rows travel as one JSON document, expanded by
-``json_to_recordset`` in one short statement. A multi-row ``VALUES`` list
+On PostgreSQL the rows travel as one JSON document, an array per column,
+expanded by ``json_to_record`` and ``unnest`` in one short statement (an array
+per column rather than an object per row: no keys repeated on every row, and
+about a third of the Python time to build and encode). A multi-row ``VALUES`` list
 instead grows the statement text with the batch: psycopg then parses every new
 text in Python (about 14 ms for 60 rows of 14 columns here), and SQLAlchemy
 converts every value in Python; ``json.dumps`` does the whole batch in C (ids and
@@ -162,11 +164,8 @@ def _insert_all(
 ) -> str:
     listed = ", ".join(columns)
     if postgresql:
-        selected, record = _recordset(table, columns)
-        statement = (
-            f"INSERT INTO {table.name} ({listed}) "
-            f"SELECT {selected} FROM json_to_recordset(CAST(%s AS json)) AS r({record})"
-        )
+        selected, source = _column_arrays(table, columns, "%s")
+        statement = f"INSERT INTO {table.name} ({listed}) SELECT {selected} FROM {source}"
     else:
         statement = f"INSERT INTO {table.name} ({listed}) VALUES ({', '.join('?' * len(columns))})"
     if replacing_on:
@@ -183,13 +182,14 @@ class DriverRows:
     transaction, inserted inside it (:func:`insert_driver_rows`); parts for the same
     table and columns are put together with :func:`join_rows`.
 
-    ``values`` is one parameter tuple per row on SQLite, and on PostgreSQL the rows of
-    a JSON array without its brackets (so parts join with a comma)."""
+    ``values`` is one parameter tuple per row on SQLite; on PostgreSQL, per column, its
+    values as the items of a JSON array without the brackets (so parts join with a
+    comma)."""
 
     table: Table
     columns: tuple[str, ...]
     count: int
-    values: list[tuple[object, ...]] | str
+    values: list[tuple[object, ...]] | dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,11 +223,16 @@ def driver_columns(
         _converted(columns[name], convert, count)
         for name, convert in zip(names, _converters(dialect, table, names), strict=True)
     ]
-    rows = zip(*values, strict=True)
     if dialect == "postgresql":
-        objects = [dict(zip(names, row, strict=True)) for row in rows]
-        return DriverRows(table, names, count, json.dumps(objects, separators=(",", ":"))[1:-1])
-    return DriverRows(table, names, count, list(rows))
+        items = {name: _json_items(column) for name, column in zip(names, values, strict=True)}
+        return DriverRows(table, names, count, items)
+    return DriverRows(table, names, count, list(zip(*values, strict=True)))
+
+
+def _json_items(values: Sequence[object]) -> str:
+    """``values`` as a JSON array, without its brackets."""
+    return json.dumps(values if isinstance(values, list | tuple) else list(values),
+                      separators=(",", ":"))[1:-1]
 
 
 def _converted(
@@ -252,8 +257,9 @@ _FEW = 8
 
 
 def _document(rows: DriverRows) -> str:
-    """PostgreSQL rows as the JSON array its statements take."""
-    return f"[{rows.values}]"
+    """PostgreSQL rows as the JSON object its statements take: an array per column."""
+    items = cast(dict[str, str], rows.values)
+    return "{" + ",".join(f'"{name}":[{items[name]}]' for name in rows.columns) + "}"
 
 
 def join_rows(parts: Sequence[DriverRows]) -> DriverRows | None:
@@ -267,9 +273,12 @@ def join_rows(parts: Sequence[DriverRows]) -> DriverRows | None:
     if len(filled) == 1:
         return first
     count = sum(part.count for part in filled)
-    if isinstance(first.values, str):
-        document = ",".join(cast(str, part.values) for part in filled)
-        return DriverRows(first.table, first.columns, count, document)
+    if isinstance(first.values, dict):
+        items = {
+            name: ",".join(cast(dict[str, str], part.values)[name] for part in filled)
+            for name in first.columns
+        }
+        return DriverRows(first.table, first.columns, count, items)
     values = [row for part in filled for row in cast(list[tuple[object, ...]], part.values)]
     return DriverRows(first.table, first.columns, count, values)
 
@@ -306,7 +315,7 @@ def insert_driver_rows(
     if session.get_bind().dialect.name != "postgresql":
         found = _sqlite_insert_new(session, rows, unique, returning)
     else:
-        statement = _recordset_insert(rows.table, rows.columns, unique, returning)
+        statement = _column_arrays_insert(rows.table, rows.columns, unique, returning)
         parameters = {"rows": _document(rows), "count": rows.count}
         inserted, new_rows = session.execute(statement, parameters).one()
         if inserted == rows.count:
@@ -427,33 +436,40 @@ def _sqlite(value: object) -> str:
     raise TypeError(f"cannot send a {type(value).__name__} as a bulk row value")
 
 
-def _recordset(table: Table, columns: tuple[str, ...]) -> tuple[str, str]:
-    """What to select from ``json_to_recordset`` for ``columns``, and its record type
-    (binary values travel as hex text, as :func:`driver_columns` writes them)."""
+def _column_arrays(table: Table, columns: tuple[str, ...], parameter: str) -> tuple[str, str]:
+    """What to select, and from what, for ``columns`` sent as the JSON object
+    :func:`_document` writes (``parameter``): an array per column, unnested side by side
+    into rows. Binary values travel as hex text."""
     dialect = postgresql_dialect.dialect()
     selected, record = [], []
     for name in columns:
         if isinstance(_stored_type(table, name), LargeBinary):
-            selected.append(f"decode({name}, 'hex')")
-            record.append(f"{name} text")
+            selected.append(f"decode(u.{name}, 'hex')")
+            record.append(f"{name} text[]")
         else:
-            selected.append(name)
-            record.append(f"{name} {table.c[name].type.compile(dialect=dialect)}")
-    return ", ".join(selected), ", ".join(record)
+            selected.append(f"u.{name}")
+            record.append(f"{name} {table.c[name].type.compile(dialect=dialect)}[]")
+    listed = ", ".join(columns)
+    arrays = ", ".join(f"r.{name}" for name in columns)
+    source = (
+        f"json_to_record(CAST({parameter} AS json)) AS r({', '.join(record)}), "
+        f"unnest({arrays}) AS u({listed})"
+    )
+    return ", ".join(selected), source
 
 
 @cache
-def _recordset_insert(
+def _column_arrays_insert(
     table: Table, columns: tuple[str, ...], unique: tuple[str, ...], returning: tuple[str, ...]
 ) -> Executable:
-    selected, record = _recordset(table, columns)
+    selected, source = _column_arrays(table, columns, ":rows")
     listed = ", ".join(columns)
     returned = ", ".join(returning)
     # How many rows were new, and only when some were not, which (as JSON: no row by row
     # fetching in the usual case).
     return text(
         f"WITH inserted AS (INSERT INTO {table.name} ({listed}) "
-        f"SELECT {selected} FROM json_to_recordset(CAST(:rows AS json)) AS r({record}) "
+        f"SELECT {selected} FROM {source} "
         f"ON CONFLICT ({', '.join(unique)}) DO NOTHING RETURNING {returned}) "
         f"SELECT count(*), CASE WHEN count(*) < :count "
         f"THEN json_agg(json_build_array({returned})) END FROM inserted"
