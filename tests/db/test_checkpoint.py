@@ -23,11 +23,16 @@ from tests.conftest import app_settings
 @pytest.fixture
 def database(tmp_path: Path) -> Iterator[tuple[Path, Engine]]:
     path = tmp_path / "wal.db"
-    engine = make_engine(f"sqlite:///{path}")
-    with engine.begin() as connection:
-        connection.execute(text("CREATE TABLE fixes (n INTEGER NOT NULL)"))
+    engine = _new_database(path)
     yield path, engine
     engine.dispose()
+
+
+def _new_database(path: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{path}")  # in WAL mode from its first connection
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE fixes (n INTEGER NOT NULL)"))
+    return engine
 
 
 def _write(engine: Engine, rows: int) -> None:
@@ -44,6 +49,14 @@ def _rows_in_database_file(path: Path, tmp_path: Path) -> int:
         if tables.fetchone() is None:
             return 0
         return int(connection.execute("SELECT count(*) FROM fixes").fetchone()[0])
+
+
+def _rows_in_database_file_soon(path: Path, tmp_path: Path, rows: int) -> bool:
+    """Whether the database file alone holds ``rows`` rows within ten seconds."""
+    deadline = time.monotonic() + 10
+    while _rows_in_database_file(path, tmp_path) < rows and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return _rows_in_database_file(path, tmp_path) == rows
 
 
 def test_writers_leave_the_log_to_the_checkpointer_until_it_is_large(
@@ -78,10 +91,7 @@ def test_the_background_checkpointer_copies_the_log_while_writers_go_on(
     checkpointer.start()
     try:
         _write(engine, 500)
-        deadline = time.monotonic() + 10
-        while _rows_in_database_file(path, tmp_path) < 500 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert _rows_in_database_file(path, tmp_path) == 500
+        assert _rows_in_database_file_soon(path, tmp_path, 500)
     finally:
         checkpointer.stop()
 
@@ -110,14 +120,9 @@ def test_the_checkpointer_waits_for_the_database_rather_than_create_it(tmp_path:
     try:
         time.sleep(0.1)
         assert not path.exists() and checkpointer.running
-        engine = make_engine(f"sqlite:///{path}")
-        with engine.begin() as connection:
-            connection.execute(text("CREATE TABLE fixes (n INTEGER NOT NULL)"))
+        engine = _new_database(path)
         _write(engine, 500)
-        deadline = time.monotonic() + 10
-        while _rows_in_database_file(path, tmp_path) < 500 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert _rows_in_database_file(path, tmp_path) == 500
+        assert _rows_in_database_file_soon(path, tmp_path, 500)
         engine.dispose()
     finally:
         checkpointer.stop()
@@ -132,14 +137,9 @@ def test_a_checkpointer_that_opened_the_database_before_wal_mode_opens_it_again(
     checkpointer.start()
     try:
         time.sleep(0.1)  # it has opened the file and found no log
-        engine = make_engine(f"sqlite:///{path}")  # switches the file to WAL
-        with engine.begin() as connection:
-            connection.execute(text("CREATE TABLE fixes (n INTEGER NOT NULL)"))
+        engine = _new_database(path)  # switches the file to WAL
         _write(engine, 500)
-        deadline = time.monotonic() + 10
-        while _rows_in_database_file(path, tmp_path) < 500 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert _rows_in_database_file(path, tmp_path) == 500
+        assert _rows_in_database_file_soon(path, tmp_path, 500)
         engine.dispose()
     finally:
         checkpointer.stop()
