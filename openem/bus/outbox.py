@@ -121,13 +121,10 @@ def _forget(sessions: sessionmaker[Session], ids: list[int]) -> None:
 
 async def relay_once(sessions: sessionmaker[Session], bus: Bus, *, limit: int = 500) -> int:
     """Publish what is pending, oldest first, and delete it; returns how many were published."""
-    pending = await run_in_threadpool(_pending, sessions, limit)
-    for message in pending:
-        await bus.publish(message.subject, message.payload, msg_id=message.msg_id)
-        PUBLISHED.inc()
-    if pending:
-        await run_in_threadpool(_forget, sessions, [message.id for message in pending])
-    return len(pending)
+    relay = _Relay(sessions, bus, forget_every=0.0)
+    published = await relay.publish(limit)
+    await relay.forget()
+    return published
 
 
 class _Relay:

@@ -35,11 +35,13 @@ from openem.access.principal import SYSTEM
 from openem.app import create_app
 from openem.bench_common import machine, percentile, target
 from openem.db import migrate
+from openem.db.bulk import driver_rows
 from openem.db.engine import is_sqlite, make_engine
 from openem.db.session import make_session_factory
 from openem.devices import pairing
 from openem.devices import service as devices_service
 from openem.devices.schemas import DeviceCreate
+from openem.ingest.service import POSITIONS
 from openem.sim.signer import generate_device_key_pair
 
 NATIONAL_FIXES_PER_S = 3_300
@@ -329,7 +331,8 @@ def preformatted_insert_rate(
             )
             raw.commit()
         if is_sqlite(database_url):
-            tuples = [tuple(_sqlite_value(name, v) for name, v in row.items()) for row in data]
+            stored = [row | {"device_id": uuid.UUID(device_id)} for row in data]
+            tuples = cast(list[tuple[Any, ...]], driver_rows("sqlite", POSITIONS, stored).values)
             started = time.perf_counter()
             cursor.execute("BEGIN")
             cursor.executemany(
@@ -357,15 +360,6 @@ def preformatted_insert_rate(
         raw.close()
         engine.dispose()
     return rows / elapsed
-
-
-def _sqlite_value(name: str, value: Any) -> Any:
-    """A value as OpenEM stores it on SQLite: ids as hex, times as naive UTC."""
-    if name == "device_id":
-        return uuid.UUID(value).hex
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
-    return value
 
 
 def _free_port() -> int:
