@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection
@@ -32,14 +33,15 @@ class SignedRequest:
     headers: dict[str, str]
     body: bytes
 
-
-def claimed_device_id(request: SignedRequest) -> uuid.UUID | None:
-    """The device a request says it comes from (its ``keyid``), before any verification."""
-    match = _KEY_ID.search(request.headers.get("signature-input", ""))
-    try:
-        return uuid.UUID(match.group(1)) if match else None
-    except ValueError:
-        return None
+    @cached_property
+    def claimed_device_id(self) -> uuid.UUID | None:
+        """The device the request says it comes from (its ``keyid``), before any
+        verification; read once (the writer groups uploads by it, then looks keys up)."""
+        match = _KEY_ID.search(self.headers.get("signature-input", ""))
+        try:
+            return uuid.UUID(match.group(1)) if match else None
+        except ValueError:
+            return None
 
 
 def _resolver(
@@ -88,7 +90,7 @@ def signed_devices(
     session: Session | Connection, requests: list[SignedRequest], *, now: datetime
 ) -> list[LiveDevice | DeviceUnauthorised]:
     """:func:`signed_device` for several requests, looking their keys up in one query."""
-    claimed = [device_id for r in requests if (device_id := claimed_device_id(r)) is not None]
+    claimed = [device_id for r in requests if (device_id := r.claimed_device_id) is not None]
     known = active_keys(session, claimed)
     outcomes: list[LiveDevice | DeviceUnauthorised] = []
     for request in requests:

@@ -43,7 +43,6 @@ from openem.errors import Invalid
 from openem.ingest.auth import (
     DeviceUnauthorised,
     SignedRequest,
-    claimed_device_id,
     signed_devices,
 )
 from openem.ingest.items import ParsedBatch
@@ -92,7 +91,7 @@ class TelemetryJob:
 
     @property
     def device_key(self) -> uuid.UUID | int:
-        return claimed_device_id(self.signed) or id(self)
+        return self.signed.claimed_device_id or id(self)
 
 
 def _wake(jobs: list[TelemetryJob]) -> None:

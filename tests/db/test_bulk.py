@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Table, func, select
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from openem.access.principal import SYSTEM
@@ -245,3 +248,18 @@ def test_rows_given_a_column_at_a_time_are_stored_as_rows_given_whole(
 def test_a_column_of_the_wrong_length_is_refused() -> None:
     with pytest.raises(ValueError, match="one value per row"):
         driver_columns("sqlite", POSITIONS, 3, {"seq": [1, 2]})
+
+
+OFFSETS = st.timedeltas(min_value=-timedelta(hours=23, minutes=59),
+                        max_value=timedelta(hours=23, minutes=59)).map(timezone)
+
+
+@given(at=st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31),
+                       timezones=OFFSETS))
+def test_sqlite_times_are_written_as_sqlalchemy_writes_them(at: datetime) -> None:
+    """Bulk rows and ORM rows must compare as equal times in SQL: the same text."""
+    dialect = sqlite.dialect()
+    written_by_sqlalchemy = POSITIONS.c.fixed_at.type.dialect_impl(dialect).bind_processor(dialect)
+    assert written_by_sqlalchemy is not None
+    rows = driver_columns("sqlite", POSITIONS, 1, {"fixed_at": [at]})
+    assert rows.values == [(written_by_sqlalchemy(at),)]

@@ -93,3 +93,16 @@ def test_a_read_only_transaction_reads_while_a_writer_holds_the_lock(engine: Eng
     with read_only(sessions) as reader:
         assert reader.execute(text("SELECT n FROM counter")).scalar_one() == 7
     engine.dispose()
+
+
+def test_none_and_bytes_are_stored_as_null_and_blob(engine: Engine) -> None:
+    """The engine module registers pass-through adapters for None and bytes (a faster
+    bind); they must store exactly what the driver stores without them."""
+    assert sqlite3.adapters[(type(None), sqlite3.PrepareProtocol)](None) is None
+    payload = b"\x00binary\xff"
+    assert sqlite3.adapters[(bytes, sqlite3.PrepareProtocol)](payload) is payload
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE kept (a, b)"))
+        connection.exec_driver_sql("INSERT INTO kept VALUES (?, ?)", [(None, payload)] * 2)
+        stored = connection.execute(text("SELECT a, typeof(a), b, typeof(b) FROM kept")).all()
+    assert [tuple(row) for row in stored] == [(None, "null", payload, "blob")] * 2
