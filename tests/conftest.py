@@ -22,9 +22,22 @@ from openem.db.registry import Base
 from openem.db.session import make_session_factory
 from tests.support.server import SeededDemo, seed_demo
 
-POSTGRES_URL = os.environ.get(
+
+def _worker_database(url: str) -> str:
+    """One database per pytest-xdist worker (``openem_test_gw0``, ...): each worker empties
+    and migrates its own."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(
+        hide_password=False
+    )
+
+
+POSTGRES_URL = _worker_database(os.environ.get(
     "OPENEM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/openem_test"
-)
+))
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

@@ -19,8 +19,10 @@ from openem.config import Settings
 from tests.support import factories
 from tests.web.support import log_in
 
-PAGES = ["/", "/caseload", f"/subjects/{uuid.uuid4()}", "/alerts", "/audit", "/reviews",
-         "/police-requests", f"/subjects/{uuid.uuid4()}/zones", "/account"]
+# Fixed ids: every pytest-xdist worker must collect the same test names.
+SOME_SUBJECT = uuid.UUID("5b0c1c8e-3f7a-4d1e-9a53-0c2f8b6d4e71")
+PAGES = ["/", "/caseload", f"/subjects/{SOME_SUBJECT}", "/alerts", "/audit", "/reviews",
+         "/police-requests", f"/subjects/{SOME_SUBJECT}/zones", "/account"]
 
 
 @pytest.fixture
