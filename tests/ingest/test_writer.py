@@ -25,7 +25,7 @@ from openem.ingest import writer as writer_module
 from openem.ingest.api import parse_telemetry
 from openem.ingest.auth import DeviceUnauthorised, SignedRequest
 from openem.ingest.service import IngestResult
-from openem.ingest.writer import TelemetryJob, TelemetryWriter
+from openem.ingest.writer import Outcome, TelemetryJob, TelemetryWriter
 from openem.locations.models import Position
 from openem.sim.signer import DeviceSigner, generate_device_key_pair
 from tests.support.devices import TestDevice
@@ -140,9 +140,10 @@ def test_uploads_from_one_device_go_in_order_in_separate_batches(
             (_job(other, [other.position()])),
         ]
         for job in jobs:
+            job.waiter = asyncio.get_running_loop().create_future()
             writer._queue.put(job)  # queued before the thread runs: one batch's worth
         writer.start()
-        results = [await asyncio.wrap_future(job.future) for job in jobs]
+        results = [await job.waiter for job in jobs if job.waiter is not None]
         writer.stop()
         return results
 
@@ -262,3 +263,18 @@ def test_stored_items_and_batch_sizes_are_counted_for_the_metrics(
     assert _sample("openem_telemetry_items_total", outcome="accepted") - before["accepted"] == 3
     assert _sample("openem_telemetry_items_total", outcome="duplicate") - before["duplicate"] == 1
     assert _sample("openem_telemetry_batch_uploads_count") - batches == 2
+
+
+def test_an_outcome_is_answered_once_with_a_result_or_an_error() -> None:
+    pending = Outcome()
+    assert not pending.done()
+    with pytest.raises(RuntimeError, match="not been answered"):
+        pending.result()
+    refused = Outcome()
+    refused.set_exception(DeviceUnauthorised("bad_signature"))
+    assert refused.done() and isinstance(refused.exception(), DeviceUnauthorised)
+    with pytest.raises(DeviceUnauthorised):
+        refused.result()
+    stored = Outcome()
+    stored.set_result(IngestResult(accepted=[1]))
+    assert stored.done() and stored.exception() is None and stored.result().accepted == [1]
