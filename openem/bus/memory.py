@@ -112,6 +112,7 @@ class MemoryBus(Bus):
         self.arrived = asyncio.Event()
         self._recent_ids: OrderedDict[str, float] = OrderedDict()
         self._since_trim = 0
+        self._dropped_unconsumed = False
 
     @property
     def end(self) -> int:
@@ -128,8 +129,9 @@ class MemoryBus(Bus):
             keep_from = min(consumer.oldest_needed for consumer in self.consumers.values())
         else:
             keep_from = self.end - UNCONSUMED_LIMIT
-            if keep_from > self.first:
-                log.warning("memory_bus_unconsumed_dropped", messages=keep_from - self.first)
+            if keep_from > self.first and not self._dropped_unconsumed:
+                self._dropped_unconsumed = True  # said once: it goes on while nobody consumes
+                log.warning("memory_bus_dropping_unconsumed", kept=UNCONSUMED_LIMIT)
         if keep_from > self.first:
             del self.log[: keep_from - self.first]
             self.first = keep_from

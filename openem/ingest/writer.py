@@ -1,6 +1,6 @@
 """Group commit for telemetry: one writer thread per process stores uploads together.
 
-Each upload waits on a future; the writer takes what has queued up (one
+Each upload waits for its outcome; the writer takes what has queued up (one
 upload per device in a batch, the rest wait for the next), verifies the
 signatures against keys looked up in one query, stores everything in one
 transaction and answers every upload only after that transaction commits.
@@ -110,13 +110,13 @@ class Outcome:
 class TelemetryJob:
     """A signed upload and its parsed batch (or why it could not be parsed).
 
-    The writer settles ``future``; an upload awaited on an event loop also has a
-    ``waiter`` there, which the loop settles from ``future`` once the writer wakes it.
+    The writer settles ``outcome``; an upload awaited on an event loop also has a
+    ``waiter`` there, which the loop settles from ``outcome`` once the writer wakes it.
     """
 
     signed: SignedRequest
     parsed: ParsedBatch | Invalid
-    future: Outcome = field(default_factory=Outcome)
+    outcome: Outcome = field(default_factory=Outcome)
     waiter: asyncio.Future[IngestResult] | None = None
 
     @property
@@ -140,9 +140,9 @@ def _deliver(jobs: list[TelemetryJob]) -> None:
         waiter = job.waiter
         if waiter is None or waiter.done():  # cancelled: the device hung up
             continue
-        error = job.future.exception()
+        error = job.outcome.exception()
         if error is None:
-            waiter.set_result(job.future.result())
+            waiter.set_result(job.outcome.result())
         else:
             waiter.set_exception(error)
 
@@ -212,8 +212,8 @@ class TelemetryWriter:
                 except Exception as error:
                     log.error("telemetry_batch_failed", error_type=type(error).__name__)
                     for job in batch:
-                        if not job.future.done():
-                            job.future.set_exception(error)
+                        if not job.outcome.done():
+                            job.outcome.set_exception(error)
                 _wake(batch)
         self._refuse_late_arrivals()
 
@@ -224,7 +224,7 @@ class TelemetryWriter:
             except queue.Empty:
                 return
             if job is not None:
-                job.future.set_exception(RuntimeError("telemetry writer stopped"))
+                job.outcome.set_exception(RuntimeError("telemetry writer stopped"))
                 _wake([job])
 
     def _next_batch(self) -> list[TelemetryJob]:
@@ -278,8 +278,8 @@ class TelemetryWriter:
                 dialect = connection.dialect.name
         except Exception as error:
             for job in batch:
-                if not job.future.done():
-                    job.future.set_exception(error)
+                if not job.outcome.done():
+                    job.outcome.set_exception(error)
             return
         planned = [
             (job, upload, _plan(upload, healths[upload.device.id], dialect))
@@ -292,13 +292,13 @@ class TelemetryWriter:
     def _uploads(
         batch: list[TelemetryJob], devices: list[LiveDevice | DeviceUnauthorised], now: datetime
     ) -> list[tuple[TelemetryJob, Upload]]:
-        """The authenticated, parsed uploads; the others' futures get their refusal."""
+        """The authenticated, parsed uploads; the others get their refusal."""
         uploads: list[tuple[TelemetryJob, Upload]] = []
         for job, device in zip(batch, devices, strict=True):
             if isinstance(device, Exception):
-                job.future.set_exception(device)
+                job.outcome.set_exception(device)
             elif isinstance(job.parsed, Invalid):
-                job.future.set_exception(job.parsed)
+                job.outcome.set_exception(job.parsed)
             else:
                 upload = Upload(device=device, items=job.parsed.items,
                                 rejected=job.parsed.rejected, now=now)
@@ -315,7 +315,7 @@ class TelemetryWriter:
                 )
         except Exception as error:
             if len(planned) == 1:
-                planned[0][0].future.set_exception(error)
+                planned[0][0].outcome.set_exception(error)
                 return
             log.warning("telemetry_batch_retried_singly", uploads=len(planned),
                         error_type=type(error).__name__)
@@ -325,15 +325,15 @@ class TelemetryWriter:
         BATCH_UPLOADS.observe(len(planned))
         for (job, _, _), result in zip(planned, results, strict=True):
             _count(result)
-            job.future.set_result(result)
+            job.outcome.set_result(result)
 
     def _store_alone(self, job: TelemetryJob, upload: Upload) -> None:
         try:
             with self._sessions() as session, session.begin():
                 result = ingest_many(session, [upload])[0]
         except Exception as error:
-            job.future.set_exception(error)
+            job.outcome.set_exception(error)
             return
         BATCH_UPLOADS.observe(1)
         _count(result)
-        job.future.set_result(result)
+        job.outcome.set_result(result)

@@ -80,10 +80,10 @@ def test_a_batch_answers_each_upload_with_its_own_outcome(
         _job(retired, [retired.position()]),
     ]
     TelemetryWriter(sessions).write(batch)
-    result = batch[0].future.result()
+    result = batch[0].outcome.result()
     assert isinstance(result, IngestResult) and result.accepted == [1, 2]
-    assert isinstance(batch[1].future.exception(), Invalid)
-    assert isinstance(batch[2].future.exception(), DeviceUnauthorised)
+    assert isinstance(batch[1].outcome.exception(), Invalid)
+    assert isinstance(batch[2].outcome.exception(), DeviceUnauthorised)
     assert _stored(sessions) == (2, 1)
 
 
@@ -103,7 +103,7 @@ def test_a_failed_batch_is_stored_again_upload_by_upload(
     monkeypatch.setattr(writer_module, "ingest_many", refuses_batches)
     batch = [_job(device, [device.position()]) for device in devices]
     TelemetryWriter(sessions).write(batch)
-    assert [job.future.result().accepted for job in batch] == [[1], [1], [1]]
+    assert [job.outcome.result().accepted for job in batch] == [[1], [1], [1]]
     assert _stored(sessions) == (3, 3)
 
 
@@ -122,7 +122,7 @@ def test_an_upload_that_cannot_be_planned_ahead_is_planned_in_the_transaction(
     monkeypatch.setattr(writer_module, "plan_upload", fails_for_one)
     batch = [_job(device, [device.position(), device.position()]) for device in devices]
     TelemetryWriter(sessions).write(batch)
-    assert [job.future.result().accepted for job in batch] == [[1, 2], [1, 2]]
+    assert [job.outcome.result().accepted for job in batch] == [[1, 2], [1, 2]]
     assert _stored(sessions) == (4, 2)
 
 
@@ -164,7 +164,7 @@ def test_stopping_stores_what_is_queued_and_refuses_what_comes_after(
     writer._queue.put(queued)  # queued before the thread runs
     writer.start()
     writer.stop()
-    assert queued.future.result().accepted == [1]
+    assert queued.outcome.result().accepted == [1]
     with pytest.raises(RuntimeError, match="not running"):
         asyncio.run(writer.store(queued.signed, queued.parsed))
 
