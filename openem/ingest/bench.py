@@ -230,6 +230,8 @@ def _load(
         "items_per_s": items / elapsed,
         "server_cpu_ms_per_request": 1000 * server_cpu / max(requests, 1),
         "server_cpu_ms_per_item": 1000 * server_cpu / max(items, 1),
+        # The generators share the machine with the server: their CPU is not the server's.
+        "loadgen_cpu_ms_per_request": 1000 * sum(r["cpu_s"] for r in results) / max(requests, 1),
         "failed": sum(r["failed"] for r in results),
         "p50_ms": percentile(latencies, 50) * 1000,
         "p99_ms": percentile(latencies, 99) * 1000,
@@ -402,8 +404,10 @@ def bench_backend(
         {
             "noop_requests_per_s": ceiling["requests_per_s"],
             "noop_server_cpu_ms_per_request": ceiling["server_cpu_ms_per_request"],
+            "noop_loadgen_cpu_ms_per_request": ceiling["loadgen_cpu_ms_per_request"],
             "single_requests_per_s": single["requests_per_s"],
             "single_server_cpu_ms_per_request": single["server_cpu_ms_per_request"],
+            "single_loadgen_cpu_ms_per_request": single["loadgen_cpu_ms_per_request"],
             "single_p50_ms": single["p50_ms"],
             "single_p99_ms": single["p99_ms"],
             "single_ratio_to_ceiling": single["requests_per_s"] / ceiling["requests_per_s"],

@@ -20,6 +20,7 @@ FIGURES = (
     "raw_from_python_rows_per_s", "batch_ratio_to_raw_from_python",
     "raw_indexed_rows_per_s", "batch_ratio_to_raw_indexed",
     "noop_server_cpu_ms_per_request", "single_server_cpu_ms_per_request",
+    "noop_loadgen_cpu_ms_per_request", "single_loadgen_cpu_ms_per_request",
     "batch_server_cpu_ms_per_fix",
     "national_batch_fixes_per_s", "national_batch_p99_ms",
 )

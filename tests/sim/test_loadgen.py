@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from openem.ingest.signatures import verify_device_request
-from openem.sim.loadgen import PATH_TELEMETRY, Plan, arrivals, prepare
+from openem.sim.loadgen import PATH_TELEMETRY, Plan, arrivals, prepare, status_and_length
 from openem.sim.signer import generate_device_key_pair
 
 
@@ -69,3 +69,10 @@ def test_an_offered_rate_arrives_at_random_times_not_on_every_connection_at_once
     gaps = [b - a for times in lanes for a, b in itertools.pairwise(times)]
     assert min(gaps) < 0.5 * plan.concurrency / 27.5 < max(gaps)  # not a fixed interval
     assert arrivals(plan, 3, started=100.0) == lanes[3]  # reproducible
+
+
+def test_a_response_head_gives_its_status_and_body_length() -> None:
+    head = (b"HTTP/1.1 401 Unauthorized\r\ndate: Mon, 07 Dec 2026 04:30:00 GMT\r\n"
+            b"Content-Length: 73\r\ncontent-type: application/problem+json\r\n\r\n")
+    assert status_and_length(head) == (401, 73)
+    assert status_and_length(b"HTTP/1.1 204 No Content\r\nserver: uvicorn\r\n\r\n") == (204, 0)
