@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -76,3 +79,22 @@ def test_a_response_head_gives_its_status_and_body_length() -> None:
             b"Content-Length: 73\r\ncontent-type: application/problem+json\r\n\r\n")
     assert status_and_length(head) == (401, 73)
     assert status_and_length(b"HTTP/1.1 204 No Content\r\nserver: uvicorn\r\n\r\n") == (204, 0)
+
+
+def test_a_result_longer_than_a_pipe_holds_reaches_a_slow_reader_whole() -> None:
+    # After uvloop has run, print() gave a reader that was not yet reading the first
+    # 64 KiB of a longer result and nothing more.
+    child = subprocess.Popen(
+        [sys.executable, "-c",
+         "import asyncio, sys\n"
+         "from openem.sim.loadgen import _event_loop_runner, _write_all\n"
+         "_event_loop_runner()(asyncio.sleep(0.01))\n"
+         "_write_all(sys.stdout.fileno(), b'x' * 300_000)\n"],
+        stdout=subprocess.PIPE,
+    )
+    time.sleep(1.0)  # the generators wait while the bench reads another's result first
+    assert child.stdout is not None
+    with child.stdout:
+        received = child.stdout.read()
+    assert child.wait() == 0
+    assert received == b"x" * 300_000
