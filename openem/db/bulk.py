@@ -57,6 +57,7 @@ from sqlalchemy.types import TypeEngine
 __all__ = [
     "DriverRows",
     "Repeated",
+    "StoredRows",
     "driver_columns",
     "driver_rows",
     "insert_all",
@@ -64,6 +65,7 @@ __all__ = [
     "insert_new",
     "join_rows",
     "rows_by_key",
+    "stored_rows_by_key",
 ]
 
 
@@ -83,26 +85,60 @@ def rows_by_key(
     One fixed statement whatever the number of values (the list travels as one
     parameter), sent by the driver: no statement compilation per call.
     """
+    stored = stored_rows_by_key(session, table, key, values, for_update=for_update,
+                                columns=columns)
+    return [stored.typed(row) for row in stored.rows]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRows:
+    """Rows as the driver gave them, in key order (``keys``: each row's key, typed);
+    :meth:`typed` gives a row as the ORM reads it. Comparing stored rows costs far less
+    than typing them (a UUID or time from text is a microsecond a value on SQLite)."""
+
+    rows: list[tuple[Any, ...]]
+    keys: list[Any]
+    processors: list[tuple[str, Any]]
+
+    def typed(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        return {
+            name: convert(value) if convert is not None and value is not None else value
+            for (name, convert), value in zip(self.processors, row, strict=True)
+        }
+
+    def by_key(self) -> dict[Any, tuple[Any, ...]]:
+        return dict(zip(self.keys, self.rows, strict=True))
+
+
+def stored_rows_by_key(
+    session: Session | Connection,
+    table: Table,
+    key: str,
+    values: Sequence[Any],
+    *,
+    for_update: bool = False,
+    columns: tuple[str, ...] | None = None,
+) -> StoredRows:
+    """:func:`rows_by_key`, each row as the driver gave it."""
+    listed = columns or tuple(column.name for column in table.c)
     if not values:
-        return []
+        return StoredRows([], [], [])
     connection = session.connection() if isinstance(session, Session) else session
     dialect = connection.dialect
     encode = (
         _postgresql_key if dialect.name == "postgresql" else _converters("sqlite", table, (key,))[0]
     )
     parameter = json.dumps([encode(value) if encode else value for value in values])
-    listed = columns or tuple(column.name for column in table.c)
     statement = _rows_by_key(table, listed, key, for_update, dialect.name)
-    rows = connection.exec_driver_sql(statement, (parameter,))
-    described = tuple(column[1] for column in rows.cursor.description)
+    result = connection.exec_driver_sql(statement, (parameter,))
+    described = tuple(column[1] for column in result.cursor.description)
     processors = _result_processors(table, listed, dialect, described)
-    return [
-        {
-            name: convert(value) if convert is not None and value is not None else value
-            for (name, convert), value in zip(processors, row, strict=True)
-        }
-        for row in rows
-    ]
+    rows = list(result.cursor.fetchall())  # the driver's tuples: no Row objects
+    result.close()
+    at = listed.index(key)
+    convert = processors[at][1]
+    keys = [row[at] if convert is None or row[at] is None else convert(row[at]) for row in rows]
+    return StoredRows(rows, keys, processors)
 
 
 @cache

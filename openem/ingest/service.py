@@ -23,12 +23,14 @@ from openem.db.bulk import (
     Column,
     DriverRows,
     Repeated,
+    StoredRows,
     driver_columns,
     driver_rows,
     insert_all,
     insert_driver_rows,
     join_rows,
     rows_by_key,
+    stored_rows_by_key,
 )
 from openem.devices.models import DeviceHealth
 from openem.ingest.items import AnyItem, PositionItem, RejectedItem
@@ -82,10 +84,36 @@ def read_health(
 ) -> dict[uuid.UUID, dict[str, Any]]:
     """The devices' health rows, or empty ones. ``for_update`` locks them on PostgreSQL
     until commit, in device order, so concurrent batches cannot deadlock on them."""
-    rows = rows_by_key(connection, HEALTH, "device_id", device_ids, for_update=for_update)
-    found = {row["device_id"]: row for row in rows}
-    empty = {c.name: None for c in HEALTH.c}
-    return {d: found.get(d) or empty | {"device_id": d} for d in device_ids}
+    rows = read_health_rows(connection, device_ids, for_update=for_update)
+    return {device_id: rows.health(device_id) for device_id in device_ids}
+
+
+@dataclass(frozen=True, slots=True)
+class HealthRows:
+    """Devices' health rows as stored; :meth:`health` types one for planning, and a plan
+    is checked against a later reading by comparing :meth:`stored` rows."""
+
+    rows: StoredRows
+    by_device: dict[uuid.UUID, tuple[Any, ...]]
+
+    def stored(self, device_id: uuid.UUID) -> tuple[Any, ...] | None:
+        """The row as the driver gave it; None when the device has none yet."""
+        return self.by_device.get(device_id)
+
+    def health(self, device_id: uuid.UUID) -> dict[str, Any]:
+        row = self.by_device.get(device_id)
+        return _EMPTY_HEALTH | {"device_id": device_id} if row is None else self.rows.typed(row)
+
+
+_EMPTY_HEALTH: dict[str, Any] = {column.name: None for column in HEALTH.c}
+
+
+def read_health_rows(
+    connection: Session | Connection, device_ids: list[uuid.UUID], *, for_update: bool = False
+) -> HealthRows:
+    """:func:`read_health` as stored."""
+    rows = stored_rows_by_key(connection, HEALTH, "device_id", device_ids, for_update=for_update)
+    return HealthRows(rows, rows.by_key())
 
 
 def _write_health(session: Session, healths: list[dict[str, Any]]) -> None:
@@ -289,12 +317,14 @@ def ingest(
 class Plan:
     """What storing one upload writes if every item in it is new, worked out before the
     write transaction (on SQLite, outside the one writer lock) against ``health_read``,
-    the device's health row as read then. :func:`ingest_many` uses it as it is when the
-    row is unchanged and the order keeps every fix, and works again from the stored
-    rows for whatever turns out to be a duplicate."""
+    the device's health row as read then (``health_stored``: as stored, None if there
+    was none). :func:`ingest_many` uses it as it is when the stored row is unchanged
+    and the order keeps every fix, and works again from the stored rows for whatever
+    turns out to be a duplicate."""
 
     pending: _Pending
     health_read: dict[str, Any]
+    health_stored: tuple[Any, ...] | None
     health: dict[str, Any]
     positions: DriverRows
     events: DriverRows
@@ -303,7 +333,7 @@ class Plan:
 
 def plan_upload(
     upload: Upload,
-    health_read: dict[str, Any],
+    healths: HealthRows,
     *,
     dialect: str,
     quality: QualitySettings | None = None,
@@ -313,6 +343,7 @@ def plan_upload(
     """Quality flags, rows, health and outbox message for ``upload`` (or its ``items``,
     when some were dropped into ``result``), as if every item were new. No database."""
     result = result or IngestResult(rejected=list(upload.rejected))
+    health_read = healths.health(upload.device.id)
     entry = _Pending(upload=upload, result=result, items=upload.items if items is None else items)
     device, now = upload.device, upload.now
     # In (device, seq) order: see ingest_many.
@@ -326,6 +357,7 @@ def plan_upload(
     return Plan(
         pending=entry,
         health_read=health_read,
+        health_stored=healths.stored(upload.device.id),
         health=health,
         positions=driver_columns(
             dialect, POSITIONS, len(fixes), _position_columns(device, fixes, entry.flagged, now)
@@ -354,9 +386,9 @@ def ingest_many(
     if not uploads:
         return []
     restricted = _restricted_orders(session, uploads)
-    healths = read_health(session, [u.device.id for u in uploads], for_update=True)
+    healths = read_health_rows(session, [u.device.id for u in uploads], for_update=True)
     settled = [
-        _current_plan(session, upload, healths[upload.device.id], restricted, quality,
+        _current_plan(session, upload, healths, restricted, quality,
                       plans[index] if plans is not None else None)
         for index, upload in enumerate(uploads)
     ]
@@ -376,20 +408,22 @@ def ingest_many(
 def _current_plan(
     session: Session,
     upload: Upload,
-    health: dict[str, Any],
+    healths: HealthRows,
     restricted: set[uuid.UUID],
     quality: QualitySettings | None,
     plan: Plan | None,
 ) -> Plan:
     restricts = upload.device.order_id in restricted
-    if plan is not None and not restricts and plan.health_read == health:
+    if plan is not None and not restricts and plan.health_stored == healths.stored(
+        upload.device.id
+    ):
         return plan
     result = IngestResult(rejected=list(upload.rejected))
     items = upload.items
     if restricts:
         items = _apply_monitoring_mode(session, upload.device, items, result)
     dialect = session.get_bind().dialect.name
-    return plan_upload(upload, health, dialect=dialect, quality=quality, items=items,
+    return plan_upload(upload, healths, dialect=dialect, quality=quality, items=items,
                        result=result)
 
 

@@ -30,7 +30,6 @@ import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from prometheus_client import Counter, Histogram
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,12 +45,13 @@ from openem.ingest.auth import (
 )
 from openem.ingest.items import ParsedBatch
 from openem.ingest.service import (
+    HealthRows,
     IngestResult,
     Plan,
     Upload,
     ingest_many,
     plan_upload,
-    read_health,
+    read_health_rows,
 )
 from openem.logs import get_logger
 
@@ -159,11 +159,11 @@ def _count(result: IngestResult) -> None:
             _OUTCOMES[name].inc(count)
 
 
-def _plan(upload: Upload, health: dict[str, Any], dialect: str) -> Plan | None:
+def _plan(upload: Upload, healths: HealthRows, dialect: str) -> Plan | None:
     """The upload's plan; None if planning failed, so that the write transaction plans it
     again and a failure there is isolated by storing the uploads one by one."""
     try:
-        return plan_upload(upload, health, dialect=dialect)
+        return plan_upload(upload, healths, dialect=dialect)
     except Exception as error:
         log.error("telemetry_plan_failed", error_type=type(error).__name__)
         return None
@@ -274,7 +274,7 @@ class TelemetryWriter:
             with read_only(self._sessions) as connection:
                 devices = signed_devices(connection, [job.signed for job in batch], now=now)
                 uploads = self._uploads(batch, devices, now)
-                healths = read_health(connection, [upload.device.id for _, upload in uploads])
+                healths = read_health_rows(connection, [upload.device.id for _, upload in uploads])
                 dialect = connection.dialect.name
         except Exception as error:
             for job in batch:
@@ -282,7 +282,7 @@ class TelemetryWriter:
                     job.outcome.set_exception(error)
             return
         planned = [
-            (job, upload, _plan(upload, healths[upload.device.id], dialect))
+            (job, upload, _plan(upload, healths, dialect))
             for job, upload in uploads
         ]
         if planned:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from openem.access.principal import SYSTEM
 from openem.bus.outbox import OutboxMessage
 from openem.devices import service as devices_service
+from openem.devices.models import DeviceHealth
 from openem.devices.schemas import DeviceCreate
 from openem.ingest.items import parse_batch
 from openem.ingest.service import (
@@ -24,6 +25,7 @@ from openem.ingest.service import (
     ingest_many,
     plan_upload,
     read_health,
+    read_health_rows,
 )
 from openem.locations.models import Position
 
@@ -59,9 +61,9 @@ def _upload(device: Sender, *fixes: tuple[int, float, float, datetime]) -> Uploa
 
 def _plan(sessions: sessionmaker[Session], upload: Upload) -> Plan:
     with sessions() as session:
-        health = read_health(session, [upload.device.id])[upload.device.id]
+        healths = read_health_rows(session, [upload.device.id])
         dialect = session.get_bind().dialect.name
-    return plan_upload(upload, health, dialect=dialect)
+    return plan_upload(upload, healths, dialect=dialect)
 
 
 def _store(
@@ -90,6 +92,36 @@ def test_a_plan_made_against_health_that_has_since_changed_is_worked_out_again(
         assert session.scalars(select(Position.flags).where(Position.seq == 2)).one() == (
             "implied_speed"
         )
+
+
+def test_a_plan_made_before_the_device_had_health_is_stale_once_it_has_some(
+    sessions: sessionmaker[Session],
+) -> None:
+    device = _device(sessions)
+    upload = _upload(device, (2, 51.5007, -0.1246, NOW - timedelta(seconds=30)))
+    stale = _plan(sessions, upload)
+    assert stale.health_stored is None and stale.health_read["last_seen_at"] is None
+    _store(sessions, [_upload(device, (1, 48.8566, 2.3522, NOW - timedelta(seconds=60)))])
+
+    [result] = _store(sessions, [upload], plans=[stale])
+
+    assert result is not stale.pending.result
+    assert result.flagged == {2: ["implied_speed"]}
+
+
+def test_health_as_stored_types_as_the_orm_reads_it(sessions: sessionmaker[Session]) -> None:
+    device, other = _device(sessions), _device(sessions)
+    _store(sessions, [_upload(device, (1, 51.5007, -0.1246, NOW - timedelta(seconds=60)))])
+    with sessions() as session:
+        rows = read_health_rows(session, [device.id, other.id])
+        stored = session.get(DeviceHealth, device.id)
+        assert stored is not None
+        assert rows.stored(device.id) is not None and rows.stored(other.id) is None
+        assert rows.health(device.id) == {
+            column.name: getattr(stored, column.name) for column in DeviceHealth.__table__.c
+        }
+        assert rows.health(other.id)["device_id"] == other.id
+        assert rows.health(other.id)["last_fix_at"] is None
 
 
 def test_a_plan_still_current_is_stored_as_planned(sessions: sessionmaker[Session]) -> None:
