@@ -92,13 +92,13 @@ def rows_by_key(
 
 @dataclass(frozen=True, slots=True)
 class StoredRows:
-    """Rows as the driver gave them, in key order (``keys``: each row's key, typed);
-    :meth:`typed` gives a row as the ORM reads it. Comparing stored rows costs far less
-    than typing them (a UUID or time from text is a microsecond a value on SQLite)."""
+    """Rows as the driver gave them, in key order; :meth:`typed` gives a row as the ORM
+    reads it. Comparing stored rows costs far less than typing them (a UUID or time from
+    text is about a microsecond a value on SQLite)."""
 
     rows: list[tuple[Any, ...]]
-    keys: list[Any]
     processors: list[tuple[str, Any]]
+    key: str
 
     def typed(self, row: tuple[Any, ...]) -> dict[str, Any]:
         return {
@@ -107,7 +107,13 @@ class StoredRows:
         }
 
     def by_key(self) -> dict[Any, tuple[Any, ...]]:
-        return dict(zip(self.keys, self.rows, strict=True))
+        """The rows by their key, typed (the key must be among the columns read)."""
+        at = [name for name, _ in self.processors].index(self.key)
+        convert = self.processors[at][1]
+        return {
+            row[at] if convert is None or row[at] is None else convert(row[at]): row
+            for row in self.rows
+        }
 
 
 def stored_rows_by_key(
@@ -122,7 +128,7 @@ def stored_rows_by_key(
     """:func:`rows_by_key`, each row as the driver gave it."""
     listed = columns or tuple(column.name for column in table.c)
     if not values:
-        return StoredRows([], [], [])
+        return StoredRows([], [], key)
     connection = session.connection() if isinstance(session, Session) else session
     dialect = connection.dialect
     encode = (
@@ -135,10 +141,7 @@ def stored_rows_by_key(
     processors = _result_processors(table, listed, dialect, described)
     rows = list(result.cursor.fetchall())  # the driver's tuples: no Row objects
     result.close()
-    at = listed.index(key)
-    convert = processors[at][1]
-    keys = [row[at] if convert is None or row[at] is None else convert(row[at]) for row in rows]
-    return StoredRows(rows, keys, processors)
+    return StoredRows(rows, processors, key)
 
 
 @cache

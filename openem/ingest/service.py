@@ -102,7 +102,9 @@ class HealthRows:
 
     def health(self, device_id: uuid.UUID) -> dict[str, Any]:
         row = self.by_device.get(device_id)
-        return _EMPTY_HEALTH | {"device_id": device_id} if row is None else self.rows.typed(row)
+        if row is None:
+            return _EMPTY_HEALTH | {"device_id": device_id}
+        return self.rows.typed(row)
 
 
 _EMPTY_HEALTH: dict[str, Any] = {column.name: None for column in HEALTH.c}

@@ -24,6 +24,7 @@ from openem.db.bulk import (
     insert_new,
     join_rows,
     rows_by_key,
+    stored_rows_by_key,
 )
 from openem.devices import service as devices
 from openem.devices.models import DeviceHealth
@@ -163,6 +164,29 @@ def test_rows_by_key_reads_rows_as_the_orm_does(session: Session) -> None:
     assert rows == expected
     assert {type(row["last_seen_at"].tzinfo) for row in rows} == {type(AT.tzinfo)}
     assert [row["charging"] for row in rows] == [r["charging"] for r in expected]
+
+
+def test_stored_rows_compare_equal_until_a_row_changes(session: Session) -> None:
+    with session.begin():
+        device = devices.register_device(
+            session, principal=SYSTEM, data=DeviceCreate(kind="fitted_tag", serial="BULK-S")
+        )
+        session.flush()
+        session.add(DeviceHealth(device_id=device.id, last_seen_at=AT, battery_level=80))
+    with session.begin():
+        first = stored_rows_by_key(session, HEALTH, "device_id", [device.id])
+        again = stored_rows_by_key(session, HEALTH, "device_id", [device.id, uuid.uuid4()])
+    with session.begin():
+        insert_all(session, HEALTH, [{"device_id": device.id, "last_seen_at": AT,
+                                      "battery_level": 79}], replacing_on=("device_id",))
+    with session.begin():
+        changed = stored_rows_by_key(session, HEALTH, "device_id", [device.id])
+
+    assert list(first.by_key()) == [device.id]  # keyed by the typed id
+    assert first.by_key() == again.by_key()
+    assert changed.by_key()[device.id] != first.by_key()[device.id]
+    assert changed.typed(changed.rows[0])["battery_level"] == 79
+    assert first.typed(first.rows[0])["last_seen_at"] == AT
 
 
 def test_rows_by_key_of_no_keys_is_no_rows(session: Session) -> None:
