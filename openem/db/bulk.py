@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, lru_cache
@@ -42,15 +43,14 @@ from typing import Any, cast
 from sqlalchemy import (
     JSON,
     DateTime,
-    Executable,
     LargeBinary,
     Table,
     TypeDecorator,
     Uuid,
-    text,
 )
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
@@ -136,12 +136,38 @@ def stored_rows_by_key(
     )
     parameter = json.dumps([encode(value) if encode else value for value in values])
     statement = _rows_by_key(table, listed, key, for_update, dialect.name)
-    result = connection.exec_driver_sql(statement, (parameter,))
-    described = tuple(column[1] for column in result.cursor.description)
-    processors = _result_processors(table, listed, dialect, described)
-    rows = list(result.cursor.fetchall())  # the driver's tuples: no Row objects
-    result.close()
-    return StoredRows(rows, processors, key)
+    with _driver_cursor(connection, statement, (parameter,)) as cursor:
+        described = tuple(column[1] for column in cursor.description)
+        rows = list(cursor.fetchall())
+    return StoredRows(rows, _result_processors(table, listed, dialect, described), key)
+
+
+@contextmanager
+def _driver_cursor(
+    connection: Connection, statement: str, parameters: Any, *, many: bool = False
+) -> Iterator[Any]:
+    """The driver's own cursor, having run ``statement`` in ``connection``'s transaction.
+
+    ``exec_driver_sql`` wraps every statement in a SQLAlchemy result, and for a query
+    builds its columns from the cursor's description: 25-40 µs a statement here, several
+    times what SQLite takes to run these. Errors are raised as SQLAlchemy raises them
+    (``IntegrityError`` and the rest), without the parameters, which hold personal data.
+    """
+    cursor = connection.connection.cursor()
+    try:
+        try:
+            if many:
+                cursor.executemany(statement, parameters)
+            else:
+                cursor.execute(statement, parameters)
+        except connection.dialect.loaded_dbapi.Error as error:
+            raise DBAPIError.instance(
+                statement, parameters, error, connection.dialect.loaded_dbapi.Error,
+                hide_parameters=True, dialect=connection.dialect,
+            ) from error
+        yield cursor
+    finally:
+        cursor.close()
 
 
 @cache
@@ -194,9 +220,11 @@ def insert_all(
     prepared = driver_rows(connection.dialect.name, table, rows)
     statement = _insert_all(table, prepared.columns, replacing_on, postgresql)
     if postgresql:
-        connection.exec_driver_sql(statement, (_document(prepared),))
+        parameters: Any = (_document(prepared),)
     else:
-        connection.exec_driver_sql(statement, cast(list[tuple[object, ...]], prepared.values))
+        parameters = prepared.values
+    with _driver_cursor(connection, statement, parameters, many=not postgresql):
+        pass
 
 
 @cache
@@ -351,8 +379,9 @@ def insert_driver_rows(
         found = _sqlite_insert_new(session, rows, unique, returning)
     else:
         statement = _column_arrays_insert(rows.table, rows.columns, unique, returning)
-        parameters = {"rows": _document(rows), "count": rows.count}
-        inserted, new_rows = session.execute(statement, parameters).one()
+        parameters = (_document(rows), rows.count)
+        with _driver_cursor(session.connection(), statement, parameters) as cursor:
+            inserted, new_rows = cursor.fetchone()
         if inserted == rows.count:
             return None
         found = new_rows or []
@@ -382,15 +411,16 @@ def _sqlite_insert_new(
     connection = session.connection()
     table = rows.table
     statement = _executemany_insert(table, rows.columns, unique)
-    inserted = connection.exec_driver_sql(statement, cast(list[tuple[object, ...]], rows.values))
-    if inserted.rowcount == rows.count:
+    with _driver_cursor(connection, statement, rows.values, many=True) as cursor:
+        inserted = cursor.rowcount
+    if inserted == rows.count:
         return None
-    if inserted.rowcount == 0:
+    if inserted == 0:
         return []
     last = connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
     found = connection.exec_driver_sql(
         f"SELECT {', '.join(returning)} FROM {table.name} WHERE rowid > ? ORDER BY rowid",
-        (last - inserted.rowcount,),
+        (last - inserted,),
     )
     return list(found)
 
@@ -503,17 +533,18 @@ def _column_arrays(table: Table, columns: tuple[str, ...], parameter: str) -> tu
 @cache
 def _column_arrays_insert(
     table: Table, columns: tuple[str, ...], unique: tuple[str, ...], returning: tuple[str, ...]
-) -> Executable:
-    selected, source = _column_arrays(table, columns, ":rows")
+) -> str:
+    """Parameters: the rows' JSON document, then their count."""
+    selected, source = _column_arrays(table, columns, "%s")
     listed = ", ".join(columns)
     returned = ", ".join(returning)
     # How many rows were new, and only when some were not, which (as JSON: no row by row
     # fetching in the usual case).
-    return text(
+    return (
         f"WITH inserted AS (INSERT INTO {table.name} ({listed}) "
         f"SELECT {selected} FROM {source} "
         f"ON CONFLICT ({', '.join(unique)}) DO NOTHING RETURNING {returned}) "
-        f"SELECT count(*), CASE WHEN count(*) < :count "
+        f"SELECT count(*), CASE WHEN count(*) < %s "
         f"THEN json_agg(json_build_array({returned})) END FROM inserted"
     )
 

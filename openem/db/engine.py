@@ -135,10 +135,10 @@ def _install_sqlite_recipe(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        if connection.get_execution_options().get(READ_ONLY):
-            connection.exec_driver_sql("BEGIN")
-            return
         dbapi_connection = connection.connection.dbapi_connection
+        if connection.get_execution_options().get(READ_ONLY):
+            dbapi_connection.execute("BEGIN")  # the driver's own: no SQLAlchemy result
+            return
         if isinstance(dbapi_connection, _QueuedWriterConnection):
             dbapi_connection.begin_immediate()
         else:

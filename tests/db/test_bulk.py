@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Table, func, select
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from openem.access.principal import SYSTEM
@@ -187,6 +188,16 @@ def test_stored_rows_compare_equal_until_a_row_changes(session: Session) -> None
     assert changed.by_key()[device.id] != first.by_key()[device.id]
     assert changed.typed(changed.rows[0])["battery_level"] == 79
     assert first.typed(first.rows[0])["last_seen_at"] == AT
+
+
+def test_a_refused_row_raises_as_sqlalchemy_would_without_its_values(session: Session) -> None:
+    unknown_device = uuid.uuid4()  # the foreign key refuses it
+    with pytest.raises(IntegrityError) as refused, session.begin():
+        insert_all(session, OUTBOX, [{"subject": "openem.test", "msg_id": "kept",
+                                      "payload": b"{}", "created_at": AT}])
+        insert_all(session, HEALTH, [{"device_id": unknown_device, "last_fix_lat": 51.51234}])
+    assert "51.51234" not in str(refused.value)  # the statement's values are not repeated
+    assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0  # rolled back
 
 
 def test_rows_by_key_of_no_keys_is_no_rows(session: Session) -> None:
