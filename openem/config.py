@@ -22,6 +22,10 @@ class Settings(BaseSettings):
         "memory://",
         description="Message bus: memory:// (embedded) or nats://host:4222 (JetStream).",
     )
+    bus_max_age_days: float = Field(
+        7.0, gt=0, le=3650,
+        description="Days the NATS stream keeps a message before JetStream drops it.",
+    )
     host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port the HTTP server listens on.")
     data_dir: Path = Field(Path("./var"), description="Folder for the database, blobs and exports.")

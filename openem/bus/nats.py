@@ -15,6 +15,10 @@ from nats.js.errors import NotFoundError
 from openem.bus.base import Bus, Message, Subscription
 
 DUPLICATE_WINDOW_S = 120.0
+# The bus carries telemetry (locations, personal data) to consumers that acknowledge it
+# within seconds; the database is the record. A message older than this is dropped by
+# JetStream itself, whether or not a purge ever names its subject.
+MAX_AGE_S = 7 * 24 * 3600.0
 
 
 class _NatsMessage:
@@ -55,11 +59,20 @@ class NatsBus(Bus):
 
     @classmethod
     async def connect(
-        cls, url: str, *, stream: str = "OPENEM", subjects: str = "openem.>"
+        cls,
+        url: str,
+        *,
+        stream: str = "OPENEM",
+        subjects: str = "openem.>",
+        max_age_s: float = MAX_AGE_S,
     ) -> NatsBus:
+        """Connect, creating the stream or bringing an existing one to this configuration."""
         client = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=3)
         js = client.jetstream()
-        config = StreamConfig(name=stream, subjects=[subjects], duplicate_window=DUPLICATE_WINDOW_S)
+        config = StreamConfig(
+            name=stream, subjects=[subjects], max_age=max_age_s,
+            duplicate_window=min(DUPLICATE_WINDOW_S, max_age_s),  # JetStream's rule
+        )
         try:
             await js.stream_info(stream)
             await js.update_stream(config)

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from nats.errors import NoServersError
 
 from openem.bus.base import Bus, subject_matches
 from openem.bus.memory import MemoryBus
@@ -155,3 +156,39 @@ def test_purge_removes_only_the_matching_messages_on_the_subject(
     removed, seen = event_loop_runner.run(scenario())
     assert removed == 1
     assert sorted(seen) == [b'{"subject_id": "gone"}', b'{"subject_id": "kept"}']
+
+
+@pytest.mark.nats
+def test_the_nats_stream_drops_a_message_older_than_its_age_limit(
+    event_loop_runner: asyncio.Runner,
+) -> None:
+    name = f"TEST_{uuid.uuid4().hex[:12].upper()}"
+
+    async def scenario() -> tuple[float | None, float | None, list[bytes]]:
+        created = await NatsBus.connect(NATS_URL, stream=name, subjects=f"{name.lower()}.>",
+                                        max_age_s=3600)
+        first = (await created._js.stream_info(name)).config.max_age
+        await created.close()
+        bus = await NatsBus.connect(NATS_URL, stream=name, subjects=f"{name.lower()}.>",
+                                    max_age_s=1)  # an existing stream takes the new limit
+        try:
+            limit = (await bus._js.stream_info(name)).config.max_age
+            await bus.publish(f"{name.lower()}.telemetry.dev1", b"old")
+            await asyncio.sleep(2.5)
+            await bus.publish(f"{name.lower()}.telemetry.dev1", b"new")
+            subscription = await bus.subscribe(f"{name.lower()}.>", durable="late", ack_wait=5)
+            seen = [message.data for message in await subscription.fetch(10, timeout=0.5)]
+            await subscription.close()
+            return first, limit, seen
+        finally:
+            await bus.delete_stream()
+            await bus.close()
+
+    try:
+        first, limit, seen = event_loop_runner.run(scenario())
+    except (OSError, NoServersError) as error:
+        if IN_CI:
+            pytest.fail(f"NATS JetStream is required in CI and could not be reached: {error}")
+        pytest.skip("NATS not reachable on 127.0.0.1:4222")
+    assert (first, limit) == (3600, 1)
+    assert seen == [b"new"]
