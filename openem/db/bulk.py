@@ -149,7 +149,7 @@ def _driver_cursor(
     """The driver's own cursor, having run ``statement`` in ``connection``'s transaction.
 
     ``exec_driver_sql`` wraps every statement in a SQLAlchemy result, and for a query
-    builds its columns from the cursor's description: 25-40 µs a statement here, several
+    builds its columns from the cursor's description: 14-48 µs a statement here, several
     times what SQLite takes to run these. Errors are raised as SQLAlchemy raises them
     (``IntegrityError`` and the rest), without the parameters, which hold personal data.
     """
@@ -168,6 +168,12 @@ def _driver_cursor(
         yield cursor
     finally:
         cursor.close()
+
+
+def _run(connection: Connection, statement: str, parameters: Any, *, many: bool = False) -> int:
+    """:func:`_driver_cursor` for a statement that returns no rows; its row count."""
+    with _driver_cursor(connection, statement, parameters, many=many) as cursor:
+        return int(cursor.rowcount)
 
 
 @cache
@@ -220,11 +226,9 @@ def insert_all(
     prepared = driver_rows(connection.dialect.name, table, rows)
     statement = _insert_all(table, prepared.columns, replacing_on, postgresql)
     if postgresql:
-        parameters: Any = (_document(prepared),)
+        _run(connection, statement, (_document(prepared),))
     else:
-        parameters = prepared.values
-    with _driver_cursor(connection, statement, parameters, many=not postgresql):
-        pass
+        _run(connection, statement, prepared.values, many=True)
 
 
 @cache
@@ -411,8 +415,7 @@ def _sqlite_insert_new(
     connection = session.connection()
     table = rows.table
     statement = _executemany_insert(table, rows.columns, unique)
-    with _driver_cursor(connection, statement, rows.values, many=True) as cursor:
-        inserted = cursor.rowcount
+    inserted = _run(connection, statement, rows.values, many=True)
     if inserted == rows.count:
         return None
     if inserted == 0:
