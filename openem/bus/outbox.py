@@ -10,29 +10,24 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client import Counter
 from sqlalchemy import (
     BigInteger,
     Integer,
     LargeBinary,
-    Row,
     String,
     Table,
-    bindparam,
-    delete,
-    select,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from openem.bus.base import Bus
 from openem.db.base import Base, utcnow
-from openem.db.bulk import insert_all
+from openem.db.bulk import delete_by_key, insert_all, rows_after
 from openem.db.session import read_only
 from openem.logs import get_logger
 
@@ -95,28 +90,29 @@ def _payload(event: dict[str, Any] | bytes) -> bytes:
     return json.dumps(event, separators=(",", ":"), default=str).encode()
 
 
-_PENDING = (
-    select(OUTBOX.c.id, OUTBOX.c.subject, OUTBOX.c.msg_id, OUTBOX.c.payload)
-    .where(OUTBOX.c.id > bindparam("after"))
-    .order_by(OUTBOX.c.id)
-    .limit(bindparam("limit"))
-)
+class _PendingMessage(NamedTuple):
+    id: int
+    subject: str
+    msg_id: str
+    payload: bytes
 
 
 def _pending(
     sessions: sessionmaker[Session], limit: int, after: int = 0
-) -> Sequence[Row[int, str, str, bytes]]:
+) -> list[_PendingMessage]:
     """The oldest pending messages after id ``after`` (a read: on SQLite it does not take
-    the writer lock)."""
-    with read_only(sessions) as session:
-        return session.execute(_PENDING, {"limit": limit, "after": after}).all()
+    the writer lock), read by the driver: the relay reads many times a second."""
+    with read_only(sessions) as connection:
+        rows = rows_after(connection, OUTBOX, "id", after, limit,
+                          ("id", "subject", "msg_id", "payload"))
+    return [_PendingMessage(id, subject, msg_id, bytes(payload))
+            for id, subject, msg_id, payload in rows]
 
 
 def _forget(sessions: sessionmaker[Session], ids: list[int]) -> None:
-    """Delete what was published, as a plain statement (no ORM objects to evaluate or
-    synchronise)."""
+    """Delete what was published, as one statement with one parameter however many."""
     with sessions() as session, session.begin():
-        session.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(ids)))
+        delete_by_key(session, OUTBOX, "id", ids)
 
 
 async def relay_once(sessions: sessionmaker[Session], bus: Bus, *, limit: int = 500) -> int:

@@ -58,12 +58,14 @@ __all__ = [
     "DriverRows",
     "Repeated",
     "StoredRows",
+    "delete_by_key",
     "driver_columns",
     "driver_rows",
     "insert_all",
     "insert_driver_rows",
     "insert_new",
     "join_rows",
+    "rows_after",
     "rows_by_key",
     "stored_rows_by_key",
 ]
@@ -131,10 +133,7 @@ def stored_rows_by_key(
         return StoredRows([], [], key)
     connection = session.connection() if isinstance(session, Session) else session
     dialect = connection.dialect
-    encode = (
-        _postgresql_key if dialect.name == "postgresql" else _converters("sqlite", table, (key,))[0]
-    )
-    parameter = json.dumps([encode(value) if encode else value for value in values])
+    parameter = _key_parameter(dialect.name, table, key, values)
     statement = _rows_by_key(table, listed, key, for_update, dialect.name)
     with _driver_cursor(connection, statement, (parameter,)) as cursor:
         described = tuple(column[1] for column in cursor.description)
@@ -176,19 +175,62 @@ def _run(connection: Connection, statement: str, parameters: Any, *, many: bool 
         return int(cursor.rowcount)
 
 
+def rows_after(
+    connection: Connection, table: Table, key: str, after: int, limit: int,
+    columns: tuple[str, ...],
+) -> list[tuple[Any, ...]]:
+    """Up to ``limit`` rows of ``table`` whose integer ``key`` is above ``after``, in key
+    order, as the driver gives them (for columns the driver returns as the ORM would:
+    integers, text, bytes)."""
+    statement = _rows_after(table, key, columns, connection.dialect.name)
+    with _driver_cursor(connection, statement, (after, limit)) as cursor:
+        return list(cursor.fetchall())
+
+
+def delete_by_key(session: Session, table: Table, key: str, values: Sequence[Any]) -> int:
+    """Delete the rows whose ``key`` is one of ``values`` (one parameter, however many);
+    how many were deleted."""
+    if not values:
+        return 0
+    connection = session.connection()
+    statement = f"DELETE FROM {table.name} WHERE {_key_set(table, key, connection.dialect.name)}"
+    return _run(connection, statement, (_key_parameter(connection.dialect.name, table, key,
+                                                       values),))
+
+
+@cache
+def _rows_after(table: Table, key: str, columns: tuple[str, ...], dialect: str) -> str:
+    mark = "%s" if dialect == "postgresql" else "?"
+    return (
+        f"SELECT {', '.join(columns)} FROM {table.name} WHERE {key} > {mark} "
+        f"ORDER BY {key} LIMIT {mark}"
+    )
+
+
+def _key_parameter(dialect: str, table: Table, key: str, values: Sequence[Any]) -> str:
+    """``values`` as the one JSON parameter of :func:`_key_set`."""
+    encode = _postgresql_key if dialect == "postgresql" else _converters("sqlite", table, (key,))[0]
+    return json.dumps([encode(value) if encode else value for value in values])
+
+
+@cache
+def _key_set(table: Table, key: str, dialect: str) -> str:
+    """``key IN`` the values of one JSON array parameter (:func:`_key_parameter`)."""
+    if dialect == "postgresql":
+        key_type = table.c[key].type.compile(dialect=postgresql_dialect.dialect())
+        return (
+            f"{key} IN (SELECT CAST(value AS {key_type}) "
+            f"FROM json_array_elements_text(CAST(%s AS json)))"
+        )
+    return f"{key} IN (SELECT value FROM json_each(?))"
+
+
 @cache
 def _rows_by_key(
     table: Table, columns: tuple[str, ...], key: str, for_update: bool, dialect: str
 ) -> str:
     listed = ", ".join(columns)
-    if dialect == "postgresql":
-        key_type = table.c[key].type.compile(dialect=postgresql_dialect.dialect())
-        where = (
-            f"{key} IN (SELECT CAST(value AS {key_type}) "
-            f"FROM json_array_elements_text(CAST(%s AS json)))"
-        )
-    else:
-        where = f"{key} IN (SELECT value FROM json_each(?))"
+    where = _key_set(table, key, dialect)
     statement = f"SELECT {listed} FROM {table.name} WHERE {where} ORDER BY {key}"
     if for_update and dialect == "postgresql":
         statement += " FOR UPDATE"

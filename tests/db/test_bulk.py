@@ -18,12 +18,14 @@ from openem.bus.outbox import OUTBOX, OutboxMessage
 from openem.db.bulk import (
     Column,
     Repeated,
+    delete_by_key,
     driver_columns,
     driver_rows,
     insert_all,
     insert_driver_rows,
     insert_new,
     join_rows,
+    rows_after,
     rows_by_key,
     stored_rows_by_key,
 )
@@ -198,6 +200,35 @@ def test_a_refused_row_raises_as_sqlalchemy_would_without_its_values(session: Se
         insert_all(session, HEALTH, [{"device_id": unknown_device, "last_fix_lat": 51.51234}])
     assert "51.51234" not in str(refused.value)  # the statement's values are not repeated
     assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0  # rolled back
+
+
+def test_rows_after_a_key_come_in_key_order_up_to_the_limit(session: Session) -> None:
+    with session.begin():
+        insert_all(session, OUTBOX, [
+            {"subject": "openem.test", "msg_id": f"m{n}", "payload": bytes([n]) * 3,
+             "created_at": AT}
+            for n in range(5)
+        ])
+        ids = sorted(session.scalars(select(OutboxMessage.id)))
+    with session.begin():
+        rows = rows_after(session.connection(), OUTBOX, "id", ids[1], 2,
+                          ("id", "msg_id", "payload"))
+    assert [(row[0], row[1], bytes(row[2])) for row in rows] == [
+        (ids[2], "m2", b"\x02" * 3), (ids[3], "m3", b"\x03" * 3)
+    ]
+
+
+def test_delete_by_key_deletes_exactly_the_rows_named(session: Session) -> None:
+    with session.begin():
+        insert_all(session, OUTBOX, [
+            {"subject": "openem.test", "msg_id": f"m{n}", "payload": b"{}", "created_at": AT}
+            for n in range(4)
+        ])
+        ids = sorted(session.scalars(select(OutboxMessage.id)))
+    with session.begin():
+        assert delete_by_key(session, OUTBOX, "id", [ids[0], ids[2], 10**9]) == 2
+        assert delete_by_key(session, OUTBOX, "id", []) == 0
+    assert sorted(session.scalars(select(OutboxMessage.msg_id))) == ["m1", "m3"]
 
 
 def test_rows_by_key_of_no_keys_is_no_rows(session: Session) -> None:
