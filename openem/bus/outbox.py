@@ -105,8 +105,8 @@ def _pending(
     with read_only(sessions) as connection:
         rows = rows_after(connection, OUTBOX, "id", after, limit,
                           ("id", "subject", "msg_id", "payload"))
-    return [_PendingMessage(id, subject, msg_id, bytes(payload))
-            for id, subject, msg_id, payload in rows]
+    return [_PendingMessage(key, subject, msg_id, bytes(payload))
+            for key, subject, msg_id, payload in rows]
 
 
 def _forget(sessions: sessionmaker[Session], ids: list[int]) -> None:
