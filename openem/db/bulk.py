@@ -193,9 +193,9 @@ def delete_by_key(session: Session, table: Table, key: str, values: Sequence[Any
     if not values:
         return 0
     connection = session.connection()
-    statement = f"DELETE FROM {table.name} WHERE {_key_set(table, key, connection.dialect.name)}"
-    return _run(connection, statement, (_key_parameter(connection.dialect.name, table, key,
-                                                       values),))
+    dialect = connection.dialect.name
+    statement = f"DELETE FROM {table.name} WHERE {_key_set(table, key, dialect)}"
+    return _run(connection, statement, (_key_parameter(dialect, table, key, values),))
 
 
 @cache
