@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gc
+
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from openem.app import create_app
+from openem.config import Settings
 from openem.db.engine import make_engine
 
 
@@ -40,3 +44,11 @@ def test_openapi_document_is_served(client: TestClient) -> None:
     assert schema["info"]["title"] == "OpenEM"
     assert "/api/v1/orders" in schema["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_a_running_app_keeps_its_start_up_objects_out_of_garbage_collection(
+    settings: Settings,
+) -> None:
+    with TestClient(create_app(settings)):
+        assert gc.get_freeze_count() > 100_000  # the modules, the app, its engine...
+    assert gc.get_freeze_count() == 0  # ...and collectable again once it has stopped
