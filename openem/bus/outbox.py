@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from sqlalchemy import (
     BigInteger,
     Integer,
@@ -28,12 +28,17 @@ from starlette.concurrency import run_in_threadpool
 from openem.bus.base import Bus
 from openem.db.base import Base, utcnow
 from openem.db.bulk import delete_by_key, insert_all, rows_after
+from openem.db.exclusive import DatabaseLock
 from openem.db.session import read_only
 from openem.logs import get_logger
 
 log = get_logger(__name__)
 PUBLISHED = Counter("openem_outbox_published_total", "Outbox messages published to the bus")
 RELAY_FAILURES = Counter("openem_outbox_relay_failures_total", "Outbox relay rounds that failed")
+RELAYING = Gauge(
+    "openem_outbox_relaying", "1 in the one process that relays the outbox, 0 in the others"
+)
+RELAY_LOCK = "outbox-relay"
 
 
 class OutboxMessage(Base):
@@ -165,19 +170,41 @@ async def relay_until(
     *,
     idle_sleep: float = 0.05,
     forget_every: float = 0.5,
+    takeover_s: float = 1.0,
 ) -> None:
-    """Relay until ``stop`` is set; the batch in flight is always finished, never abandoned,
-    and what was published is deleted before returning."""
+    """Relay until ``stop`` is set, in the one process per database that holds the relay's
+    lock: with every API process relaying, each message was read, published and deleted
+    once per process. The others try for the lock every ``takeover_s``, so one of them
+    takes over within that when the holder stops or dies. The batch in flight is always
+    finished, never abandoned, and what was published is deleted before returning."""
     relay = _Relay(sessions, bus, forget_every)
-    while not stop.is_set():
-        try:
-            published = await relay.publish()
-        except Exception as error:
-            RELAY_FAILURES.inc()
-            log.error("outbox_relay_failed", error_type=type(error).__name__)
-            published, idle_sleep = 0, max(idle_sleep, 1.0)
-        if published == 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), idle_sleep)
-    with contextlib.suppress(Exception):  # what is left is published again on restart
-        await relay.forget()
+    lock = DatabaseLock(sessions.kw["bind"], RELAY_LOCK)
+    try:
+        while not stop.is_set():
+            pause = await _relay_round(relay, lock, idle_sleep, takeover_s)
+            if pause:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), pause)
+        with contextlib.suppress(Exception):  # what is left is published again on restart
+            await relay.forget()
+    finally:
+        RELAYING.set(0)
+        await run_in_threadpool(lock.release)
+
+
+async def _relay_round(
+    relay: _Relay, lock: DatabaseLock, idle_sleep: float, takeover_s: float
+) -> float:
+    """Publish what is pending if this process holds the lock; returns how long to wait
+    before the next round (0: at once, there may be more)."""
+    if lock.check_due() and not await run_in_threadpool(lock.hold):
+        RELAYING.set(0)
+        return takeover_s
+    RELAYING.set(1)
+    try:
+        published = await relay.publish()
+    except Exception as error:
+        RELAY_FAILURES.inc()
+        log.error("outbox_relay_failed", error_type=type(error).__name__)
+        return max(idle_sleep, 1.0)
+    return 0.0 if published else idle_sleep

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from openem.bus.memory import MemoryBus
 from openem.bus.outbox import OUTBOX, OutboxMessage, _Relay, enqueue, relay_until
 from openem.db.base import utcnow
+from openem.db.engine import make_engine
+from openem.db.session import make_session_factory
 
 
 class RecordingBus(MemoryBus):
@@ -95,4 +97,49 @@ def test_relay_until_publishes_everything_once_and_leaves_nothing_behind(
 
     asyncio.run(run())
     assert bus.sent == ["a", "b", "c"]
+    assert _left(sessions) == 0
+
+
+def test_of_processes_sharing_a_database_one_relays_and_another_takes_over_when_it_stops(
+    sessions: sessionmaker[Session], database_url: str
+) -> None:
+    other_engine = make_engine(database_url)  # another API process's
+    other_sessions = make_session_factory(other_engine)
+    first, second = RecordingBus(), RecordingBus()
+
+    async def relaying(sessions: sessionmaker[Session], bus: RecordingBus, stop: asyncio.Event
+                       ) -> asyncio.Task[None]:
+        return asyncio.create_task(
+            relay_until(stop, sessions, bus, idle_sleep=0.01, takeover_s=0.01)
+        )
+
+    async def until_published(*names: str) -> None:
+        deadline = time.monotonic() + 5
+        while not set(names) <= set(first.sent + second.sent):
+            assert time.monotonic() < deadline, "not published"
+            await asyncio.sleep(0.01)
+
+    async def run() -> None:
+        stop_first, stop_second = asyncio.Event(), asyncio.Event()
+        relays = [await relaying(sessions, first, stop_first),
+                  await relaying(other_sessions, second, stop_second)]
+        _queue(sessions, "a", "b", "c")
+        await until_published("a", "b", "c")
+        await asyncio.sleep(0.1)  # time for the other to publish them again, if it would
+        holder, holder_stops, other = (
+            (first, stop_first, second) if first.sent else (second, stop_second, first)
+        )
+        assert holder.sent == ["a", "b", "c"] and other.sent == []
+        holder_stops.set()  # the process holding the lock stops...
+        _queue(sessions, "d")
+        await until_published("d")  # ...and the other takes over
+        assert other.sent == ["d"]
+        stop_first.set()
+        stop_second.set()
+        await asyncio.gather(*relays)
+
+    try:
+        asyncio.run(run())
+    finally:
+        other_engine.dispose()
     assert _left(sessions) == 0
