@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from prometheus_client import Counter, Histogram
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from openem.db.base import utcnow
@@ -159,6 +160,12 @@ def _count(result: IngestResult) -> None:
             _OUTCOMES[name].inc(count)
 
 
+def _connection_died(error: BaseException) -> bool:
+    """Whether ``error`` was a pooled connection found dead (the database restarted):
+    the pool has then replaced them all, and the work is done again, not refused."""
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
 def _plan(upload: Upload, healths: HealthRows, dialect: str) -> Plan | None:
     """The upload's plan; None if planning failed, so that the write transaction plans it
     again and a failure there is isolated by storing the uploads one by one."""
@@ -271,11 +278,7 @@ class TelemetryWriter:
         authenticated ones in one transaction, or one by one if that fails."""
         now = utcnow()
         try:
-            with read_only(self._sessions) as connection:
-                devices = signed_devices(connection, [job.signed for job in batch], now=now)
-                uploads = self._uploads(batch, devices, now)
-                healths = read_health_rows(connection, [upload.device.id for _, upload in uploads])
-                dialect = connection.dialect.name
+            uploads, healths, dialect = self._authenticate(batch, now)
         except Exception as error:
             for job in batch:
                 if not job.outcome.done():
@@ -287,6 +290,27 @@ class TelemetryWriter:
         ]
         if planned:
             self._store(planned)
+
+    def _authenticate(
+        self, batch: list[TelemetryJob], now: datetime
+    ) -> tuple[list[tuple[TelemetryJob, Upload]], HealthRows, str]:
+        """The batch's authenticated, parsed uploads (the others answered), their devices'
+        health rows and the database's dialect, read outside any write transaction."""
+        try:
+            return self._read(batch, now)
+        except DBAPIError as error:
+            if not _connection_died(error):
+                raise
+            return self._read(batch, now)
+
+    def _read(
+        self, batch: list[TelemetryJob], now: datetime
+    ) -> tuple[list[tuple[TelemetryJob, Upload]], HealthRows, str]:
+        with read_only(self._sessions) as connection:
+            devices = signed_devices(connection, [job.signed for job in batch], now=now)
+            uploads = self._uploads(batch, devices, now)
+            healths = read_health_rows(connection, [upload.device.id for _, upload in uploads])
+            return uploads, healths, connection.dialect.name
 
     @staticmethod
     def _uploads(
@@ -314,7 +338,7 @@ class TelemetryWriter:
                     plans=[plan for _, _, plan in planned],
                 )
         except Exception as error:
-            if len(planned) == 1:
+            if len(planned) == 1 and not _connection_died(error):
                 planned[0][0].outcome.set_exception(error)
                 return
             log.warning("telemetry_batch_retried_singly", uploads=len(planned),

@@ -7,16 +7,21 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from openem.access.principal import SYSTEM
 from openem.bus.outbox import OutboxMessage
 from openem.db.base import utcnow
+from openem.db.engine import make_engine
+from openem.db.session import make_session_factory
 from openem.devices import pairing
 from openem.devices import service as devices_service
 from openem.devices.schemas import DeviceCreate
@@ -278,3 +283,65 @@ def test_an_outcome_is_answered_once_with_a_result_or_an_error() -> None:
     stored = Outcome()
     stored.set_result(IngestResult(accepted=[1]))
     assert stored.done() and stored.exception() is None and stored.result().accepted == [1]
+
+
+ON_POSTGRESQL = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+@pytest.fixture
+def one_connection(database_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a pool of one connection, so that a test knows which one to end."""
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def _end_backend(database_url: str, pid: int) -> None:
+    """What a database restart does to a pooled connection."""
+    dsn = make_url(database_url).set(drivername="postgresql")
+    with psycopg.connect(dsn.render_as_string(hide_password=False), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+
+
+def _backend(session: Session) -> int:
+    return int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+@ON_POSTGRESQL
+def test_an_upload_read_on_a_connection_that_died_moments_before_is_read_again_and_stored(
+    one_connection: sessionmaker[Session], database_url: str
+) -> None:
+    device = _paired(one_connection)
+    with one_connection() as session:
+        pid = _backend(session)
+    _end_backend(database_url, pid)  # used a moment ago: handed out again untested
+
+    job = _job(device, [device.position()])
+    TelemetryWriter(one_connection).write([job])
+    assert job.outcome.result().accepted == [1]
+    assert _stored(one_connection) == (1, 1)
+
+
+@ON_POSTGRESQL
+def test_an_upload_whose_write_connection_dies_is_written_again_and_stored(
+    one_connection: sessionmaker[Session], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    device = _paired(one_connection)
+    real, attempts = writer_module.ingest_many, []
+
+    def connection_dies_first(
+        session: Session, uploads: list[Any], **options: Any
+    ) -> list[IngestResult]:
+        attempts.append(len(uploads))
+        if len(attempts) == 1:
+            _end_backend(database_url, _backend(session))
+        return real(session, uploads, **options)
+
+    monkeypatch.setattr(writer_module, "ingest_many", connection_dies_first)
+    job = _job(device, [device.position()])
+    TelemetryWriter(one_connection).write([job])
+    assert job.outcome.result().accepted == [1]
+    assert attempts == [1, 1]
+    assert _stored(one_connection) == (1, 1)
