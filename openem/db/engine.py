@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from openem.db.checkpoint import WRITER_CHECKPOINT_PAGES
@@ -19,13 +19,6 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Execution option for transactions that only read: on SQLite they begin deferred,
 # without the writer lock, so they never queue behind (or hold up) a writer.
 READ_ONLY = "openem_read_only"
-# A pooled PostgreSQL connection is tested with a round trip before it is handed out
-# only when it has lain unused this long (SQLAlchemy's pre-ping tests every one: two
-# round trips per telemetry batch, 8% of the writer's CPU). One used a moment ago that
-# has since died (the database restarted) fails its next statement, which invalidates
-# every connection the pool holds; the caller's transaction is refused, not half-kept.
-PING_AFTER_IDLE_S = 1.0
-_CHECKED_IN_AT = "openem_checked_in_at"
 
 # The sqlite3 module binds None and bytes only after looking for an adapter, and a
 # look-up that finds none builds and discards an AttributeError: about 2,000
@@ -163,27 +156,5 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    ping_after_idle_s = kwargs.pop("ping_after_idle_s", PING_AFTER_IDLE_S)
-    engine = create_engine(url, **kwargs)
-    if not kwargs.get("pool_pre_ping"):
-        _ping_after_idle(engine, ping_after_idle_s)
-    return engine
-
-
-def _ping_after_idle(engine: Engine, idle_s: float) -> None:
-    """SQLAlchemy's pessimistic disconnect handling (its documented ``checkout`` recipe)
-    for connections idle ``idle_s`` or longer: a dead one is replaced before use."""
-
-    @event.listens_for(engine, "checkin")
-    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
-        record.info[_CHECKED_IN_AT] = time.monotonic()
-
-    @event.listens_for(engine, "checkout")
-    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        checked_in_at = record.info.get(_CHECKED_IN_AT)
-        if checked_in_at is None or time.monotonic() - checked_in_at < idle_s:
-            return  # new, or used a moment ago
-        try:
-            engine.dialect.do_ping(dbapi_connection)
-        except engine.dialect.loaded_dbapi.Error as error:
-            raise exc.DisconnectionError("pooled connection failed its ping") from error
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)

@@ -292,8 +292,9 @@ ON_POSTGRESQL = pytest.mark.parametrize(
 
 @pytest.fixture
 def one_connection(database_url: str) -> Iterator[sessionmaker[Session]]:
-    """Sessions on a pool of one connection, so that a test knows which one to end."""
-    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    """Sessions on a pool of one connection, so that a test knows which one to end, not
+    tested before each use: as if it died between the pool's test and its statement."""
+    engine = make_engine(database_url, pool_size=1, max_overflow=0, pool_pre_ping=False)
     yield make_session_factory(engine)
     engine.dispose()
 
@@ -316,7 +317,7 @@ def test_an_upload_read_on_a_connection_that_died_moments_before_is_read_again_a
     device = _paired(one_connection)
     with one_connection() as session:
         pid = _backend(session)
-    _end_backend(database_url, pid)  # used a moment ago: handed out again untested
+    _end_backend(database_url, pid)
 
     job = _job(device, [device.position()])
     TelemetryWriter(one_connection).write([job])
