@@ -8,12 +8,14 @@ Under load a commit, a key lookup and an insert serve many devices at once,
 and the writer waits a moment (:data:`GATHER_WAIT_S`) for a fuller batch; when
 idle a batch is a single upload and nothing waits for company.
 
-Signatures are checked before the write transaction, against keys read in a
-read-only transaction, and each upload is planned there too (quality flags,
-rows, health, outbox message: :class:`~openem.ingest.service.Plan`) against the
-health rows read then: on SQLite the one writer lock is held only for the writes
-themselves. (A device retired between that read and the write has its
+On SQLite, signatures are checked before the write transaction, against keys
+read in a read-only transaction, and each upload is planned there too (quality
+flags, rows, health, outbox message: :class:`~openem.ingest.service.Plan`)
+against the health rows read then: the one writer lock is held only for the
+writes themselves. (A device retired between that read and the write has its
 last in-flight upload stored, as if it had arrived a moment earlier.)
+PostgreSQL locks rows, not the database: there the batch is authenticated,
+planned and stored in one transaction, reading the health rows once.
 
 If a batch's transaction fails, its uploads are stored again one by one, so
 one upload's failure never refuses another's.
@@ -277,6 +279,9 @@ class TelemetryWriter:
         """Authenticate ``batch`` (distinct devices) and plan its uploads, then store the
         authenticated ones in one transaction, or one by one if that fails."""
         now = utcnow()
+        if self._sessions.kw["bind"].dialect.name == "postgresql":
+            self._write_in_one_transaction(batch, now)
+            return
         try:
             uploads, healths, dialect = self._authenticate(batch, now)
         except Exception as error:
@@ -296,16 +301,6 @@ class TelemetryWriter:
     ) -> tuple[list[tuple[TelemetryJob, Upload]], HealthRows, str]:
         """The batch's authenticated, parsed uploads (the others answered), their devices'
         health rows and the database's dialect, read outside any write transaction."""
-        try:
-            return self._read(batch, now)
-        except DBAPIError as error:
-            if not _connection_died(error):
-                raise
-            return self._read(batch, now)
-
-    def _read(
-        self, batch: list[TelemetryJob], now: datetime
-    ) -> tuple[list[tuple[TelemetryJob, Upload]], HealthRows, str]:
         with read_only(self._sessions) as connection:
             devices = signed_devices(connection, [job.signed for job in batch], now=now)
             uploads = self._uploads(batch, devices, now)
@@ -329,6 +324,30 @@ class TelemetryWriter:
                 uploads.append((job, upload))
         return uploads
 
+    def _write_in_one_transaction(
+        self, batch: list[TelemetryJob], now: datetime, *, again: bool = False
+    ) -> None:
+        """PostgreSQL locks rows, not the database: the batch is authenticated, planned
+        and stored in one transaction, on one connection, reading the health rows once
+        (locked) instead of once to plan and again to check the plans."""
+        stored: list[tuple[TelemetryJob, Upload]] | None = None
+        try:
+            with self._sessions() as session, session.begin():
+                devices = signed_devices(session.connection(),
+                                         [job.signed for job in batch], now=now)
+                stored = self._uploads(batch, devices, now)
+                results = ingest_many(session, [upload for _, upload in stored])
+        except Exception as error:
+            if stored is not None:
+                self._store_singly(stored, error)
+            elif _connection_died(error) and not again:
+                self._write_in_one_transaction(batch, now, again=True)
+            else:
+                for job in batch:
+                    job.outcome.set_exception(error)
+            return
+        self._answer(stored, results)
+
     def _store(self, planned: list[tuple[TelemetryJob, Upload, Plan | None]]) -> None:
         try:
             with self._sessions() as session, session.begin():
@@ -338,16 +357,29 @@ class TelemetryWriter:
                     plans=[plan for _, _, plan in planned],
                 )
         except Exception as error:
-            if len(planned) == 1 and not _connection_died(error):
-                planned[0][0].outcome.set_exception(error)
-                return
-            log.warning("telemetry_batch_retried_singly", uploads=len(planned),
-                        error_type=type(error).__name__)
-            for job, upload, _ in planned:  # a plan's rows may be the cause: plan afresh
-                self._store_alone(job, upload)
+            self._store_singly([(job, upload) for job, upload, _ in planned], error)
             return
-        BATCH_UPLOADS.observe(len(planned))
-        for (job, _, _), result in zip(planned, results, strict=True):
+        self._answer([(job, upload) for job, upload, _ in planned], results)
+
+    def _store_singly(self, stored: list[tuple[TelemetryJob, Upload]], error: Exception) -> None:
+        """After ``error`` failed the batch's transaction: each upload in one of its own,
+        planned afresh (a plan's rows may have been the cause)."""
+        if not stored:
+            return
+        if len(stored) == 1 and not _connection_died(error):
+            stored[0][0].outcome.set_exception(error)
+            return
+        log.warning("telemetry_batch_retried_singly", uploads=len(stored),
+                    error_type=type(error).__name__)
+        for job, upload in stored:
+            self._store_alone(job, upload)
+
+    @staticmethod
+    def _answer(stored: list[tuple[TelemetryJob, Upload]], results: list[IngestResult]) -> None:
+        if not stored:
+            return
+        BATCH_UPLOADS.observe(len(stored))
+        for (job, _), result in zip(stored, results, strict=True):
             _count(result)
             job.outcome.set_result(result)
 

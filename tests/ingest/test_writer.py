@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -112,6 +112,13 @@ def test_a_failed_batch_is_stored_again_upload_by_upload(
     assert _stored(sessions) == (3, 3)
 
 
+ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+ON_POSTGRESQL = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+@ON_SQLITE  # where uploads are planned ahead of the write transaction
 def test_an_upload_that_cannot_be_planned_ahead_is_planned_in_the_transaction(
     sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -285,10 +292,6 @@ def test_an_outcome_is_answered_once_with_a_result_or_an_error() -> None:
     assert stored.done() and stored.exception() is None and stored.result().accepted == [1]
 
 
-ON_POSTGRESQL = pytest.mark.parametrize(
-    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
-)
-
 
 @pytest.fixture
 def one_connection(database_url: str) -> Iterator[sessionmaker[Session]]:
@@ -346,3 +349,19 @@ def test_an_upload_whose_write_connection_dies_is_written_again_and_stored(
     assert job.outcome.result().accepted == [1]
     assert attempts == [1, 1]
     assert _stored(one_connection) == (1, 1)
+
+
+@ON_POSTGRESQL
+def test_on_postgresql_a_batch_is_authenticated_planned_and_stored_in_one_transaction(
+    sessions: sessionmaker[Session], engine: Engine
+) -> None:
+    devices = [_paired(sessions) for _ in range(3)]
+    began: list[object] = []
+    count_begin = began.append
+    event.listen(engine, "begin", count_begin)
+    batch = [_job(device, [device.position()]) for device in devices]
+    TelemetryWriter(sessions).write(batch)
+    event.remove(engine, "begin", count_begin)
+    assert [job.outcome.result().accepted for job in batch] == [[1], [1], [1]]
+    assert len(began) == 1
+    assert _stored(sessions) == (3, 3)
