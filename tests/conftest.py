@@ -155,6 +155,14 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def other_engine(engine: Engine) -> Iterator[Engine]:
+    """A second engine on the test's database, as another API process would have."""
+    other = make_engine(engine.url.render_as_string(hide_password=False))
+    yield other
+    other.dispose()
+
+
+@pytest.fixture
 def sessions(engine: Engine) -> sessionmaker[Session]:
     return make_session_factory(engine)
 

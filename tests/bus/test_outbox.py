@@ -7,13 +7,12 @@ import asyncio
 import time
 
 from prometheus_client import REGISTRY
-from sqlalchemy import func, insert, select
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from openem.bus.memory import MemoryBus
 from openem.bus.outbox import OUTBOX, OutboxMessage, _Relay, enqueue, relay_until
 from openem.db.base import utcnow
-from openem.db.engine import make_engine
 from openem.db.session import make_session_factory
 
 
@@ -101,10 +100,9 @@ def test_relay_until_publishes_everything_once_and_leaves_nothing_behind(
 
 
 def test_of_processes_sharing_a_database_one_relays_and_another_takes_over_when_it_stops(
-    sessions: sessionmaker[Session], database_url: str
+    sessions: sessionmaker[Session], other_engine: Engine
 ) -> None:
-    other_engine = make_engine(database_url)  # another API process's
-    other_sessions = make_session_factory(other_engine)
+    other_sessions = make_session_factory(other_engine)  # another API process's
     first, second = RecordingBus(), RecordingBus()
 
     async def relaying(sessions: sessionmaker[Session], bus: RecordingBus, stop: asyncio.Event
@@ -138,8 +136,5 @@ def test_of_processes_sharing_a_database_one_relays_and_another_takes_over_when_
         stop_second.set()
         await asyncio.gather(*relays)
 
-    try:
-        asyncio.run(run())
-    finally:
-        other_engine.dispose()
+    asyncio.run(run())
     assert _left(sessions) == 0

@@ -20,14 +20,6 @@ from openem.db.exclusive import DatabaseLock
 
 
 @pytest.fixture
-def other_engine(database_url: str) -> Iterator[Engine]:
-    """A second engine on the same database, as another API process would have."""
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
 def locks(engine: Engine, other_engine: Engine) -> Iterator[tuple[DatabaseLock, DatabaseLock]]:
     first, second = DatabaseLock(engine, "test"), DatabaseLock(other_engine, "test")
     yield first, second
