@@ -100,9 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.wal_checkpointer = checkpointer = _wal_checkpointer(settings.database_url)
         app.state.telemetry_writer = writer = TelemetryWriter(app.state.sessions)
         writer.start()
-        app.state.bus = await connect_bus(
-            settings.bus_url, max_age_s=settings.bus_max_age_days * 86_400
-        )
+        app.state.bus = await connect_bus(settings.bus_url, max_age_s=settings.bus_max_age_s)
         stop_relay = asyncio.Event()
         relay = asyncio.create_task(relay_until(stop_relay, app.state.sessions, app.state.bus))
         stop_workers = asyncio.Event()

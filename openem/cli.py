@@ -310,7 +310,7 @@ def purge(
         raise typer.BadParameter("not a subject id", param_hint="--subject") from None
 
     async def drain(factory: sessionmaker[Session]) -> int:
-        bus = await connect_bus(settings.bus_url, max_age_s=settings.bus_max_age_days * 86_400)
+        bus = await connect_bus(settings.bus_url, max_age_s=settings.bus_max_age_s)
         try:
             return await retention_purge.drain_bus_purges(factory, bus)
         finally:

@@ -202,6 +202,10 @@ class Settings(BaseSettings):
     )
 
     @property
+    def bus_max_age_s(self) -> float:
+        return self.bus_max_age_days * 86_400
+
+    @property
     def oidc_enabled(self) -> bool:
         return bool(self.oidc_issuer)
 

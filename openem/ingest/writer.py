@@ -188,6 +188,8 @@ class TelemetryWriter:
         gather_wait_s: float = GATHER_WAIT_S,
     ) -> None:
         self._sessions = sessions
+        # PostgreSQL locks rows, not the database: see _write_in_one_transaction.
+        self._in_one_transaction = sessions.kw["bind"].dialect.name == "postgresql"
         self._max_batch = max_batch
         self._gather, self._gather_wait_s = gather, gather_wait_s
         self._last_batch = 0
@@ -279,7 +281,7 @@ class TelemetryWriter:
         """Authenticate ``batch`` (distinct devices) and plan its uploads, then store the
         authenticated ones in one transaction, or one by one if that fails."""
         now = utcnow()
-        if self._sessions.kw["bind"].dialect.name == "postgresql":
+        if self._in_one_transaction:
             self._write_in_one_transaction(batch, now)
             return
         try:
