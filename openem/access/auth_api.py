@@ -34,12 +34,14 @@ OwnTokens = Annotated[Principal, Depends(requires("tokens:own"))]
 
 
 def login_limiter(request: Request) -> RateLimiter:
-    """One limiter per application instance (so per worker process)."""
+    """Login attempts per client, counted in the database (so across processes)."""
     state = request.app.state
     limiter: RateLimiter | None = getattr(state, "login_limiter", None)
     if limiter is None:
-        rate = settings_of(request).login_rate_per_minute
-        limiter = state.login_limiter = RateLimiter(limit=rate, period=timedelta(minutes=1))
+        limiter = state.login_limiter = RateLimiter(
+            state.sessions, name="login",
+            limit=settings_of(request).login_rate_per_minute, period=timedelta(minutes=1),
+        )
     return limiter
 
 

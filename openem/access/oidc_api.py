@@ -117,7 +117,7 @@ async def oidc_callback(
     """Validate the provider's answer and open the dashboard session for the matching user."""
     settings = _enabled(request)
     now = utcnow()
-    login_limiter(request).hit(client_key(request), now=now)
+    await run_in_threadpool(login_limiter(request).hit, client_key(request), now=now)
     source = client_address(request)
     flow = oidc.unseal(settings, kind="flow", value=_cookie(request, settings, "flow"), now=now)
     try:

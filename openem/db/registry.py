@@ -8,6 +8,7 @@ from openem.crypto import store as crypto_store
 from openem.db.base import Base
 from openem.devices import models as devices_models
 from openem.disclosures import models as disclosures_models
+from openem.http import ratelimit
 from openem.ingest import models as ingest_models
 from openem.locations import models as locations_models
 from openem.retention import models as retention_models
@@ -26,6 +27,7 @@ __all__ = [
     "ingest_models",
     "locations_models",
     "outbox",
+    "ratelimit",
     "retention_models",
     "rules_models",
     "subjects_models",

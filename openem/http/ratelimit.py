@@ -1,32 +1,53 @@
-"""Per-key sliding-window rate limits (login, device pairing), with an injectable clock.
+"""Per-client sliding-window rate limits (login, device pairing), counted in the database.
 
-In-process: each API worker keeps its own counts, so with N workers a client gets
-up to N times the limit. The per-account lockout on login is stored in the
-database and holds across workers; this limiter is the cheap first line.
+Every API process reads and writes the same counts, so a client gets the limit however
+many processes serve it (counted in one process each, N processes would allow N times
+the limit). Concurrent attempts that each find the count one short may all be let
+through: at most one more per process serving them at that instant.
+
+A counted attempt is a row of ``rate_limit_hits``: the limiter's name, the SHA-256 of
+the client's key (an address is not stored as it came) and the time. Rows older than
+:data:`FORGET_AFTER` are deleted whenever an attempt is counted, and by the daily
+retention job.
 
 Usage in a route::
 
-    PAIRING_LIMIT = RateLimiter(limit=5, period=timedelta(minutes=1))
+    limiter = RateLimiter(sessions, name="pairing", limit=5, period=timedelta(minutes=1))
+    limiter.hit(client_key(request), now=utcnow())  # raises RateLimited (429)
 
-    @router.post("/device/v1/pairing", dependencies=[Depends(rate_limited(PAIRING_LIMIT))])
-
-or directly: ``PAIRING_LIMIT.hit(key, now=now)`` raises :class:`RateLimited` (429).
+or, to count failures only, :meth:`RateLimiter.check` before the attempt and
+:meth:`RateLimiter.record` when it fails.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import deque
-from collections.abc import Callable
+import hashlib
 from datetime import datetime, timedelta
 from math import ceil
 
 from fastapi import Request
+from sqlalchemy import BigInteger, Index, Integer, String, delete, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from openem.db.base import utcnow
+from openem.db.base import Base
 from openem.errors import DomainError
 
-MAX_KEYS = 100_000
+# Longer than any limiter's period: a row this old counts for none of them.
+FORGET_AFTER = timedelta(hours=1)
+
+
+class RateLimitHit(Base):
+    __tablename__ = "rate_limit_hits"
+    __table_args__ = (
+        Index("ix_rate_limit_hits_limiter_key_digest_at", "limiter", "key_digest", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    limiter: Mapped[str] = mapped_column(String(32))
+    key_digest: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(index=True)
 
 
 class RateLimited(DomainError):
@@ -39,62 +60,65 @@ class RateLimited(DomainError):
 
 
 class RateLimiter:
-    def __init__(self, *, limit: int, period: timedelta) -> None:
+    """At most ``limit`` counted attempts per client key in any ``period``."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], *, name: str, limit: int, period: timedelta
+    ) -> None:
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        self.limit = limit
-        self.period = period
-        self._hits: dict[str, deque[datetime]] = {}
-        self._lock = threading.Lock()
+        if not timedelta(0) < period <= FORGET_AFTER:
+            raise ValueError(f"period must be positive and at most {FORGET_AFTER}")
+        self._sessions = sessions
+        self.name, self.limit, self.period = name, limit, period
 
     def hit(self, key: str, *, now: datetime) -> None:
-        """Count one attempt for ``key``; raise ``RateLimited`` if over the limit."""
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.period:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                wait = (hits[0] + self.period - now).total_seconds()
-                raise RateLimited(max(1, ceil(wait)))
-            hits.append(now)
-            if len(self._hits) > MAX_KEYS:
-                self._forget_idle(now)
+        """Count one attempt for ``key``; raise :class:`RateLimited` (and count nothing)
+        if ``key`` is at the limit already."""
+        with self._sessions() as session, session.begin():
+            self._refuse_if_over(session, _digest(key), now)
+            self._record(session, _digest(key), now)
 
     def check(self, key: str, *, now: datetime) -> None:
-        """Raise ``RateLimited`` if ``key`` is over the limit, without counting an attempt
-        (for limits on failures only: ``check`` first, ``hit`` when the attempt fails)."""
-        with self._lock:
-            hits = self._hits.get(key)
-            while hits and hits[0] <= now - self.period:
-                hits.popleft()
-            if hits is not None and len(hits) >= self.limit:
-                raise RateLimited(max(1, ceil((hits[0] + self.period - now).total_seconds())))
+        """Raise :class:`RateLimited` if ``key`` is at the limit, counting nothing."""
+        with self._sessions() as session:
+            self._refuse_if_over(session, _digest(key), now)
 
-    def reset(self, key: str | None = None) -> None:
-        with self._lock:
-            if key is None:
-                self._hits.clear()
-            else:
-                self._hits.pop(key, None)
+    def record(self, key: str, *, now: datetime) -> None:
+        """Count one attempt for ``key`` (a failure, after :meth:`check` let it try)."""
+        with self._sessions() as session, session.begin():
+            self._record(session, _digest(key), now)
 
-    def _forget_idle(self, now: datetime) -> None:
-        for key in [k for k, v in self._hits.items() if not v or v[-1] <= now - self.period]:
-            del self._hits[key]
+    def _refuse_if_over(self, session: Session, digest: str, now: datetime) -> None:
+        recent = session.scalars(
+            select(RateLimitHit.at)
+            .where(
+                RateLimitHit.limiter == self.name,
+                RateLimitHit.key_digest == digest,
+                RateLimitHit.at > now - self.period,
+            )
+            .order_by(RateLimitHit.at.desc())
+            .limit(self.limit)
+        ).all()
+        if len(recent) >= self.limit:
+            # The attempt that leaves the window next is the oldest of the last ``limit``.
+            wait = (recent[-1] + self.period - now).total_seconds()
+            raise RateLimited(max(1, ceil(wait)))
+
+    def _record(self, session: Session, digest: str, now: datetime) -> None:
+        session.add(RateLimitHit(limiter=self.name, key_digest=digest, at=now))
+        forget_before(session, now - FORGET_AFTER)
+
+
+def forget_before(session: Session, cutoff: datetime) -> int:
+    """Delete the counted attempts made before ``cutoff``; how many there were."""
+    deleted = session.execute(delete(RateLimitHit).where(RateLimitHit.at < cutoff))
+    return int(deleted.rowcount)  # type: ignore[attr-defined]
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def client_key(request: Request) -> str:
     return request.client.host if request.client else "unknown"
-
-
-def rate_limited(
-    limiter: RateLimiter | Callable[[Request], RateLimiter],
-    *,
-    key: Callable[[Request], str] = client_key,
-) -> Callable[[Request], None]:
-    """A route dependency counting one hit per request under ``key(request)``."""
-
-    def dependency(request: Request) -> None:
-        chosen = limiter if isinstance(limiter, RateLimiter) else limiter(request)
-        chosen.hit(key(request), now=utcnow())
-
-    return dependency

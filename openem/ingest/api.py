@@ -74,12 +74,14 @@ def unsupported_media_type() -> JSONResponse:
 
 
 def _pairing_limiter(request: Request) -> RateLimiter:
-    """One limiter per application instance (so per worker process)."""
+    """Failed pairings per client, counted in the database (so across processes)."""
     state = request.app.state
     limiter: RateLimiter | None = getattr(state, "pairing_limiter", None)
     if limiter is None:
-        rate = settings_of(request).pairing_rate_per_minute
-        limiter = state.pairing_limiter = RateLimiter(limit=rate, period=timedelta(minutes=1))
+        limiter = state.pairing_limiter = RateLimiter(
+            _sessions(request), name="pairing",
+            limit=settings_of(request).pairing_rate_per_minute, period=timedelta(minutes=1),
+        )
     return limiter
 
 
@@ -99,7 +101,7 @@ def pair(data: PairRequest, request: Request) -> PairResponse:
             now=utcnow(),
         )
     if device is None:
-        limiter.hit(client, now=now)
+        limiter.record(client, now=now)
         raise Unauthorised(PAIRING_REFUSED)
     return PairResponse(device_id=device.id)
 

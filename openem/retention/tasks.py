@@ -1,4 +1,5 @@
-"""The daily job inside `openem serve`: purge, drain bus purges, escalate overdue reviews.
+"""The daily job inside `openem serve`: purge, drain bus purges, escalate overdue reviews,
+forget stale rate-limit counts.
 
 Every worker process starts the loop, but a lease row in the database lets
 exactly one of them run each day's job (APScheduler-style per-process jobs
@@ -21,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from openem.bus.base import Bus
 from openem.config import Settings
 from openem.db.base import utcnow
+from openem.http import ratelimit
 from openem.logs import get_logger
 from openem.retention import purge
 from openem.retention.models import JobLease
@@ -67,6 +69,7 @@ def daily(sessions: sessionmaker[Session], *, settings: Settings, now: datetime)
     )
     with sessions() as session, session.begin():
         escalated = reviews.escalate_overdue(session, now=now)
+        ratelimit.forget_before(session, now - ratelimit.FORGET_AFTER)
     log.info(
         "retention_daily_done",
         deleted=report.deleted(),

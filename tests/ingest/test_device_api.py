@@ -12,7 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from openem.app import create_app
 from openem.bus.outbox import relay_once
+from openem.config import Settings
 from openem.devices import inbox
 from openem.ingest.models import DeviceEvent
 from openem.locations.models import Position
@@ -324,3 +326,18 @@ def test_failed_pairings_are_rate_limited_per_client(client: TestClient, admin: 
     statuses = [client.post("/device/v1/pair", json=body).status_code for _ in range(11)]
     assert statuses[:10] == [401] * 10
     assert statuses[10] == 429
+
+
+def test_failed_pairings_counted_by_one_process_are_refused_by_another(
+    client: TestClient, admin: str, settings: Settings
+) -> None:
+    registered = register(client, admin)
+    keys = generate_device_key_pair(device_id=registered["id"])
+    body = {"serial": registered["serial"], "code": "WRONGCODE1",
+            "public_key": base64.b64encode(keys.public_key_raw()).decode()}
+    with TestClient(create_app(settings)) as other_process:
+        statuses = [
+            web.post("/device/v1/pair", json=body).status_code
+            for web in [client, other_process] * 5 + [client, other_process]
+        ]
+    assert statuses == [401] * 10 + [429, 429]

@@ -1,4 +1,5 @@
-"""The daily job runs in exactly one place, purges, escalates, and drains the bus purges."""
+"""The daily job runs in exactly one place, purges, escalates, forgets stale rate-limit
+counts, and drains the bus purges."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from openem.access.principal import SYSTEM
 from openem.bus.memory import MemoryBus
 from openem.config import Settings
+from openem.http.ratelimit import FORGET_AFTER, RateLimiter, RateLimitHit
 from openem.retention import tasks
 from openem.retention.models import DeletionCertificate
 from openem.subjects.models import ReviewEscalation, Subject
@@ -29,7 +31,7 @@ def test_only_one_process_takes_the_daily_lease(sessions: sessionmaker[Session])
     assert take(sessions, name="job", holder="b", now=NOW + timedelta(days=1), every=every)
 
 
-def test_daily_job_purges_escalates_and_the_loop_drains_the_bus(
+def test_daily_job_purges_escalates_forgets_stale_counts_and_the_loop_drains_the_bus(
     sessions: sessionmaker[Session], database_url: str, tmp_path: Path
 ) -> None:
     from openem.crypto.envelope import generate_keyring
@@ -51,9 +53,12 @@ def test_daily_job_purges_escalates_and_the_loop_drains_the_bus(
             next_review_on=(NOW.date() - timedelta(days=1)).isoformat(),
         )
     settings = Settings(database_url=database_url, data_dir=tmp_path, key_file=tmp_path / "k")
+    stale = RateLimiter(sessions, name="login", limit=5, period=timedelta(minutes=1))
+    stale.hit("198.51.100.7", now=NOW - FORGET_AFTER - timedelta(seconds=1))
     tasks.daily(sessions, settings=settings, now=NOW)
     asyncio.run(tasks.purge.drain_bus_purges(sessions, bus))
     with sessions() as session:
+        assert not session.scalar(select(func.count()).select_from(RateLimitHit))
         assert session.get(Subject, due.subject_id) is None
         assert session.scalar(select(func.count()).select_from(DeletionCertificate))
         assert session.scalar(select(func.count()).select_from(ReviewEscalation)) == 1
