@@ -65,6 +65,7 @@ __all__ = [
     "insert_driver_rows",
     "insert_new",
     "join_rows",
+    "query_by_key",
     "rows_after",
     "rows_by_key",
     "stored_rows_by_key",
@@ -139,6 +140,35 @@ def stored_rows_by_key(
         described = tuple(column[1] for column in cursor.description)
         rows = list(cursor.fetchall())
     return StoredRows(rows, _result_processors(table, listed, dialect, described), key)
+
+
+def query_by_key(
+    session: Session | Connection,
+    template: str,
+    table: Table,
+    key: str,
+    values: Sequence[Any],
+    *parameters: Any,
+) -> list[tuple[Any, ...]]:
+    """The rows, as the driver gives them, of a query written once for both databases:
+    ``{key_in}`` in ``template`` becomes ``key IN`` the ``values`` (``key`` a column of
+    ``table``; one parameter however many values, so one fixed statement) and each
+    ``{parameter}`` the next of ``parameters``. UUIDs come back as text on SQLite."""
+    if not values:
+        return []
+    connection = session.connection() if isinstance(session, Session) else session
+    dialect = connection.dialect.name
+    statement = _filled(template, table, key, dialect)
+    arguments = (_key_parameter(dialect, table, key, values), *parameters)
+    with _driver_cursor(connection, statement, arguments) as cursor:
+        return list(cursor.fetchall())
+
+
+@cache
+def _filled(template: str, table: Table, key: str, dialect: str) -> str:
+    return template.format(
+        key_in=_key_set(table, key, dialect), parameter="%s" if dialect == "postgresql" else "?"
+    )
 
 
 @contextmanager

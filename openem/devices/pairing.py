@@ -11,12 +11,13 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, Table, select, update
 from sqlalchemy.orm import Session
 
 from openem.access import audit
 from openem.access.policy import require
 from openem.access.principal import SYSTEM, Principal
+from openem.db.bulk import query_by_key
 from openem.devices.models import Device, DeviceKey, DeviceSecret, DeviceState, PairingCode
 from openem.devices.service import change_state
 from openem.errors import Invalid, NotFound
@@ -116,16 +117,12 @@ def pair_device(
     return device
 
 
-_devices, _keys = Device.__table__.c, DeviceKey.__table__.c
-# Built once: the request path runs it for every signed device request.
+_DEVICE_KEYS: Table = DeviceKey.__table__  # type: ignore[assignment]
+# The request path runs this for every batch of signed device requests.
 _LIVE_DEVICES = (
-    select(_devices.id, _devices.subject_id, _devices.order_id, _keys.public_key)
-    .join_from(Device.__table__, DeviceKey.__table__, _devices.id == _keys.device_id)
-    .where(
-        _keys.device_id.in_(bindparam("device_ids", expanding=True)),
-        _keys.revoked_at.is_(None),
-        _devices.state != DeviceState.retired,
-    )
+    "SELECT d.id, d.subject_id, d.order_id, k.public_key "
+    "FROM device_keys AS k JOIN devices AS d ON d.id = k.device_id "
+    "WHERE k.{key_in} AND k.revoked_at IS NULL AND d.state <> {parameter}"
 )
 
 
@@ -150,14 +147,25 @@ def active_keys(
     """:func:`active_key` for several devices in one query; absent ones are left out."""
     if not device_ids:
         return {}
-    rows = session.execute(_LIVE_DEVICES, {"device_ids": device_ids})
+    rows = query_by_key(session, _LIVE_DEVICES, _DEVICE_KEYS, "device_id", device_ids,
+                        DeviceState.retired.value)
     return {
-        row.id: LiveDevice(
-            id=row.id, subject_id=row.subject_id, order_id=row.order_id,
-            public_key=_stored_key(row.public_key),
+        device.id: device
+        for device in (
+            LiveDevice(
+                id=_uuid(id_),
+                subject_id=subject_id and _uuid(subject_id),
+                order_id=order_id and _uuid(order_id),
+                public_key=_stored_key(bytes(public_key)),
+            )
+            for id_, subject_id, order_id, public_key in rows
         )
-        for row in rows
     }
+
+
+def _uuid(value: uuid.UUID | str) -> uuid.UUID:
+    """A UUID as the driver gave it (text on SQLite)."""
+    return uuid.UUID(value) if isinstance(value, str) else value
 
 
 @lru_cache(maxsize=65_536)

@@ -25,6 +25,7 @@ from openem.db.bulk import (
     insert_driver_rows,
     insert_new,
     join_rows,
+    query_by_key,
     rows_after,
     rows_by_key,
     stored_rows_by_key,
@@ -233,6 +234,22 @@ def test_delete_by_key_deletes_exactly_the_rows_named(session: Session) -> None:
 
 def test_rows_by_key_of_no_keys_is_no_rows(session: Session) -> None:
     assert rows_by_key(session, HEALTH, "device_id", []) == []
+
+
+def test_a_query_by_key_reads_the_rows_of_the_keys_named_and_its_other_parameters(
+    session: Session,
+) -> None:
+    with session.begin():
+        insert_all(session, OUTBOX, [
+            {"subject": f"openem.{kind}", "msg_id": f"m{n}", "payload": b"{}", "created_at": AT}
+            for n, kind in enumerate(["a", "b", "a", "a"])
+        ])
+        ids = sorted(session.scalars(select(OutboxMessage.id)))
+    query = "SELECT msg_id FROM outbox WHERE {key_in} AND subject = {parameter} ORDER BY id"
+    with session.begin():
+        named = [ids[0], ids[1], ids[3], 10**9]
+        assert query_by_key(session, query, OUTBOX, "id", named, "openem.a") == [("m0",), ("m3",)]
+        assert query_by_key(session, query, OUTBOX, "id", [], "openem.a") == []
 
 
 def test_insert_all_replacing_on_a_key_updates_the_stored_row(
