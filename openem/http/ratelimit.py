@@ -2,8 +2,8 @@
 
 Every API process reads and writes the same counts, so a client gets the limit however
 many processes serve it (counted in one process each, N processes would allow N times
-the limit). Concurrent attempts that each find the count one short may all be let
-through: at most one more per process serving them at that instant.
+the limit). Attempts made at the same instant that each find the count one short may
+all be let through.
 
 A counted attempt is a row of ``rate_limit_hits``: the limiter's name, the SHA-256 of
 the client's key (an address is not stored as it came) and the time. Rows older than
@@ -75,9 +75,10 @@ class RateLimiter:
     def hit(self, key: str, *, now: datetime) -> None:
         """Count one attempt for ``key``; raise :class:`RateLimited` (and count nothing)
         if ``key`` is at the limit already."""
+        digest = _digest(key)
         with self._sessions() as session, session.begin():
-            self._refuse_if_over(session, _digest(key), now)
-            self._record(session, _digest(key), now)
+            self._refuse_if_over(session, digest, now)
+            self._record(session, digest, now)
 
     def check(self, key: str, *, now: datetime) -> None:
         """Raise :class:`RateLimited` if ``key`` is at the limit, counting nothing."""
