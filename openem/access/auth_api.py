@@ -24,7 +24,14 @@ from openem.access.principal import Principal
 from openem.config import Settings
 from openem.db.base import utcnow
 from openem.errors import Invalid
-from openem.http.deps import DbSession, client_address, public, requires, settings_of
+from openem.http.deps import (
+    DbSession,
+    client_address,
+    keyring_of,
+    public,
+    requires,
+    settings_of,
+)
 from openem.http.ratelimit import RateLimiter, client_key
 
 router = APIRouter(prefix="/api/v1", tags=["authentication"])
@@ -104,6 +111,7 @@ def login(data: LoginIn, request: Request, response: Response, session: DbSessio
         now=now,
         source=client_address(request),
         rules=login_rules(settings),
+        keyring=keyring_of(request),
     )
     set_session_cookie(response, settings, result.opened.secret)
     return session_out(result.opened.row, result.user)
@@ -132,16 +140,20 @@ def logout(session: DbSession, principal: Self, request: Request) -> Response:
 
 
 @router.post("/auth/totp/enrolment", status_code=201, response_model=TotpEnrolmentOut)
-def enrol_totp(session: DbSession, principal: Self) -> TotpEnrolmentOut:
+def enrol_totp(session: DbSession, principal: Self, request: Request) -> TotpEnrolmentOut:
     row = _current(session, principal)
-    enrolment = totp.enrol(session, principal=principal, user=row.user, now=utcnow())
+    enrolment = totp.enrol(session, principal=principal, user=row.user, now=utcnow(),
+                           keyring=keyring_of(request))
     return TotpEnrolmentOut(secret=enrolment.secret, provisioning_uri=enrolment.provisioning_uri)
 
 
 @router.post("/auth/totp/confirmation", response_model=SessionOut)
-def confirm_totp(data: TotpConfirmIn, session: DbSession, principal: Self) -> SessionOut:
+def confirm_totp(
+    data: TotpConfirmIn, session: DbSession, principal: Self, request: Request
+) -> SessionOut:
     row = _current(session, principal)
-    totp.confirm(session, principal=principal, user=row.user, code=data.code, now=utcnow())
+    totp.confirm(session, principal=principal, user=row.user, code=data.code, now=utcnow(),
+                 keyring=keyring_of(request))
     row.mfa_done = True
     return session_out(row, row.user)
 

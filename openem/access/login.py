@@ -22,6 +22,7 @@ from openem.access.policy import needs_mfa
 from openem.access.principal import Principal
 from openem.access.service import find_user_by_username
 from openem.access.sessions import OpenedSession, open_session
+from openem.crypto.envelope import KeyRing
 from openem.db.session import defer
 from openem.errors import Unauthorised
 
@@ -103,6 +104,7 @@ def login(
     now: datetime,
     source: str | None,
     rules: LoginRules,
+    keyring: KeyRing,
 ) -> LoggedIn:
     user = find_user_by_username(session, username=username)
     if user is None or not user.active:
@@ -112,7 +114,9 @@ def login(
         raise refuse_locked(session, user=user, source=source)
     if not verify_password(user.password_hash, password):
         raise _refuse(session, user=user, now=now, rules=rules, source=source)
-    if totp.enrolled(user) and not (totp_code and totp.check_code(user, totp_code, now=now)):
+    if totp.enrolled(user) and not (
+        totp_code and totp.check_code(user, totp_code, now=now, keyring=keyring)
+    ):
         raise _refuse(session, user=user, now=now, rules=rules, source=source)
     return complete_login(
         session, user=user, mfa_done=totp.enrolled(user), now=now, source=source, rules=rules

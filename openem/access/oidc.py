@@ -45,7 +45,7 @@ from openem.access.models import User
 from openem.access.policy import needs_mfa
 from openem.access.service import find_user_by_username
 from openem.config import Settings
-from openem.crypto.envelope import KeyFileError, load_keyring
+from openem.crypto.envelope import KeyFileError, KeyRing, load_keyring
 from openem.errors import DomainError, Forbidden, NotFound, Unauthorised
 from openem.logs import get_logger
 
@@ -330,10 +330,11 @@ def complete_totp(
     now: datetime,
     source: str | None,
     rules: LoginRules,
+    keyring: KeyRing,
 ) -> LoggedIn:
     """The second step after the provider: the TOTP code, counted like a password login's."""
     user = _usable(session, session.get(User, user_id), now=now, source=source)
-    if not totp.check_code(user, code, now=now):
+    if not totp.check_code(user, code, now=now, keyring=keyring):
         raise refuse_attempt(session, user=user, now=now, rules=rules, source=source)
     return complete_login(
         session, user=user, mfa_done=True, now=now, source=source, rules=rules, action=ACTION

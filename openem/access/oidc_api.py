@@ -18,7 +18,7 @@ from openem.access.auth_api import login_limiter, login_rules, session_out, set_
 from openem.access.auth_schemas import SessionOut, TotpConfirmIn
 from openem.config import Settings
 from openem.db.base import utcnow
-from openem.http.deps import DbSession, client_address, public, settings_of
+from openem.http.deps import DbSession, client_address, keyring_of, public, settings_of
 from openem.http.ratelimit import client_key
 
 router = APIRouter(prefix="/api/v1/auth/oidc", tags=["authentication"])
@@ -187,6 +187,7 @@ def oidc_totp(
         now=now,
         source=client_address(request),
         rules=login_rules(settings),
+        keyring=keyring_of(request),
     )
     set_session_cookie(response, settings, logged_in.opened.secret)
     _clear(response, settings, "totp")

@@ -21,6 +21,7 @@ from openem.access.policy import PermissionDenied, allows
 from openem.access.principal import Principal
 from openem.access.tokens import authenticate_token
 from openem.config import Settings
+from openem.crypto.envelope import KeyRing, load_keyring
 from openem.db.base import utcnow
 from openem.db.session import run_deferred
 from openem.errors import Forbidden, Unauthorised
@@ -62,6 +63,11 @@ def client_address(request: Request) -> str | None:
 def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def keyring_of(request: Request) -> KeyRing:
+    """The master keys (``OPENEM_KEY_FILE``; created on first use, as for sealed blobs)."""
+    return load_keyring(settings_of(request).key_file, create=True)
 
 
 async def presented_csrf(request: Request) -> str | None:

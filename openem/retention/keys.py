@@ -4,8 +4,10 @@
    blobs are sealed under it, and old blobs still open.
 2. Every blob's data key is re-wrapped under the new key, in small committed
    batches; ciphertext files are not touched, so reads never stop.
-3. When no blob is wrapped under an old key any more, the old keys are removed
-   from the key file: the old master key is then useless.
+   Sealed TOTP secrets (:mod:`openem.access.totp`) are re-wrapped the same way, and
+   any still stored in the clear are sealed.
+3. When no blob or TOTP secret is wrapped under an old key any more, the old keys are
+   removed from the key file: the old master key is then useless.
 
 The master key is never written to the database. See docs/data-protection.md
 for holding it in a KMS or HSM.
@@ -19,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from openem.access import totp
 from openem.crypto import store
 from openem.crypto.envelope import KeyRing, load_keyring, rewrap, save_keyring
 
@@ -54,7 +57,12 @@ def rewrap_all(
 
 def remaining_under_old_keys(session: Session, *, keyring: KeyRing) -> int:
     query = select(func.count()).where(store.BlobRecord.key_id != keyring.primary)
-    return session.scalar(query) or 0
+    return (session.scalar(query) or 0) + totp.secrets_not_under(session, keyring=keyring)
+
+
+def _reseal_totp_secrets(sessions: sessionmaker[Session], keyring: KeyRing) -> int:
+    with sessions() as session, session.begin():
+        return totp.reseal_secrets(session, keyring=keyring)
 
 
 def rotate(sessions: sessionmaker[Session], *, key_file: Path, data_dir: Path) -> RotationReport:
@@ -62,8 +70,10 @@ def rotate(sessions: sessionmaker[Session], *, key_file: Path, data_dir: Path) -
     rotated = old.rotated()
     save_keyring(rotated, key_file)
     rewrapped = rewrap_all(sessions, keyring=rotated, data_dir=data_dir)
+    rewrapped += _reseal_totp_secrets(sessions, rotated)
     # A process still holding the old ring may have sealed a blob meanwhile: sweep again.
     rewrapped += rewrap_all(sessions, keyring=rotated, data_dir=data_dir)
+    rewrapped += _reseal_totp_secrets(sessions, rotated)
     with sessions() as session:
         if remaining_under_old_keys(session, keyring=rotated):
             return RotationReport(rotated.primary, (), rewrapped)

@@ -1,4 +1,5 @@
-"""Key rotation: every blob stays readable under the new key; the old key becomes useless."""
+"""Key rotation: every blob and TOTP secret stays readable under the new key; the old key
+becomes useless."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from openem.access import totp
+from openem.access.models import Role, User
+from openem.access.principal import SYSTEM
 from openem.crypto import store
 from openem.crypto.envelope import (
     EnvelopeError,
@@ -98,3 +102,27 @@ def test_the_master_key_never_sits_in_the_database(
     with sessions() as session:
         for record in session.scalars(select(store.BlobRecord)):
             assert master not in record.wrapped_key and record.wrapped_key != master
+
+
+def test_rotation_reseals_totp_secrets_before_it_retires_the_old_key(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    key_file = tmp_path / "keys" / "master.key"
+    old = load_keyring(key_file, create=True)
+    with sessions() as session, session.begin():
+        sealed_user = factories.user(session, Role.supervisor)
+        sealed = totp.enrol(session, principal=SYSTEM, user=sealed_user, now=NOW, keyring=old)
+        clear_user = factories.user(session, Role.police)
+        clear_user.totp_secret = "JBSWY3DPEHPK3PXP"  # stored in the clear by an earlier version
+        ids = (sealed_user.id, clear_user.id)
+
+    report = keys.rotate(sessions, key_file=key_file, data_dir=tmp_path / "data")
+
+    new = load_keyring(key_file)
+    assert report.retired_key_ids == (old.primary,) and set(new.keys) == {new.primary}
+    with sessions() as session:
+        users = [session.get_one(User, user_id) for user_id in ids]
+        assert [totp.secret_of(user, new) for user in users] == [
+            sealed.secret, "JBSWY3DPEHPK3PXP"
+        ]
+        assert totp.secrets_not_under(session, keyring=new) == 0

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from openem.access import totp
 from openem.access.models import OrganisationKind, Role, User
 from openem.access.principal import SYSTEM
+from openem.crypto.envelope import KeyRing
 from tests.support import factories
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -59,17 +60,17 @@ class Seed:
         return pyotp.TOTP(self.users[role][1]).now()
 
 
-def with_totp(session: Session, user: User) -> str:
+def with_totp(session: Session, user: User, keyring: KeyRing) -> str:
     """Set TOTP up through the service, confirming with the previous step's code so the
     current one is still unused for the first login."""
     earlier = datetime.now(UTC) - timedelta(seconds=30)
-    secret = totp.enrol(session, principal=SYSTEM, user=user, now=earlier).secret
+    secret = totp.enrol(session, principal=SYSTEM, user=user, now=earlier, keyring=keyring).secret
     code = pyotp.TOTP(secret).at(earlier)
-    totp.confirm(session, principal=SYSTEM, user=user, code=code, now=earlier)
+    totp.confirm(session, principal=SYSTEM, user=user, code=code, now=earlier, keyring=keyring)
     return secret
 
 
-def seed(session: Session) -> Seed:
+def seed(session: Session, keyring: KeyRing) -> Seed:
     data = Seed()
     home = factories.organisation(session)
     police = factories.organisation(session, kind=OrganisationKind.police)
@@ -79,7 +80,7 @@ def seed(session: Session) -> Seed:
         (Role.auditor, home, None),
     ):
         user = factories.user(session, role, team=team, org=org)
-        data.users[role.value] = (user.username, with_totp(session, user))
+        data.users[role.value] = (user.username, with_totp(session, user, keyring))
         data.user_ids[role.value] = user.id
     admin = factories.user(session, Role.admin, team=None, org=home)
     data.admin_token = factories.token_for(session, admin)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from openem.access.models import AuditEntry
 from openem.app import create_app
+from openem.crypto.envelope import load_keyring
 from openem.db import migrate
 from openem.db.engine import make_engine
 from openem.db.session import make_session_factory
@@ -43,8 +44,9 @@ def server(
     migrate.upgrade(url)
     engine = make_engine(url)
     sessions = make_session_factory(engine)
+    keyring = load_keyring(tmp / "master.key", create=True)
     with sessions() as session, session.begin():
-        data = seed(session)
+        data = seed(session, keyring)
     port = free_port()
     env = {
         "OPENEM_DATABASE_URL": url,
