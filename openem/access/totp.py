@@ -139,10 +139,10 @@ def reseal_secrets(session: Session, *, keyring: KeyRing) -> int:
     secret in the clear; the same data key re-wrapped for a sealed one); how many."""
     resealed = 0
     for user in session.scalars(select(User).where(User.totp_secret.is_not(None))):
-        assert user.totp_secret is not None
-        sealed = _sealed(user.totp_secret)
+        stored = user.totp_secret or ""
+        sealed = _sealed(stored)
         if sealed is None:
-            user.totp_secret = _seal(user, user.totp_secret, keyring)
+            user.totp_secret = _seal(user, stored, keyring)
         elif sealed.key_id != keyring.primary:
             user.totp_secret = _stored(rewrap(sealed, keyring))
         else:
