@@ -26,10 +26,11 @@ from datetime import datetime, timedelta
 from math import ceil
 
 from fastapi import Request
-from sqlalchemy import BigInteger, Index, Integer, String, delete, select
+from sqlalchemy import BigInteger, Connection, Index, Integer, String, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from openem.db.base import Base
+from openem.db.session import read_only
 from openem.errors import DomainError
 
 # Longer than any limiter's period: a row this old counts for none of them.
@@ -81,16 +82,17 @@ class RateLimiter:
             self._record(session, digest, now)
 
     def check(self, key: str, *, now: datetime) -> None:
-        """Raise :class:`RateLimited` if ``key`` is at the limit, counting nothing."""
-        with self._sessions() as session:
-            self._refuse_if_over(session, _digest(key), now)
+        """Raise :class:`RateLimited` if ``key`` is at the limit, counting nothing (a read:
+        on SQLite it neither waits for nor blocks the writer)."""
+        with read_only(self._sessions) as connection:
+            self._refuse_if_over(connection, _digest(key), now)
 
     def record(self, key: str, *, now: datetime) -> None:
         """Count one attempt for ``key`` (a failure, after :meth:`check` let it try)."""
         with self._sessions() as session, session.begin():
             self._record(session, _digest(key), now)
 
-    def _refuse_if_over(self, session: Session, digest: str, now: datetime) -> None:
+    def _refuse_if_over(self, session: Session | Connection, digest: str, now: datetime) -> None:
         recent = session.scalars(
             select(RateLimitHit.at)
             .where(

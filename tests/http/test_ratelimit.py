@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +19,10 @@ MINUTE = timedelta(minutes=1)
 
 def _limiter(sessions: sessionmaker[Session], name: str = "pairing") -> RateLimiter:
     return RateLimiter(sessions, name=name, limit=2, period=MINUTE)
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _stored(sessions: sessionmaker[Session]) -> list[RateLimitHit]:
@@ -70,6 +76,29 @@ def test_attempts_counted_in_one_process_are_counted_in_another(
         here.check("198.51.100.7", now=START + timedelta(seconds=2))
     with pytest.raises(RateLimited):
         there.hit("198.51.100.7", now=START + timedelta(seconds=2))
+
+
+def test_checking_a_limit_neither_waits_for_a_writer_nor_sees_its_uncommitted_attempts(
+    sessions: sessionmaker[Session],
+) -> None:
+    limiter = RateLimiter(sessions, name="pairing", limit=1, period=MINUTE)
+    outcome: list[BaseException | None] = []
+
+    def check() -> None:
+        try:
+            limiter.check("198.51.100.7", now=START)
+            outcome.append(None)
+        except BaseException as error:
+            outcome.append(error)
+
+    with sessions() as writer, writer.begin():  # holds SQLite's one write lock
+        writer.add(RateLimitHit(limiter="pairing", key_digest=_digest("198.51.100.7"), at=START))
+        writer.flush()
+        checking = threading.Thread(target=check)
+        checking.start()
+        checking.join(timeout=5)
+        assert not checking.is_alive(), "check waited for the writer"
+    assert outcome == [None]
 
 
 def test_the_client_address_is_stored_only_as_its_digest(
