@@ -8,7 +8,6 @@ must echo in the ``X-CSRF-Token`` header (or a ``csrf_token`` form field).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 from openem.access.models import StaffSession, User
 from openem.access.policy import needs_mfa
 from openem.access.principal import Principal
+from openem.crypto.digests import sha256_hex
 
 COOKIE_SECURE = "__Host-openem_session"
 COOKIE_PLAIN = "openem_session"
@@ -30,10 +30,6 @@ CSRF_FIELD = "csrf_token"
 def cookie_name(*, secure: bool) -> str:
     """The ``__Host-`` prefix pins a Secure cookie to this host and path ``/``."""
     return COOKIE_SECURE if secure else COOKIE_PLAIN
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -54,7 +50,7 @@ def open_session(
     secret = secrets.token_urlsafe(32)
     row = StaffSession(
         user_id=user.id,
-        secret_hash=_digest(secret),
+        secret_hash=sha256_hex(secret),
         csrf_token=secrets.token_urlsafe(32),
         mfa_done=mfa_done,
         created_at=now,
@@ -70,7 +66,7 @@ def open_session(
 def find_live(
     session: Session, *, secret: str, now: datetime, idle: timedelta
 ) -> StaffSession | None:
-    row = session.scalar(select(StaffSession).where(StaffSession.secret_hash == _digest(secret)))
+    row = session.scalar(select(StaffSession).where(StaffSession.secret_hash == sha256_hex(secret)))
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
     if row.last_seen_at + idle <= now or not row.user.active:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from openem.access import audit
 from openem.access.models import ApiToken, Role, User
 from openem.access.policy import PERMISSIONS, allows, require
 from openem.access.principal import Principal
+from openem.crypto.digests import sha256_hex
 from openem.errors import Invalid, NotFound
 
 TOKEN_PREFIX = "oem_"
@@ -25,10 +25,6 @@ DEFAULT_TTL = timedelta(days=90)
 class IssuedToken:
     token: ApiToken
     secret: str
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def issue_token(
@@ -43,7 +39,7 @@ def issue_token(
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         user_id=user.id,
-        token_hash=_digest(secret),
+        token_hash=sha256_hex(secret),
         label=label,
         scopes=" ".join(sorted(scopes)),
         created_at=now,
@@ -57,7 +53,7 @@ def issue_token(
 def authenticate_token(
     session: Session, *, secret: str, now: datetime, source: str | None = None
 ) -> Principal | None:
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(secret)))
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == sha256_hex(secret)))
     if token is None or token.revoked_at is not None or token.expires_at <= now:
         return None
     user = token.user

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import uuid
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session
 from openem.access import audit
 from openem.access.policy import require
 from openem.access.principal import SYSTEM, Principal
+from openem.crypto.digests import sha256_hex
 from openem.db.bulk import query_by_key
 from openem.devices.models import Device, DeviceKey, DeviceSecret, DeviceState, PairingCode
 from openem.devices.service import change_state
@@ -32,10 +32,6 @@ class IssuedCode:
     device_id: uuid.UUID
     code: str
     expires_at: datetime
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def issue_pairing_code(
@@ -54,7 +50,7 @@ def issue_pairing_code(
     )
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
     session.add(
-        PairingCode(device_id=device_id, code_hash=_digest(code), expires_at=now + CODE_TTL)
+        PairingCode(device_id=device_id, code_hash=sha256_hex(code), expires_at=now + CODE_TTL)
     )
     audit.record(
         session,
@@ -92,7 +88,7 @@ def pair_device(
     )
     if pending is None or pending.expires_at <= now:
         return None
-    if not hmac.compare_digest(pending.code_hash, _digest(code.strip().upper())):
+    if not hmac.compare_digest(pending.code_hash, sha256_hex(code.strip().upper())):
         pending.failed_attempts += 1
         if pending.failed_attempts >= MAX_FAILED_ATTEMPTS:
             pending.used_at = now
@@ -216,7 +212,7 @@ def issue_tracker_secret(
         .values(revoked_at=now)
     )
     secret = secrets.token_urlsafe(24)
-    session.add(DeviceSecret(device_id=device_id, secret_hash=_digest(secret), created_at=now))
+    session.add(DeviceSecret(device_id=device_id, secret_hash=sha256_hex(secret), created_at=now))
     audit.record(
         session,
         principal=principal,
@@ -237,6 +233,6 @@ def device_for_secret(session: Session, *, identifier: str, secret: str) -> Devi
             DeviceSecret.device_id == device.id, DeviceSecret.revoked_at.is_(None)
         )
     )
-    if stored is None or not hmac.compare_digest(stored, _digest(secret)):
+    if stored is None or not hmac.compare_digest(stored, sha256_hex(secret)):
         return None
     return device

@@ -21,7 +21,6 @@ or, to count failures only, :meth:`RateLimiter.check` before the attempt and
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 from math import ceil
 
@@ -29,6 +28,7 @@ from fastapi import Request
 from sqlalchemy import BigInteger, Connection, Index, Integer, String, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from openem.crypto.digests import sha256_hex
 from openem.db.base import Base
 from openem.db.session import read_only
 from openem.errors import DomainError
@@ -76,7 +76,7 @@ class RateLimiter:
     def hit(self, key: str, *, now: datetime) -> None:
         """Count one attempt for ``key``; raise :class:`RateLimited` (and count nothing)
         if ``key`` is at the limit already."""
-        digest = _digest(key)
+        digest = sha256_hex(key)
         with self._sessions() as session, session.begin():
             self._refuse_if_over(session, digest, now)
             self._record(session, digest, now)
@@ -85,12 +85,12 @@ class RateLimiter:
         """Raise :class:`RateLimited` if ``key`` is at the limit, counting nothing (a read:
         on SQLite it neither waits for nor blocks the writer)."""
         with read_only(self._sessions) as connection:
-            self._refuse_if_over(connection, _digest(key), now)
+            self._refuse_if_over(connection, sha256_hex(key), now)
 
     def record(self, key: str, *, now: datetime) -> None:
         """Count one attempt for ``key`` (a failure, after :meth:`check` let it try)."""
         with self._sessions() as session, session.begin():
-            self._record(session, _digest(key), now)
+            self._record(session, sha256_hex(key), now)
 
     def _refuse_if_over(self, session: Session | Connection, digest: str, now: datetime) -> None:
         recent = session.scalars(
@@ -117,10 +117,6 @@ def forget_before(session: Session, cutoff: datetime) -> int:
     """Delete the counted attempts made before ``cutoff``; how many there were."""
     deleted = session.execute(delete(RateLimitHit).where(RateLimitHit.at < cutoff))
     return int(deleted.rowcount)  # type: ignore[attr-defined]
-
-
-def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def client_key(request: Request) -> str:

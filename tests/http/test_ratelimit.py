@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +9,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from openem.crypto.digests import sha256_hex
 from openem.db.session import make_session_factory
 from openem.http.ratelimit import FORGET_AFTER, RateLimited, RateLimiter, RateLimitHit
 
@@ -19,10 +19,6 @@ MINUTE = timedelta(minutes=1)
 
 def _limiter(sessions: sessionmaker[Session], name: str = "pairing") -> RateLimiter:
     return RateLimiter(sessions, name=name, limit=2, period=MINUTE)
-
-
-def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _stored(sessions: sessionmaker[Session]) -> list[RateLimitHit]:
@@ -92,7 +88,7 @@ def test_checking_a_limit_neither_waits_for_a_writer_nor_sees_its_uncommitted_at
             outcome.append(error)
 
     with sessions() as writer, writer.begin():  # holds SQLite's one write lock
-        writer.add(RateLimitHit(limiter="pairing", key_digest=_digest("198.51.100.7"), at=START))
+        writer.add(RateLimitHit(limiter="pairing", key_digest=sha256_hex("198.51.100.7"), at=START))
         writer.flush()
         checking = threading.Thread(target=check)
         checking.start()
