@@ -72,10 +72,12 @@ _OUTCOMES = {
 MAX_BATCH = 256
 # Under load (the last batch held more than one upload) the writer waits up to
 # GATHER_WAIT_S for GATHER uploads before it begins, as PostgreSQL's commit_delay
-# does: each transaction costs about as much as storing a few uploads (WAL writes,
-# commit), so fuller batches cost less per fix. A lone upload never waits.
-GATHER = 8
-GATHER_WAIT_S = 0.002
+# does: a transaction costs about as much as storing six single-fix uploads (about
+# 1 ms of the writer's CPU and 0.6 ms of PostgreSQL's: checkout, seven statements,
+# commit), so fuller batches cost less per fix. A lone upload never waits. 24 and 4 ms
+# gave 15% less server CPU per single-fix request than 8 and 2 ms (docs/benchmarks.md).
+GATHER = 24
+GATHER_WAIT_S = 0.004
 
 
 class Outcome:
