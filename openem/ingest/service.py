@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from openem.bus.outbox import OutboxEntry, enqueue_many
 from openem.db.bulk import (
     Column,
+    Distinct,
     DriverRows,
     Repeated,
     StoredRows,
@@ -33,7 +34,7 @@ from openem.db.bulk import (
     stored_rows_by_key,
 )
 from openem.devices.models import DeviceHealth
-from openem.ingest.items import AnyItem, PositionItem, RejectedItem
+from openem.ingest.items import AnyItem, PositionItem, RejectedItem, in_zone_of
 from openem.ingest.models import DeviceEvent
 from openem.locations.models import Position
 from openem.locations.quality import Fix, FixLike, QualitySettings, check_fix, plausible
@@ -143,6 +144,7 @@ def _flag_fixes(
     """Put the quality flags of each doubtful fix in ``flagged``, judging each fix in time
     order against the last good one before it."""
     previous: FixLike | None = _previous_fix(health)
+    now = in_zone_of(now, positions)
     for item in sorted(positions, key=attrgetter("ts")):
         if plausible(item, previous=previous, now=now, settings=quality):
             flags = []
@@ -166,7 +168,7 @@ def _position_columns(
         "subject_id": Repeated(device.subject_id),
         "order_id": Repeated(device.order_id),
         "seq": column("seq"),
-        "fixed_at": column("ts"),
+        "fixed_at": Distinct(map(attrgetter("ts"), fixes)),
         "received_at": Repeated(now),
         "lat": column("lat"),
         "lon": column("lon"),

@@ -185,8 +185,25 @@ def plausible(
     if previous is None or not _in_range(previous):
         return True
     slack = (accuracy or 0.0) + (previous.accuracy_m or 0.0)
+    seconds = abs((fix.ts - previous.ts).total_seconds())
+    limit_mps = settings.max_speed_kmh / 3.6
+    # Fixes a few metres apart, seconds apart, are the rule: a bound with no trigonometry
+    # settles them; only a fix that fails it is measured exactly.
+    bound = _distance_bound_m(previous.lat, previous.lon, lat, lon) - slack
+    if bound <= 0.0 or (seconds != 0.0 and bound / seconds <= limit_mps):
+        return True
     distance = max(0.0, haversine_m(previous.lat, previous.lon, lat, lon) - slack)
     if distance == 0.0:
         return True
-    seconds = abs((fix.ts - previous.ts).total_seconds())
-    return seconds != 0.0 and distance / seconds <= settings.max_speed_kmh / 3.6
+    return seconds != 0.0 and distance / seconds <= limit_mps
+
+
+_RADIANS_PER_DEGREE = math.pi / 180
+
+
+def _distance_bound_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """At least :func:`haversine_m`: going along the meridian, then along the parallel
+    (which is no shorter than the great circle between its ends), is no shorter than the
+    great circle; widened a little so that rounding cannot put it below."""
+    degrees = abs(lat2 - lat1) + abs(lon2 - lon1)
+    return EARTH_RADIUS_M * _RADIANS_PER_DEGREE * degrees * (1 + 1e-9) + 1e-6

@@ -17,6 +17,7 @@ from openem.access.principal import SYSTEM
 from openem.bus.outbox import OUTBOX, OutboxMessage
 from openem.db.bulk import (
     Column,
+    Distinct,
     Repeated,
     delete_by_key,
     driver_columns,
@@ -326,6 +327,16 @@ def test_rows_given_a_column_at_a_time_are_stored_as_rows_given_whole(
         ) is None
     stored = session.execute(select(Position.device_id, Position.seq, Position.received_at))
     assert sorted(tuple(row) for row in stored) == [(device_id, s, received) for s in (1, 2)]
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_a_column_known_distinct_is_converted_as_any_other(dialect: str) -> None:
+    times = [AT + timedelta(seconds=n) for n in range(12)]
+    plain = driver_columns(dialect, POSITIONS, 12, {"fixed_at": times})
+    distinct = driver_columns(dialect, POSITIONS, 12, {"fixed_at": Distinct(times)})
+    assert distinct.values == plain.values
+    with pytest.raises(ValueError, match="one value per row"):
+        driver_columns(dialect, POSITIONS, 13, {"fixed_at": Distinct(times)})
 
 
 def test_a_column_of_the_wrong_length_is_refused() -> None:

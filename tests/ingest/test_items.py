@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -132,6 +132,26 @@ def test_items_more_than_five_minutes_in_the_future_are_refused() -> None:
     assert reasons({"items": [position(1, ts=ahead), position(2, ts=near)]}) == [
         (0, 1, "ts_in_future")
     ]
+
+
+@pytest.mark.parametrize("offset", [timedelta(hours=5, minutes=30), timedelta(hours=-8)])
+def test_time_bounds_hold_whatever_offset_the_items_carry(offset: timedelta) -> None:
+    zone = timezone(offset)
+    times = [
+        NOW - timedelta(days=7, seconds=1),
+        NOW - timedelta(days=7),
+        NOW,
+        NOW + timedelta(minutes=5),
+        NOW + timedelta(minutes=5, seconds=1),
+    ]
+    items = [position(seq, ts=at.astimezone(zone).isoformat()) for seq, at in enumerate(times)]
+    mixed = [items[0], *(position(seq, ts=at.isoformat()) for seq, at in enumerate(times[1:], 1))]
+    for batch in ({"items": items}, {"items": mixed}):
+        expected = [(0, 0, "ts_too_old"), (4, 4, "ts_in_future")]
+        assert reasons(batch) == expected
+        parsed = parse_batch_json(json.dumps(batch), now=NOW)
+        assert [(r.index, r.seq, r.reason) for r in parsed.rejected] == expected
+        assert [item.seq for item in parsed.items] == [1, 2, 3]
 
 
 def test_duplicate_seq_within_a_batch_is_reported_as_duplicate() -> None:

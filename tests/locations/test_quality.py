@@ -173,6 +173,20 @@ def test_plausible_agrees_with_check_fix_on_any_fix(fix: Fix, previous: Fix | No
     assert plausible(fix, previous=previous, now=NOW) is expected
 
 
+@pytest.mark.parametrize("metres_per_second", [83.0, 300 / 3.6, 83.4, 84.0])
+@pytest.mark.parametrize("along", ["meridian", "parallel", "diagonal"])
+def test_plausible_agrees_with_check_fix_at_the_speed_limit(
+    metres_per_second: float, along: str
+) -> None:
+    degrees = metres_per_second * 10 / 111_195  # ten seconds' travel
+    step = {"meridian": (degrees, 0.0), "parallel": (0.0, degrees * 1.6),
+            "diagonal": (degrees * 0.7, degrees * 1.1)}[along]
+    previous = Fix(ts=NOW - timedelta(seconds=10), lat=51.5, lon=-0.12)
+    candidate = Fix(ts=NOW, lat=51.5 + step[0], lon=-0.12 + step[1])
+    expected = check_fix(candidate, previous=previous, now=NOW).ok
+    assert plausible(candidate, previous=previous, now=NOW) is expected
+
+
 def test_plausible_refuses_each_kind_of_doubtful_fix() -> None:
     assert plausible(fix(), previous=LONDON, now=NOW)
     doubtful = [
