@@ -98,7 +98,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = make_session_factory(engine)
         app.state.wal_checkpointer = checkpointer = _wal_checkpointer(settings.database_url)
-        app.state.telemetry_writer = writer = TelemetryWriter(app.state.sessions)
+        app.state.telemetry_writer = writer = TelemetryWriter(
+            app.state.sessions, max_wait_s=settings.telemetry_max_wait_s,
+            retry_after_s=settings.telemetry_retry_after_s,
+        )
         writer.start()
         app.state.bus = await connect_bus(settings.bus_url, max_age_s=settings.bus_max_age_s)
         stop_relay = asyncio.Event()

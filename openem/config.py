@@ -43,6 +43,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest JSON request body accepted, in bytes."
     )
+    telemetry_max_wait_s: float = Field(
+        5.0, gt=0, le=600,
+        description="Once an upload has waited this long to be stored, new uploads are "
+        "refused with 503 until the queue drains.",
+    )
+    telemetry_retry_after_s: int = Field(
+        30, ge=1, le=3600,
+        description="Retry-After of an upload refused as overloaded: a random number of "
+        "seconds from this to twice this.",
+    )
     tile_url: str = Field(
         "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
         description="Map tile URL template for the dashboard.",

@@ -117,11 +117,16 @@ def parse_telemetry(body: bytes) -> ParsedBatch | Invalid:
 
 
 async def store_telemetry(writer: TelemetryWriter, signed: SignedRequest) -> IngestResult:
-    """Authenticate, parse and store one upload; returns once its transaction committed."""
+    """Authenticate, parse and store one upload; returns once its transaction committed.
+    Refused at once (503) while the writer is overloaded, before any work."""
+    writer.admit()
     return await writer.store(signed, parse_telemetry(signed.body))
 
 
-@router.post("/telemetry", responses={200: {"description": "Stored; per-item outcome"}})
+@router.post("/telemetry", responses={
+    200: {"description": "Stored; per-item outcome"},
+    503: {"description": "Overloaded: nothing stored; send again after Retry-After"},
+})
 async def telemetry(request: Request) -> JSONResponse:
     """A signed batch of up to 1,000 items; answered only after the batch is committed.
 

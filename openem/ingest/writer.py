@@ -19,6 +19,15 @@ planned and stored in one transaction, reading the health rows once.
 
 If a batch's transaction fails, its uploads are stored again one by one, so
 one upload's failure never refuses another's.
+
+When uploads arrive faster than they can be stored, the queue would grow
+without bound, every answer would come later and later, and devices would time
+out and send everything again. Instead, once an upload has waited longer than
+``max_wait_s`` to be stored (or the writer has been busy that long on one
+batch), new uploads are refused at once with :class:`Overloaded` (503 and a
+``Retry-After`` spread over ``retry_after_s`` to twice that, so that refused
+devices do not all come back together) until the queue has drained: nothing of
+a refused upload was stored, and the device sends it again later.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import queue
+import random
 import threading
 import time
 import uuid
@@ -40,7 +50,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from openem.db.base import utcnow
 from openem.db.session import read_only
 from openem.devices.pairing import LiveDevice
-from openem.errors import Invalid
+from openem.errors import DomainError, Invalid
 from openem.ingest.auth import (
     DeviceUnauthorised,
     SignedRequest,
@@ -69,7 +79,14 @@ _OUTCOMES = {
     name: ITEMS.labels(outcome=name)
     for name in ("accepted", "duplicate", "rejected", "flagged", "dropped")
 }
+SHED = Counter(
+    "openem_telemetry_shed_total",
+    "Uploads refused at once (503) because queued uploads waited too long to be stored",
+)
 MAX_BATCH = 256
+# An upload that would wait longer than this to be stored is better sent again later.
+MAX_WAIT_S = 5.0
+RETRY_AFTER_S = 30
 # Under load (the last batch held more than one upload) the writer waits up to
 # GATHER_WAIT_S for GATHER uploads before it begins, as PostgreSQL's commit_delay
 # does: a transaction costs about as much as storing six single-fix uploads (about
@@ -78,6 +95,18 @@ MAX_BATCH = 256
 # gave 15% less server CPU per single-fix request than 8 and 2 ms (docs/benchmarks.md).
 GATHER = 24
 GATHER_WAIT_S = 0.004
+
+
+class Overloaded(DomainError):
+    """Queued uploads already wait longer than the writer allows: this one is refused
+    before any work, and nothing of it is stored."""
+
+    status = 503
+    title = "Service unavailable"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"telemetry is queued beyond its limit; send again in {retry_after} s")
+        self.retry_after = retry_after
 
 
 class Outcome:
@@ -123,6 +152,7 @@ class TelemetryJob:
     parsed: ParsedBatch | Invalid
     outcome: Outcome = field(default_factory=Outcome)
     waiter: asyncio.Future[IngestResult] | None = None
+    queued_at: float = field(default_factory=time.monotonic)
 
     @property
     def device_key(self) -> uuid.UUID | int:
@@ -188,6 +218,8 @@ class TelemetryWriter:
         max_batch: int = MAX_BATCH,
         gather: int = GATHER,
         gather_wait_s: float = GATHER_WAIT_S,
+        max_wait_s: float = MAX_WAIT_S,
+        retry_after_s: int = RETRY_AFTER_S,
     ) -> None:
         self._sessions = sessions
         # PostgreSQL locks rows, not the database: see _write_in_one_transaction.
@@ -199,6 +231,9 @@ class TelemetryWriter:
         self._waiting: deque[TelemetryJob] = deque()
         self._thread = threading.Thread(target=self._run, name="telemetry-writer", daemon=True)
         self._stopping = False
+        self._max_wait_s, self._retry_after_s = max_wait_s, retry_after_s
+        self._shedding = False
+        self._busy_since: float | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -207,6 +242,17 @@ class TelemetryWriter:
         """Store what is queued, then end the thread."""
         self._queue.put(None)
         self._thread.join(timeout)
+
+    def admit(self) -> None:
+        """Refuse a new upload (:class:`Overloaded`) while queued uploads wait longer than
+        ``max_wait_s`` to be stored; called before the upload is parsed or checked."""
+        if (self._shedding and (self._waiting or not self._queue.empty())) or self._stuck():
+            SHED.inc()
+            raise Overloaded(random.randint(self._retry_after_s, 2 * self._retry_after_s))
+
+    def _stuck(self) -> bool:
+        started = self._busy_since
+        return started is not None and time.monotonic() - started > self._max_wait_s
 
     async def store(self, signed: SignedRequest, parsed: ParsedBatch | Invalid) -> IngestResult:
         if self._stopping or not self._thread.is_alive():
@@ -220,6 +266,8 @@ class TelemetryWriter:
         while not (self._stopping and not self._waiting):
             batch = self._next_batch()
             if batch:
+                self._watch_wait(batch[0])
+                self._busy_since = time.monotonic()
                 try:
                     self.write(batch)
                 except Exception as error:
@@ -227,8 +275,21 @@ class TelemetryWriter:
                     for job in batch:
                         if not job.outcome.done():
                             job.outcome.set_exception(error)
+                finally:
+                    self._busy_since = None
                 _wake(batch)
         self._refuse_late_arrivals()
+
+    def _watch_wait(self, oldest: TelemetryJob) -> None:
+        """Start refusing new uploads when the batch's oldest waited beyond ``max_wait_s``;
+        stop when one waited under half of it (or the queue has drained: see ``admit``)."""
+        waited = time.monotonic() - oldest.queued_at
+        if not self._shedding and waited > self._max_wait_s:
+            self._shedding = True
+            log.warning("telemetry_shedding_started", waited_s=round(waited, 3))
+        elif self._shedding and waited < self._max_wait_s / 2:
+            self._shedding = False
+            log.info("telemetry_shedding_stopped", waited_s=round(waited, 3))
 
     def _refuse_late_arrivals(self) -> None:
         while True:

@@ -4,6 +4,8 @@ framework's route does, with the same limits, headers and metrics."""
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,11 +13,17 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
+from sqlalchemy import select
 
 from openem.app import create_app
 from openem.config import Settings
+from openem.ingest.api import parse_telemetry
+from openem.ingest.auth import SignedRequest
+from openem.ingest.writer import TelemetryJob
+from openem.locations.models import Position
 from tests.conftest import bearer
 from tests.support.devices import TestDevice, pair
+from tests.support.locks import writes_blocked
 
 PATH = "/device/v1/telemetry"
 VARYING = {"date", "content-length"}
@@ -114,3 +122,46 @@ def test_the_fast_path_is_counted_in_the_request_metrics(client: TestClient, adm
 def test_other_routes_pass_through(client: TestClient, admin: str) -> None:
     assert client.get("/device/v1/telemetry").status_code == 405
     assert client.get("/api/v1/devices", headers=bearer(admin)).status_code == 200
+
+
+def _queued(device: TestDevice) -> TelemetryJob:
+    body = json.dumps({"items": [device.position()]}).encode()
+    headers = {k.lower(): v for k, v in device.signed("POST", PATH, body).items()}
+    signed = SignedRequest(method="POST", path=PATH, headers=headers, body=body)
+    return TelemetryJob(signed=signed, parsed=parse_telemetry(body))
+
+
+def _until(done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not done():
+        assert time.monotonic() < deadline, "the writer did not get there in 10 s"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("route", ["fast path", "framework"])
+def test_an_overloaded_writer_is_answered_503_with_retry_after_and_nothing_is_stored(
+    route: str, client: TestClient, framework_client: TestClient, admin: str
+) -> None:
+    app_client = client if route == "fast path" else framework_client
+    state = app_client.app.state  # type: ignore[attr-defined]
+    writer, device = state.telemetry_writer, pair(app_client, admin)
+    late, behind = _queued(device), _queued(device)
+    late.queued_at -= 10  # waited twice the default limit
+    with writes_blocked(state.sessions):
+        writer._queue.put(late)
+        writer._queue.put(behind)
+        _until(lambda: writer._queue.empty())  # taken: the writer waits on the lock
+        refused = CASES["stored"](device)(app_client, device)
+    _until(lambda: late.outcome.done() and behind.outcome.done())
+    accepted = CASES["stored"](device)(app_client, device)
+
+    assert refused.status_code == 503
+    assert 30 <= int(refused.headers["retry-after"]) <= 60
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["title"] == "Service unavailable"
+    assert accepted.status_code == 200
+    with state.sessions() as session:
+        stored = session.scalars(
+            select(Position.seq).where(Position.device_id == uuid.UUID(device.device_id))
+        )
+        assert sorted(stored) == [1, 2, 4]  # the refused upload's fix (3) is not among them

@@ -30,10 +30,11 @@ from openem.ingest import writer as writer_module
 from openem.ingest.api import parse_telemetry
 from openem.ingest.auth import DeviceUnauthorised, SignedRequest
 from openem.ingest.service import IngestResult
-from openem.ingest.writer import Outcome, TelemetryJob, TelemetryWriter
+from openem.ingest.writer import Outcome, Overloaded, TelemetryJob, TelemetryWriter
 from openem.locations.models import Position
 from openem.sim.signer import DeviceSigner, generate_device_key_pair
 from tests.support.devices import TestDevice
+from tests.support.locks import writes_blocked
 
 PATH = "/device/v1/telemetry"
 
@@ -179,6 +180,69 @@ def test_stopping_stores_what_is_queued_and_refuses_what_comes_after(
     assert queued.outcome.result().accepted == [1]
     with pytest.raises(RuntimeError, match="not running"):
         asyncio.run(writer.store(queued.signed, queued.parsed))
+
+
+def _store(writer: TelemetryWriter, job: TelemetryJob) -> asyncio.Task[IngestResult]:
+    return asyncio.create_task(writer.store(job.signed, job.parsed))
+
+
+def test_a_writer_busy_beyond_its_wait_refuses_new_uploads_and_loses_none_it_queued(
+    sessions: sessionmaker[Session],
+) -> None:
+    device = _paired(sessions)
+    refused_before = _sample("openem_telemetry_shed_total")
+
+    async def scenario() -> tuple[Overloaded, IngestResult]:
+        writer = TelemetryWriter(sessions, max_wait_s=0.2, retry_after_s=30)
+        writer.start()
+        try:
+            writer.admit()
+            with writes_blocked(sessions):
+                stuck = _store(writer, _job(device, [device.position()]))
+                await asyncio.sleep(0.5)
+                with pytest.raises(Overloaded) as refused:
+                    writer.admit()
+            result = await stuck
+            writer.admit()  # the writer is free again
+            return refused.value, result
+        finally:
+            writer.stop()
+
+    refused, result = asyncio.run(scenario())
+    assert refused.status == 503 and 30 <= refused.retry_after <= 60
+    assert result.accepted == [1]
+    assert _stored(sessions) == (1, 1)
+    assert _sample("openem_telemetry_shed_total") == refused_before + 1
+
+
+def test_new_uploads_are_refused_while_queued_ones_have_waited_too_long(
+    sessions: sessionmaker[Session],
+) -> None:
+    device, other = _paired(sessions), _paired(sessions)
+
+    async def scenario() -> list[IngestResult]:
+        writer = TelemetryWriter(sessions, max_wait_s=5.0)
+        writer.start()
+        try:
+            with writes_blocked(sessions):
+                late = _job(device, [device.position()])
+                late.queued_at -= 10  # it has waited twice the limit already
+                late.waiter = first = asyncio.get_running_loop().create_future()
+                writer._queue.put(late)
+                await asyncio.sleep(0.2)  # the writer has taken it, and waits on the lock
+                writer.admit()  # nothing else queued: still admitted
+                behind = _store(writer, _job(other, [other.position()]))
+                await asyncio.sleep(0.05)
+                with pytest.raises(Overloaded):
+                    writer.admit()
+            results = [await first, await behind]
+            writer.admit()  # the queue has drained
+            return results
+        finally:
+            writer.stop()
+
+    assert [result.accepted for result in asyncio.run(scenario())] == [[1], [1]]
+    assert _stored(sessions) == (2, 2)
 
 
 def test_uploads_awaited_on_an_event_loop_get_their_own_outcomes(
