@@ -12,7 +12,8 @@ import json
 import random
 import subprocess
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -184,24 +185,49 @@ async def live(
     stop: asyncio.Event,
     faces: BurstMaker | None = None,
 ) -> None:
-    last_upload = datetime.now(UTC)
+    next_upload = datetime.now(UTC) + timedelta(seconds=agent.upload_interval_s)
     while not stop.is_set():
         now = datetime.now(UTC)
         agent.tick(now, agent.fix_interval_s)
-        if (now - last_upload).total_seconds() >= agent.upload_interval_s and agent.pending:
-            batch = agent.take_batch()
-            try:
-                response = await _signed_post(
-                    client, signer, "/device/v1/telemetry", {"items": batch}
-                )
-                if response.status_code != 200:
-                    agent.pending = batch + agent.pending
-                await _read_inbox(client, agent, signer, faces)
-            except httpx.HTTPError:
-                agent.pending = batch + agent.pending
-            last_upload = now
+        if now >= next_upload and agent.pending:
+            next_upload = now + timedelta(seconds=await upload(client, agent, signer, faces))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), agent.fix_interval_s)
+
+
+async def upload(
+    client: httpx.AsyncClient,
+    agent: Agent,
+    signer: DeviceSigner,
+    faces: BurstMaker | None = None,
+) -> float:
+    """Send what the device holds and read its inbox; the seconds until the next upload:
+    the upload interval, or the server's ``Retry-After`` when it was overloaded (503).
+    Items the server did not store stay with the device, to be sent again."""
+    batch = agent.take_batch()
+    try:
+        response = await _signed_post(client, signer, "/device/v1/telemetry", {"items": batch})
+        if response.status_code == 503:
+            agent.pending = batch + agent.pending
+            return retry_after_s(response, default=agent.upload_interval_s)
+        if response.status_code != 200:
+            agent.pending = batch + agent.pending
+        await _read_inbox(client, agent, signer, faces)
+    except httpx.HTTPError:
+        agent.pending = batch + agent.pending
+    return agent.upload_interval_s
+
+
+def retry_after_s(response: httpx.Response, *, default: float) -> float:
+    """The response's ``Retry-After`` in seconds (RFC 9110: seconds or an HTTP date);
+    ``default`` when it has none or it cannot be read."""
+    value = response.headers.get("retry-after", "").strip()
+    if value.isdigit():
+        return float(value)
+    with contextlib.suppress(TypeError, ValueError):
+        at = parsedate_to_datetime(value)
+        return max(0.0, (at - datetime.now(UTC)).total_seconds())
+    return default
 
 
 def _burst_maker(data_dir: Path) -> BurstMaker | None:

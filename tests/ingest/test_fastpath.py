@@ -4,7 +4,6 @@ framework's route does, with the same limits, headers and metrics."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,13 +16,10 @@ from sqlalchemy import select
 
 from openem.app import create_app
 from openem.config import Settings
-from openem.ingest.api import parse_telemetry
-from openem.ingest.auth import SignedRequest
-from openem.ingest.writer import TelemetryJob
 from openem.locations.models import Position
 from tests.conftest import bearer
 from tests.support.devices import TestDevice, pair
-from tests.support.locks import writes_blocked
+from tests.support.writer import queued_upload, until, writes_blocked
 
 PATH = "/device/v1/telemetry"
 VARYING = {"date", "content-length"}
@@ -124,20 +120,6 @@ def test_other_routes_pass_through(client: TestClient, admin: str) -> None:
     assert client.get("/api/v1/devices", headers=bearer(admin)).status_code == 200
 
 
-def _queued(device: TestDevice) -> TelemetryJob:
-    body = json.dumps({"items": [device.position()]}).encode()
-    headers = {k.lower(): v for k, v in device.signed("POST", PATH, body).items()}
-    signed = SignedRequest(method="POST", path=PATH, headers=headers, body=body)
-    return TelemetryJob(signed=signed, parsed=parse_telemetry(body))
-
-
-def _until(done: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 10
-    while not done():
-        assert time.monotonic() < deadline, "the writer did not get there in 10 s"
-        time.sleep(0.01)
-
-
 @pytest.mark.parametrize("route", ["fast path", "framework"])
 def test_an_overloaded_writer_is_answered_503_with_retry_after_and_nothing_is_stored(
     route: str, client: TestClient, framework_client: TestClient, admin: str
@@ -145,14 +127,14 @@ def test_an_overloaded_writer_is_answered_503_with_retry_after_and_nothing_is_st
     app_client = client if route == "fast path" else framework_client
     state = app_client.app.state  # type: ignore[attr-defined]
     writer, device = state.telemetry_writer, pair(app_client, admin)
-    late, behind = _queued(device), _queued(device)
+    late, behind = queued_upload(device), queued_upload(device)
     late.queued_at -= 10  # waited twice the default limit
     with writes_blocked(state.sessions):
         writer._queue.put(late)
         writer._queue.put(behind)
-        _until(lambda: writer._queue.empty())  # taken: the writer waits on the lock
+        until(lambda: writer._busy_since is not None)  # on the lock, with the other queued
         refused = CASES["stored"](device)(app_client, device)
-    _until(lambda: late.outcome.done() and behind.outcome.done())
+    until(lambda: late.outcome.done() and behind.outcome.done())
     accepted = CASES["stored"](device)(app_client, device)
 
     assert refused.status_code == 503

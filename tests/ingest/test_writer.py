@@ -34,7 +34,7 @@ from openem.ingest.writer import Outcome, Overloaded, TelemetryJob, TelemetryWri
 from openem.locations.models import Position
 from openem.sim.signer import DeviceSigner, generate_device_key_pair
 from tests.support.devices import TestDevice
-from tests.support.locks import writes_blocked
+from tests.support.writer import writes_blocked
 
 PATH = "/device/v1/telemetry"
 
@@ -186,6 +186,14 @@ def _store(writer: TelemetryWriter, job: TelemetryJob) -> asyncio.Task[IngestRes
     return asyncio.create_task(writer.store(job.signed, job.parsed))
 
 
+async def _writing(writer: TelemetryWriter) -> None:
+    """Until the writer has begun writing a batch."""
+    deadline = time.monotonic() + 10
+    while writer._busy_since is None:
+        assert time.monotonic() < deadline, "the writer did not begin in 10 s"
+        await asyncio.sleep(0.01)
+
+
 def test_a_writer_busy_beyond_its_wait_refuses_new_uploads_and_loses_none_it_queued(
     sessions: sessionmaker[Session],
 ) -> None:
@@ -199,7 +207,8 @@ def test_a_writer_busy_beyond_its_wait_refuses_new_uploads_and_loses_none_it_que
             writer.admit()
             with writes_blocked(sessions):
                 stuck = _store(writer, _job(device, [device.position()]))
-                await asyncio.sleep(0.5)
+                await _writing(writer)
+                await asyncio.sleep(0.3)  # busy beyond the 0.2 s allowed
                 with pytest.raises(Overloaded) as refused:
                     writer.admit()
             result = await stuck
@@ -229,10 +238,10 @@ def test_new_uploads_are_refused_while_queued_ones_have_waited_too_long(
                 late.queued_at -= 10  # it has waited twice the limit already
                 late.waiter = first = asyncio.get_running_loop().create_future()
                 writer._queue.put(late)
-                await asyncio.sleep(0.2)  # the writer has taken it, and waits on the lock
+                await _writing(writer)  # it has been taken, and waits on the lock
                 writer.admit()  # nothing else queued: still admitted
                 behind = _store(writer, _job(other, [other.position()]))
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0)  # queued
                 with pytest.raises(Overloaded):
                     writer.admit()
             results = [await first, await behind]

@@ -5,17 +5,22 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
+import httpx
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from openem.db.engine import make_engine
 from openem.db.session import make_session_factory
 from openem.locations.models import Position
 from openem.sim.agent import Agent
-from openem.sim.runner import simulate
+from openem.sim.runner import retry_after_s, simulate, upload
 from openem.sim.world import distance_m, index_of, life_of
+from tests.support.devices import pair
 from tests.support.server import SeededDemo, free_port, running, wait_for_health
+from tests.support.writer import queued_upload, until, writes_blocked
 
 
 def test_every_wearer_lives_in_the_same_city_deterministically() -> None:
@@ -84,3 +89,48 @@ def test_simulated_devices_pair_and_upload_over_http(
 def test_seeding_and_simulator_number_a_wearer_by_its_serial() -> None:
     assert index_of("DEMO-SMA-00004", fallback=0) == 4
     assert index_of("OTHER-DEVICE", fallback=7) == 7
+
+
+def _response(**headers: str) -> httpx.Response:
+    return httpx.Response(503, headers=headers)
+
+
+def test_retry_after_is_read_in_seconds_or_as_a_date() -> None:
+    in_two_minutes = format_datetime(datetime.now(UTC) + timedelta(minutes=2), usegmt=True)
+    assert retry_after_s(_response(**{"Retry-After": "45"}), default=30) == 45
+    assert 100 < retry_after_s(_response(**{"Retry-After": in_two_minutes}), default=30) <= 120
+    assert retry_after_s(_response(**{"Retry-After": "Mon, 01 Jan 2001 00:00:00 GMT"}),
+                         default=30) == 0
+    assert retry_after_s(_response(**{"Retry-After": "soon"}), default=30) == 30
+    assert retry_after_s(_response(), default=30) == 30
+
+
+def test_a_simulated_device_refused_as_overloaded_keeps_its_items_and_waits_retry_after(
+    client: TestClient, staff_tokens: dict[str, str]
+) -> None:
+    device = pair(client, staff_tokens["admin"])
+    agent = Agent(serial=device.serial, device_id=device.device_id, kind="smartwatch",
+                  life=life_of(device.serial, 1), started=datetime.now(UTC),
+                  rng=random.Random(1))
+    agent.tick(datetime.now(UTC), 5)
+    held = list(agent.pending)
+    state = client.app.state  # type: ignore[attr-defined]
+    late = queued_upload(device)
+    late.queued_at -= 10  # waited twice the default limit
+
+    async def send() -> float:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sim") as http:
+            return await upload(http, agent, device.signer)
+
+    with writes_blocked(state.sessions):
+        state.telemetry_writer._queue.put(late)
+        state.telemetry_writer._queue.put(queued_upload(device))
+        until(lambda: state.telemetry_writer._busy_since is not None)
+        refused_wait = asyncio.run(send())
+        kept = list(agent.pending)
+    until(lambda: late.outcome.done())
+    stored_wait = asyncio.run(send())
+
+    assert 30 <= refused_wait <= 60 and kept == held
+    assert stored_wait == agent.upload_interval_s and agent.pending == []

@@ -1,13 +1,36 @@
-"""Holding what the telemetry writer needs, to see what happens while it waits."""
+"""The telemetry writer at work: uploads queued straight to it, and what it needs held
+by another transaction, to see what happens while it waits."""
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
+
+from openem.ingest.api import TELEMETRY_PATH, parse_telemetry
+from openem.ingest.auth import SignedRequest
+from openem.ingest.writer import TelemetryJob
+from tests.support.devices import TestDevice
+
+
+def queued_upload(device: TestDevice) -> TelemetryJob:
+    """An upload of one fix, signed by ``device``, as the writer's queue holds it."""
+    body = json.dumps({"items": [device.position()]}).encode()
+    headers = {k.lower(): v for k, v in device.signed("POST", TELEMETRY_PATH, body).items()}
+    signed = SignedRequest(method="POST", path=TELEMETRY_PATH, headers=headers, body=body)
+    return TelemetryJob(signed=signed, parsed=parse_telemetry(body))
+
+
+def until(done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not done():
+        assert time.monotonic() < deadline, "the writer did not get there in 10 s"
+        time.sleep(0.01)
 
 
 @contextmanager
