@@ -79,6 +79,11 @@ _OUTCOMES = {
     name: ITEMS.labels(outcome=name)
     for name in ("accepted", "duplicate", "rejected", "flagged", "dropped")
 }
+QUEUE_WAIT = Histogram(
+    "openem_telemetry_queue_wait_seconds",
+    "How long the oldest upload of each telemetry batch waited in the writer's queue",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 SHED = Counter(
     "openem_telemetry_shed_total",
     "Uploads refused at once (503) because queued uploads waited too long to be stored",
@@ -284,6 +289,7 @@ class TelemetryWriter:
         """Start refusing new uploads when the batch's oldest waited beyond ``max_wait_s``;
         stop when one waited under half of it (or the queue has drained: see ``admit``)."""
         waited = time.monotonic() - oldest.queued_at
+        QUEUE_WAIT.observe(waited)
         if not self._shedding and waited > self._max_wait_s:
             self._shedding = True
             log.warning("telemetry_shedding_started", waited_s=round(waited, 3))

@@ -254,6 +254,32 @@ def test_new_uploads_are_refused_while_queued_ones_have_waited_too_long(
     assert _stored(sessions) == (2, 2)
 
 
+def test_how_long_each_batch_waited_in_the_queue_is_measured(
+    sessions: sessionmaker[Session],
+) -> None:
+    device = _paired(sessions)
+    job = _job(device, [device.position()])
+    job.queued_at -= 3  # queued three seconds ago
+    batches = _sample("openem_telemetry_queue_wait_seconds_count")
+    under, over = (_sample("openem_telemetry_queue_wait_seconds_bucket", le=le)
+                   for le in ("2.5", "5.0"))
+
+    async def send() -> IngestResult:
+        writer = TelemetryWriter(sessions)
+        writer.start()
+        try:
+            job.waiter = asyncio.get_running_loop().create_future()
+            writer._queue.put(job)
+            return await job.waiter
+        finally:
+            writer.stop()
+
+    assert asyncio.run(send()).accepted == [1]
+    assert _sample("openem_telemetry_queue_wait_seconds_count") == batches + 1
+    assert _sample("openem_telemetry_queue_wait_seconds_bucket", le="2.5") == under
+    assert _sample("openem_telemetry_queue_wait_seconds_bucket", le="5.0") == over + 1
+
+
 def test_uploads_awaited_on_an_event_loop_get_their_own_outcomes(
     sessions: sessionmaker[Session],
 ) -> None:
