@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from openem.locations.models import Position
 from tests.conftest import bearer
-from tests.support.devices import register
+from tests.support.devices import pair, register
+from tests.support.writer import queued_upload, until, writes_blocked
 
 
 @pytest.fixture
@@ -152,3 +153,31 @@ def test_osmand_with_a_wrong_token_is_refused(
     response = client.get(f"/device/v1/osmand?id={serial}&lat=51.5&lon=-0.1&token=nope")
     assert response.status_code == 401
     assert _positions(sessions) == []
+
+
+def test_tracker_apps_are_refused_while_the_writer_sheds_load(
+    client: TestClient, tracker: tuple[str, str], staff_tokens: dict[str, str],
+    sessions: sessionmaker[Session],
+) -> None:
+    serial, secret = tracker
+    signing = pair(client, staff_tokens["admin"])
+    state = client.app.state  # type: ignore[attr-defined]
+    late = queued_upload(signing)
+    late.queued_at -= 10  # waited twice the default limit
+    fix = {"_type": "location", "lat": 51.5, "lon": -0.12, "tst": int(time.time()) - 5}
+    with writes_blocked(state.sessions):
+        state.telemetry_writer._queue.put(late)
+        state.telemetry_writer._queue.put(queued_upload(signing))
+        until(lambda: state.telemetry_writer._busy_since is not None)
+        refused = [
+            client.post("/device/v1/owntracks", content=json.dumps(fix),
+                        headers={"Authorization": _basic(serial, secret),
+                                 "Content-Type": "application/json"}),
+            client.post(f"/device/v1/osmand?id={serial}&lat=51.5&lon=-0.12"
+                        f"&timestamp={int(time.time()) - 5}&token={secret}"),
+        ]
+    until(lambda: late.outcome.done())
+    for response in refused:
+        assert response.status_code == 503
+        assert 30 <= int(response.headers["retry-after"]) <= 60
+    assert {str(position.device_id) for position in _positions(sessions)} == {signing.device_id}
