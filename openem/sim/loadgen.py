@@ -51,6 +51,9 @@ class Plan:
 @dataclass
 class Tally:
     latencies: list[float] = field(default_factory=list)
+    # Open loop: how long after it was due each request went out (the generator's own
+    # delay, or its connection still busy with the previous request; both count as latency).
+    lateness: list[float] = field(default_factory=list)
     ok: int = 0
     failed: int = 0
     items: int = 0
@@ -161,7 +164,9 @@ async def _open_loop(lane: Lane, tally: Tally, plan: Plan, schedule: list[float]
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        await _send(lane, tally, plan, min(due, time.perf_counter()))
+        now = time.perf_counter()
+        tally.lateness.append(max(0.0, now - due))
+        await _send(lane, tally, plan, min(due, now))
 
 
 async def _send(lane: Lane, tally: Tally, plan: Plan, started: float) -> None:
@@ -231,6 +236,7 @@ async def run(plan: Plan, lanes: list[Lane]) -> dict[str, Any]:
         "elapsed": elapsed,
         "cpu_s": cpu,
         "latencies": tally.latencies,
+        "lateness": tally.lateness,
     }
 
 
