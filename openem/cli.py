@@ -125,6 +125,29 @@ def users_create(
         typer.echo(secret)
 
 
+@users_app.command("reset-totp")
+def users_reset_totp(username: Annotated[str, typer.Option(help="Login name.")]) -> None:
+    """Remove an account's second factor (a lost phone): the next sign-in takes the
+    password alone, and a role that needs TOTP must set it up again. Audited."""
+    from openem.access import totp
+    from openem.access.principal import SYSTEM
+    from openem.access.service import find_user_by_username
+    from openem.errors import Conflict
+
+    factory = make_session_factory(make_engine(get_settings().database_url))
+    with transaction(factory) as session:
+        user = find_user_by_username(session, username=username)
+        if user is None:
+            console.print("no such user")
+            raise typer.Exit(1)
+        try:
+            totp.reset(session, principal=SYSTEM, user=user, now=utcnow())
+        except Conflict as error:
+            console.print(str(error))
+            raise typer.Exit(1) from None
+    console.print("second factor removed: it must be set up again at the next sign-in")
+
+
 @app.command()
 def demo(
     subjects: Annotated[int, typer.Option(help="Fictional subjects to create.")] = 50,

@@ -20,8 +20,11 @@ from sqlalchemy.orm import Session
 from openem.access import audit
 from openem.access.models import User
 from openem.access.principal import Principal
-from openem.crypto.envelope import KeyRing, SealedBlob, open_, rewrap, seal
+from openem.crypto.envelope import EnvelopeError, KeyRing, SealedBlob, open_, rewrap, seal
 from openem.errors import Conflict, Invalid
+from openem.logs import get_logger
+
+log = get_logger(__name__)
 
 ISSUER = "OpenEM"
 VALID_WINDOW = 1  # accept the code of the previous and next 30-second step (clock drift)
@@ -91,8 +94,17 @@ def enrol(
 
 
 def check_code(user: User, code: str, *, now: datetime, keyring: KeyRing) -> bool:
-    """True for a current code not used before; remembers the step so it cannot be replayed."""
-    secret = secret_of(user, keyring)
+    """True for a current code not used before; remembers the step so it cannot be replayed.
+
+    A secret that cannot be opened (its master key is missing from the key file, or the
+    stored value is damaged) checks no code: the sign-in is refused like a wrong code,
+    and the error is logged for the administrators, who can restore the key file or
+    reset the account's second factor (``openem users reset-totp``)."""
+    try:
+        secret = secret_of(user, keyring)
+    except EnvelopeError as error:
+        log.error("totp_secret_unreadable", user_id=str(user.id), reason=type(error).__name__)
+        return False
     if not secret or not code.isdigit() or len(code) != 6:
         return False
     totp = pyotp.TOTP(secret)
@@ -128,6 +140,24 @@ def confirm(
         session,
         principal=principal,
         action="totp.confirm",
+        record_type="user",
+        record_id=user.id,
+        at=now,
+    )
+
+
+def reset(session: Session, *, principal: Principal, user: User, now: datetime) -> None:
+    """Remove the account's second factor (a lost phone, an unreadable secret): the next
+    sign-in takes the password alone, and a role that needs TOTP must enrol again."""
+    if user.totp_secret is None and not enrolled(user):
+        raise Conflict("TOTP is not set up for this account")
+    user.totp_secret = None
+    user.totp_enabled_at = None
+    user.totp_last_counter = None
+    audit.record(
+        session,
+        principal=principal,
+        action="totp.reset",
         record_type="user",
         record_id=user.id,
         at=now,

@@ -14,8 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from openem.access.models import AuditEntry, OrganisationKind, Role
 from openem.access.passwords import WeakPassword, check_strength
+from openem.access.principal import SYSTEM
+from openem.access.service import find_user_by_username
+from openem.access.totp import reset
 from openem.app import create_app
 from openem.config import Settings
+from openem.crypto.envelope import generate_keyring, save_keyring
 from openem.db.session import transaction
 from tests.conftest import bearer
 from tests.support import factories
@@ -169,6 +173,25 @@ def test_totp_is_mandatory_for_police_approvers_and_admins(
     assert _login(web, username, code=totp.now()).status_code == 401  # replay of that step
     next_step = totp.at(datetime.now(UTC) + timedelta(seconds=30))
     assert _login(web, username, code=next_step).status_code == 200
+
+
+def test_a_second_factor_that_cannot_be_read_refuses_sign_in_until_it_is_reset(
+    web: TestClient, sessions: sessionmaker[Session], http_settings: Settings
+) -> None:
+    username = _user(sessions, Role.police)
+    csrf = {"X-CSRF-Token": _login(web, username).json()["csrf_token"]}
+    totp = pyotp.TOTP(web.post("/api/v1/auth/totp/enrolment", headers=csrf).json()["secret"])
+    web.post("/api/v1/auth/totp/confirmation", json={"code": totp.now()}, headers=csrf)
+    web.cookies.clear()
+    save_keyring(generate_keyring(), http_settings.key_file)  # the master key is lost
+    next_step = totp.at(datetime.now(UTC) + timedelta(seconds=30))
+    assert _login(web, username, code=next_step).status_code == 401  # not a server error
+    with transaction(sessions) as session:
+        user = find_user_by_username(session, username=username)
+        assert user is not None
+        reset(session, principal=SYSTEM, user=user, now=datetime.now(UTC))
+    again = _login(web, username)
+    assert again.status_code == 200 and again.json()["totp_setup_required"]
 
 
 def test_api_tokens_are_scoped_expiring_and_revocable(

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyotp
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from structlog.testing import capture_logs
+from typer.testing import CliRunner
 
 from openem.access import totp
-from openem.access.models import Role, User
+from openem.access.models import AuditEntry, Role, User
 from openem.access.principal import SYSTEM
+from openem.cli import app
+from openem.config import get_settings
 from openem.crypto.envelope import EnvelopeError, KeyRing, generate_keyring
+from openem.errors import Conflict
 from tests.support import factories
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -62,7 +68,8 @@ def test_a_sealed_secret_opens_only_for_its_own_user_and_key(
         other = factories.user(session, Role.supervisor)
         other.totp_secret = owner.totp_secret  # copied across in the database
         with pytest.raises(EnvelopeError):
-            totp.check_code(other, pyotp.TOTP(secret).at(NOW), now=NOW, keyring=keyring)
+            totp.secret_of(other, keyring)
+        assert not totp.check_code(other, pyotp.TOTP(secret).at(NOW), now=NOW, keyring=keyring)
         with pytest.raises(EnvelopeError):
             totp.secret_of(owner, generate_keyring())
         assert totp.secret_of(owner, keyring) == secret
@@ -97,3 +104,65 @@ def test_resealing_puts_every_secret_under_the_primary_key(
         only_new = rotated.without(keyring.primary)
         assert totp.secret_of(sealed_user, only_new) == sealed_secret
         assert totp.secret_of(clear_user, only_new) == clear_secret
+
+
+def test_a_secret_that_cannot_be_opened_checks_no_code_and_is_logged_without_the_secret(
+    sessions: sessionmaker[Session], keyring: KeyRing
+) -> None:
+    with sessions() as session, session.begin():
+        user, secret = _enrolled(session, keyring)
+        lost_key = generate_keyring()  # the key file replaced: the master key is gone
+        counter = user.totp_last_counter
+        with capture_logs() as logs:
+            assert not totp.check_code(user, pyotp.TOTP(secret).at(NOW), now=NOW, keyring=lost_key)
+        unreadable = [entry for entry in logs if entry["event"] == "totp_secret_unreadable"]
+        assert unreadable == [
+            {"event": "totp_secret_unreadable", "log_level": "error",
+             "user_id": str(user.id), "reason": "UnknownMasterKey"}
+        ]
+        assert user.totp_last_counter == counter  # the step is not used up
+
+
+def test_a_reset_removes_the_second_factor_and_is_audited(
+    sessions: sessionmaker[Session], keyring: KeyRing
+) -> None:
+    with sessions() as session, session.begin():
+        user, _ = _enrolled(session, keyring)
+        totp.reset(session, principal=SYSTEM, user=user, now=NOW)
+        assert not totp.enrolled(user)
+        assert (user.totp_secret, user.totp_last_counter) == (None, None)
+        with pytest.raises(Conflict):
+            totp.reset(session, principal=SYSTEM, user=user, now=NOW)
+        user_id = user.id
+    with sessions() as session, session.begin():
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "totp.reset")
+        ).all()
+        assert [(e.record_type, e.record_id) for e in entries] == [("user", str(user_id))]
+        user = session.get_one(User, user_id)  # set up again from the start
+        secret = totp.enrol(session, principal=SYSTEM, user=user, now=NOW, keyring=keyring).secret
+        code = pyotp.TOTP(secret).at(NOW)
+        totp.confirm(session, principal=SYSTEM, user=user, code=code, now=NOW, keyring=keyring)
+        assert totp.enrolled(user)
+
+
+def test_openem_users_reset_totp_removes_an_accounts_second_factor(
+    sessions: sessionmaker[Session], keyring: KeyRing, database_url: str, tmp_path: Path
+) -> None:
+    with sessions() as session, session.begin():
+        user, _ = _enrolled(session, keyring)
+        username, user_id = user.username, user.id
+    env = {"OPENEM_DATABASE_URL": database_url, "OPENEM_DATA_DIR": str(tmp_path)}
+    command = ["users", "reset-totp", "--username"]
+    get_settings.cache_clear()
+    try:
+        done = CliRunner().invoke(app, [*command, username], env=env)
+        again = CliRunner().invoke(app, [*command, username], env=env)
+        unknown = CliRunner().invoke(app, [*command, "nobody"], env=env)
+    finally:
+        get_settings.cache_clear()
+    assert done.exit_code == 0, done.output
+    assert again.exit_code == 1 and "not set up" in again.output
+    assert unknown.exit_code == 1 and "no such user" in unknown.output
+    with sessions() as session:
+        assert not totp.enrolled(session.get_one(User, user_id))
