@@ -18,6 +18,7 @@ from openem.access.schemas import (
     UserOut,
     UserUpdate,
 )
+from openem.db.base import utcnow
 from openem.http.deps import DbSession, requires
 from openem.http.schemas import PageOut
 from openem.pagination import Page
@@ -101,3 +102,14 @@ def update_user(
     user_id: uuid.UUID, data: UserUpdate, session: DbSession, principal: WriteUsers
 ) -> User:
     return service.update_user(session, principal=principal, user_id=user_id, data=data)
+
+
+@router.post(
+    "/users/{user_id}/totp/reset",
+    response_model=UserOut,
+    responses={409: {"description": "TOTP is not set up for this account"}},
+)
+def reset_user_totp(user_id: uuid.UUID, session: DbSession, principal: WriteUsers) -> User:
+    """Remove the account's second factor (a lost phone): its next sign-in takes the
+    password alone, and a role that needs TOTP must set it up again."""
+    return service.reset_totp(session, principal=principal, user_id=user_id, now=utcnow())

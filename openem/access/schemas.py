@@ -60,3 +60,5 @@ class UserOut(BaseModel):
     team: str | None
     active: bool
     created_at: datetime
+    # When the account's TOTP second factor was set up; null while it has none.
+    totp_enabled_at: datetime | None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from openem.access import audit
+from openem.access import audit, totp
 from openem.access.models import Organisation, User
 from openem.access.passwords import WeakPassword, hash_password
 from openem.access.policy import require
@@ -117,6 +118,16 @@ def update_user(
     audit.record(
         session, principal=principal, action="user.update", record_type="user", record_id=user.id
     )
+    return user
+
+
+def reset_totp(
+    session: Session, *, principal: Principal, user_id: uuid.UUID, now: datetime
+) -> User:
+    """Remove a staff account's second factor (a lost phone); see :func:`totp.reset`."""
+    require(principal, "users:write")
+    user = get_user(session, principal=principal, user_id=user_id)
+    totp.reset(session, principal=principal, user=user, now=now)
     return user
 
 

@@ -53,6 +53,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/users"): frozenset({R.admin}),
     ("GET", "/api/v1/users/{user_id}"): frozenset({R.admin, R.supervisor, R.auditor}),
     ("PATCH", "/api/v1/users/{user_id}"): frozenset({R.admin}),
+    ("POST", "/api/v1/users/{user_id}/totp/reset"): frozenset({R.admin}),
     ("GET", "/api/v1/subjects"): CASELOAD,
     ("POST", "/api/v1/subjects"): CASE_WRITERS,
     ("GET", "/api/v1/subjects/{subject_id}"): CASELOAD,

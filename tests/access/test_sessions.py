@@ -14,9 +14,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from openem.access.models import AuditEntry, OrganisationKind, Role
 from openem.access.passwords import WeakPassword, check_strength
-from openem.access.principal import SYSTEM
-from openem.access.service import find_user_by_username
-from openem.access.totp import reset
 from openem.app import create_app
 from openem.config import Settings
 from openem.crypto.envelope import generate_keyring, save_keyring
@@ -175,23 +172,31 @@ def test_totp_is_mandatory_for_police_approvers_and_admins(
     assert _login(web, username, code=next_step).status_code == 200
 
 
-def test_a_second_factor_that_cannot_be_read_refuses_sign_in_until_it_is_reset(
-    web: TestClient, sessions: sessionmaker[Session], http_settings: Settings
+def test_a_second_factor_that_cannot_be_read_refuses_sign_in_until_an_admin_resets_it(
+    web: TestClient,
+    sessions: sessionmaker[Session],
+    http_settings: Settings,
+    staff_tokens: dict[str, str],
 ) -> None:
     username = _user(sessions, Role.police)
     csrf = {"X-CSRF-Token": _login(web, username).json()["csrf_token"]}
     totp = pyotp.TOTP(web.post("/api/v1/auth/totp/enrolment", headers=csrf).json()["secret"])
-    web.post("/api/v1/auth/totp/confirmation", json={"code": totp.now()}, headers=csrf)
+    user = web.post("/api/v1/auth/totp/confirmation", json={"code": totp.now()}, headers=csrf)
+    user_id = user.json()["user_id"]
     web.cookies.clear()
     save_keyring(generate_keyring(), http_settings.key_file)  # the master key is lost
     next_step = totp.at(datetime.now(UTC) + timedelta(seconds=30))
     assert _login(web, username, code=next_step).status_code == 401  # not a server error
-    with transaction(sessions) as session:
-        user = find_user_by_username(session, username=username)
-        assert user is not None
-        reset(session, principal=SYSTEM, user=user, now=datetime.now(UTC))
+    reset = f"/api/v1/users/{user_id}/totp/reset"
+    assert web.post(reset, headers=bearer(staff_tokens["supervisor"])).status_code == 403
+    done = web.post(reset, headers=bearer(staff_tokens["admin"]))
+    assert done.status_code == 200 and done.json()["totp_enabled_at"] is None
+    assert web.post(reset, headers=bearer(staff_tokens["admin"])).status_code == 409
     again = _login(web, username)
     assert again.status_code == 200 and again.json()["totp_setup_required"]
+    with sessions() as session:
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "totp.reset")).one()
+        assert entry.record_id == user_id
 
 
 def test_api_tokens_are_scoped_expiring_and_revocable(
