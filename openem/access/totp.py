@@ -72,6 +72,14 @@ def secret_of(user: User, keyring: KeyRing) -> str | None:
     return open_(sealed, aad=_aad(user), keyring=keyring).decode()
 
 
+def _record(
+    session: Session, principal: Principal, action: str, user: User, now: datetime
+) -> None:
+    audit.record(
+        session, principal=principal, action=action, record_type="user", record_id=user.id, at=now
+    )
+
+
 def enrol(
     session: Session, *, principal: Principal, user: User, now: datetime, keyring: KeyRing
 ) -> Enrolment:
@@ -81,14 +89,7 @@ def enrol(
     secret = pyotp.random_base32()
     user.totp_secret = _seal(user, secret, keyring)
     user.totp_last_counter = None
-    audit.record(
-        session,
-        principal=principal,
-        action="totp.enrol",
-        record_type="user",
-        record_id=user.id,
-        at=now,
-    )
+    _record(session, principal, "totp.enrol", user, now)
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=ISSUER)
     return Enrolment(secret=secret, provisioning_uri=uri)
 
@@ -136,14 +137,7 @@ def confirm(
     if not check_code(user, code, now=now, keyring=keyring):
         raise Invalid("the code is not valid", field="code")
     user.totp_enabled_at = now
-    audit.record(
-        session,
-        principal=principal,
-        action="totp.confirm",
-        record_type="user",
-        record_id=user.id,
-        at=now,
-    )
+    _record(session, principal, "totp.confirm", user, now)
 
 
 def reset(session: Session, *, principal: Principal, user: User, now: datetime) -> None:
@@ -154,14 +148,7 @@ def reset(session: Session, *, principal: Principal, user: User, now: datetime) 
     user.totp_secret = None
     user.totp_enabled_at = None
     user.totp_last_counter = None
-    audit.record(
-        session,
-        principal=principal,
-        action="totp.reset",
-        record_type="user",
-        record_id=user.id,
-        at=now,
-    )
+    _record(session, principal, "totp.reset", user, now)
 
 
 def reseal_secrets(session: Session, *, keyring: KeyRing) -> int:
