@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,18 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "date": datetime.now(UTC).date().isoformat(),
+        "load_average_1m": os.getloadavg()[0],
+        "loop_10m_s": loop_seconds(),
     }
+
+
+def loop_seconds(turns: int = 10_000_000) -> float:
+    """Seconds for ``turns`` of an empty Python loop: how fast this shared host ran when
+    the figures were taken (the same code's figures move with it from day to day)."""
+    started = time.perf_counter()
+    for _ in range(turns):
+        pass
+    return round(time.perf_counter() - started, 3)
 
 
 def percentile(sorted_values: list[float], pct: float) -> float:
