@@ -74,8 +74,11 @@ class DatabaseLock:
                 return bool(self._connection.execute(text("SELECT true")).scalar_one())
             taken = self._connection.execute(
                 text("SELECT pg_try_advisory_lock(:key)"), {"key": advisory_key(self.name)}
-            )
-            return bool(taken.scalar_one())
+            ).scalar_one()
+            if not taken:  # holding nothing, the connection can serve others until next time
+                connection, self._connection = self._connection, None
+                connection.close()
+            return bool(taken)
         except SQLAlchemyError as error:
             log.warning("database_lock_failed", lock=self.name, error_type=type(error).__name__)
             self._end_session()

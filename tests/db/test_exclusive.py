@@ -109,3 +109,24 @@ def test_a_holder_whose_session_died_finds_the_lock_lost_and_another_takes_it(
         second.release()
         for engine in engines:
             engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_process_that_did_not_get_the_lock_keeps_no_connection_out_of_its_pool(
+    postgres_url: str,
+) -> None:
+    holder_engine, waiter_engine = make_engine(postgres_url), make_engine(postgres_url)
+    holder, waiter = DatabaseLock(holder_engine, "test"), DatabaseLock(waiter_engine, "test")
+    try:
+        assert holder.hold()
+        assert not waiter.hold()
+        assert waiter_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        holder.release()
+        assert waiter.hold()
+        # now it holds the lock, on the connection it keeps for it
+        assert waiter_engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+    finally:
+        holder.release()
+        waiter.release()
+        holder_engine.dispose()
+        waiter_engine.dispose()
