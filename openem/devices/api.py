@@ -60,7 +60,9 @@ def get_device(device_id: uuid.UUID, session: DbSession, principal: ReadDevices)
 def update_device(
     device_id: uuid.UUID, data: DeviceUpdate, session: DbSession, principal: WriteDevices
 ) -> Device:
-    return service.update_device(session, principal=principal, device_id=device_id, data=data)
+    return service.update_device(
+        session, principal=principal, device_id=device_id, data=data, now=utcnow()
+    )
 
 
 @router.post("/devices/{device_id}/assignment", response_model=DeviceOut)
@@ -70,6 +72,13 @@ def assign_device(
     return service.assign_device(
         session, principal=principal, device_id=device_id, order_id=data.order_id, now=utcnow()
     )
+
+
+@router.delete("/devices/{device_id}/assignment", response_model=DeviceOut)
+def unassign_device(device_id: uuid.UUID, session: DbSession, principal: WriteDevices) -> Device:
+    """Take the device off its order (returned or swapped): from now on nothing it sends
+    is the subject's. Devices of an ended order are released by the rules sweep."""
+    return service.unassign_device(session, principal=principal, device_id=device_id, now=utcnow())
 
 
 @router.post("/devices/{device_id}/pairing-code", status_code=201, response_model=PairingCodeOut)

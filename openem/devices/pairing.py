@@ -19,7 +19,7 @@ from openem.access.principal import SYSTEM, Principal
 from openem.crypto.digests import sha256_hex
 from openem.db.bulk import query_by_key
 from openem.devices.models import Device, DeviceKey, DeviceSecret, DeviceState, PairingCode
-from openem.devices.service import change_state
+from openem.devices.service import change_state, end_assignment
 from openem.errors import Invalid, NotFound
 
 CODE_TTL = timedelta(minutes=15)
@@ -176,8 +176,9 @@ def retire_device(
     device = session.get(Device, device_id)
     if device is None:
         raise NotFound("no such device")
+    subject_id = device.subject_id
     change_state(device, DeviceState.retired)
-    device.order_id = None
+    end_assignment(session, device, now=now)
     session.execute(
         update(DeviceKey)
         .where(DeviceKey.device_id == device_id, DeviceKey.revoked_at.is_(None))
@@ -194,7 +195,7 @@ def retire_device(
         action="device.retire",
         record_type="device",
         record_id=device.id,
-        subject_id=device.subject_id,
+        subject_id=subject_id,
     )
     return device
 

@@ -6,12 +6,12 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from openem.access import audit
 from openem.access.policy import require
-from openem.access.principal import Principal
+from openem.access.principal import SYSTEM, Principal
 from openem.devices.models import Device, DeviceAssignment, DeviceHealth, DeviceState
 from openem.devices.schemas import DeviceCreate, DeviceHealthOut, DeviceUpdate
 from openem.errors import Conflict, Invalid, NotFound
@@ -68,13 +68,37 @@ def change_state(device: Device, state: str) -> None:
     device.state = state
 
 
+def end_assignment(session: Session, device: Device, *, now: datetime) -> None:
+    """The device no longer serves its order: the assignment is closed, and the device
+    and its health row no longer name the subject, so nothing it sends from now on is
+    theirs (no alerts, no caseload status). No-op for a device serving no order."""
+    if device.order_id is None and device.subject_id is None:
+        return
+    session.execute(
+        update(DeviceAssignment)
+        .where(DeviceAssignment.device_id == device.id, DeviceAssignment.unassigned_at.is_(None))
+        .values(unassigned_at=now)
+    )
+    session.execute(
+        update(DeviceHealth).where(DeviceHealth.device_id == device.id).values(subject_id=None)
+    )
+    device.order_id = device.subject_id = None
+
+
 def update_device(
-    session: Session, *, principal: Principal, device_id: uuid.UUID, data: DeviceUpdate
+    session: Session,
+    *,
+    principal: Principal,
+    device_id: uuid.UUID,
+    data: DeviceUpdate,
+    now: datetime,
 ) -> Device:
     require(principal, "devices:write")
     device = get_device(session, principal=principal, device_id=device_id)
     if data.state is not None:
         change_state(device, data.state)
+        if device.state != DeviceState.assigned:
+            end_assignment(session, device, now=now)
     if "firmware" in data.model_fields_set:
         device.firmware = data.firmware
     audit.record(
@@ -128,6 +152,56 @@ def assign_device(
     return device
 
 
+def unassign_device(
+    session: Session, *, principal: Principal, device_id: uuid.UUID, now: datetime
+) -> Device:
+    """The device is taken off its order (returned, swapped, or the order is over): it
+    goes back to ``paired`` and keeps its key, ready for another order."""
+    require(principal, "devices:write")
+    device = get_device(session, principal=principal, device_id=device_id)
+    if device.state != DeviceState.assigned:
+        raise Invalid("the device is not assigned to an order", field="device_id")
+    _unassign(session, device, principal=principal, now=now)
+    return device
+
+
+def _unassign(session: Session, device: Device, *, principal: Principal, now: datetime) -> None:
+    subject_id = device.subject_id
+    change_state(device, DeviceState.paired)
+    end_assignment(session, device, now=now)
+    audit.record(
+        session,
+        principal=principal,
+        action="device.unassign",
+        record_type="device",
+        record_id=device.id,
+        subject_id=subject_id,
+    )
+
+
+def release_ended_orders(session: Session, *, now: datetime) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Unassign every device whose order has ended (by review or by its end date), so
+    that nothing more is stored or raised for the subject; returns the (device, subject)
+    pairs released."""
+    query = (
+        select(Device)
+        .join(Order, Order.id == Device.order_id)
+        .where(
+            Device.state == DeviceState.assigned,
+            or_(Order.status != OrderStatus.active, Order.ends_at <= now),
+        )
+        .order_by(Device.id)
+        .with_for_update(of=Device)
+    )
+    released: list[tuple[uuid.UUID, uuid.UUID]] = []
+    for device in list(session.scalars(query)):
+        subject_id = device.subject_id
+        _unassign(session, device, principal=SYSTEM, now=now)
+        if subject_id is not None:
+            released.append((device.id, subject_id))
+    return released
+
+
 def list_devices(
     session: Session,
     *,
@@ -166,11 +240,20 @@ def device_health(
     return DeviceHealthOut(device_id=device.id, state=device.state, **fields)
 
 
-def assigned_health(session: Session) -> list[tuple[Device, DeviceHealth | None]]:
-    """Every device serving an order, with its current health (None before any contact)."""
+def assigned_health(
+    session: Session, *, now: datetime
+) -> list[tuple[Device, DeviceHealth | None]]:
+    """Every device serving an order in force at ``now``, with its current health (None
+    before any contact)."""
     query = (
         select(Device, DeviceHealth)
+        .join(Order, Order.id == Device.order_id)
         .outerjoin(DeviceHealth, DeviceHealth.device_id == Device.id)
-        .where(Device.state == DeviceState.assigned, Device.subject_id.is_not(None))
+        .where(
+            Device.state == DeviceState.assigned,
+            Device.subject_id.is_not(None),
+            Order.status == OrderStatus.active,
+            Order.ends_at > now,
+        )
     )
     return [(device, health) for device, health in session.execute(query).all()]

@@ -39,7 +39,7 @@ from openem.ingest.models import DeviceEvent
 from openem.locations.models import Position
 from openem.locations.quality import Fix, FixLike, QualitySettings, check_fix, plausible
 from openem.subjects.models import MonitoringMode, Order
-from openem.subjects.modes import DROPPED_BY_MODE, keeps_fix
+from openem.subjects.modes import why_dropped
 
 TELEMETRY_SUBJECT = "openem.telemetry"
 POSITIONS: Table = Position.__table__  # type: ignore[assignment]
@@ -255,27 +255,38 @@ def _flags_json(flags: list[str] | None) -> bytes:
 
 
 def _restricted_orders(session: Session, uploads: list[Upload]) -> set[uuid.UUID]:
-    """The orders among ``uploads`` whose monitoring mode keeps less than the full trail."""
-    order_ids = [
-        u.device.order_id
-        for u in uploads
-        if u.device.order_id is not None and any(isinstance(i, PositionItem) for i in u.items)
-    ]
-    if not order_ids:
+    """The orders among ``uploads`` that do not keep every fix sent: their monitoring mode
+    keeps less than the full trail, or a fix was taken once the order had ended."""
+    last_fix: dict[uuid.UUID, datetime] = {}
+    for upload in uploads:
+        order_id = upload.device.order_id
+        fixes = [item.ts for item in upload.items if isinstance(item, PositionItem)]
+        if order_id is not None and fixes:
+            last_fix[order_id] = max([*fixes, last_fix.get(order_id, fixes[0])])
+    if not last_fix:
         return set()
-    orders = rows_by_key(session, ORDERS, "id", order_ids, columns=("id", "monitoring_mode"))
-    return {row["id"] for row in orders if row["monitoring_mode"] != MonitoringMode.full_trail}
+    orders = rows_by_key(session, ORDERS, "id", list(last_fix),
+                         columns=("id", "monitoring_mode", "ends_at"))
+    return {
+        row["id"]
+        for row in orders
+        if row["monitoring_mode"] != MonitoringMode.full_trail
+        or last_fix[row["id"]] >= row["ends_at"]
+    }
 
 
 def _apply_monitoring_mode(
     session: Session, device: SendingDevice, items: list[AnyItem], result: IngestResult
 ) -> list[AnyItem]:
-    """Drop the fixes the order's monitoring mode does not allow: they are never stored."""
+    """Drop the fixes the order does not allow (its mode, or taken once it had ended):
+    they are never stored."""
     order = session.get(Order, device.order_id)
     kept: list[AnyItem] = []
     for item in items:
-        if isinstance(item, PositionItem) and not keeps_fix(session, order=order, at=item.ts):
-            result.dropped.append((item.seq, DROPPED_BY_MODE))
+        reason = why_dropped(session, order=order, at=item.ts) if isinstance(
+            item, PositionItem) else None
+        if reason is not None:
+            result.dropped.append((item.seq, reason))
         else:
             kept.append(item)
     return kept

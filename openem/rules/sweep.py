@@ -4,6 +4,9 @@
 fix, and not silent) but has sent no fix for N minutes: no GNSS, shielding, indoors.
 *Device silent*: nothing at all for M minutes: no network, a flat battery, a
 fault. Both are technical: neither is ever read as non-compliance on its own.
+
+First, devices whose order has ended are released (partition 0 only, like escalation):
+nobody is chased for a device they were entitled to hand back.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from openem.devices.service import assigned_health
+from openem.devices.service import assigned_health, release_ended_orders
 from openem.rules.config import RulesConfig
 from openem.rules.device_rules import last_battery
 from openem.rules.findings import AlertType, Finding
@@ -25,7 +28,13 @@ def sweep(
     session: Session, *, now: datetime, config: RulesConfig, sink: AlertSink,
     partition: Partition = WHOLE,
 ) -> None:
-    for device, health in assigned_health(session):
+    if partition.escalates:
+        for device_id, subject_id in release_ended_orders(session, now=now):
+            for alert_type in (AlertType.device_silent, AlertType.signal_loss):
+                _condition(session, subject_id=subject_id, device_id=device_id,
+                           alert_type=alert_type, present=False, since=now, recovered=now,
+                           now=now, sink=sink)
+    for device, health in assigned_health(session, now=now):
         assert device.subject_id is not None
         if not partition.owns(device.subject_id):
             continue

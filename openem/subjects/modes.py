@@ -1,5 +1,7 @@
 """Monitoring modes at ingest: what an order allows to be stored, decided before storage.
 
+No fix taken once the order has ended is kept, whatever the mode.
+
 ``full_trail`` keeps every fix; ``curfew_only`` keeps fixes only while a curfew
 is in force; ``checkin_only`` keeps no telemetry fixes at all (the location is
 kept with each check-in, by the check-in domain).
@@ -24,6 +26,7 @@ from sqlalchemy.orm import Session
 from openem.subjects.models import MonitoringMode, Order, Subject
 
 DROPPED_BY_MODE = "not_kept_under_monitoring_mode"
+ORDER_ENDED = "order_ended"
 
 
 class CurfewCheck(Protocol):
@@ -62,3 +65,11 @@ def keeps_fix(session: Session, *, order: Order | None, at: datetime) -> bool:
     if order.monitoring_mode == MonitoringMode.curfew_only:
         return _curfew_check(session, order=order, at=at)
     return False
+
+
+def why_dropped(session: Session, *, order: Order | None, at: datetime) -> str | None:
+    """Why a telemetry fix taken at ``at`` may not be stored under ``order``: taken once
+    the order had ended, or outside what its mode keeps; None when it is kept."""
+    if order is not None and at >= order.ends_at:
+        return ORDER_ENDED
+    return None if keeps_fix(session, order=order, at=at) else DROPPED_BY_MODE

@@ -71,6 +71,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ),
     ("PATCH", "/api/v1/devices/{device_id}"): frozenset({R.admin}),
     ("POST", "/api/v1/devices/{device_id}/assignment"): frozenset({R.admin}),
+    ("DELETE", "/api/v1/devices/{device_id}/assignment"): frozenset({R.admin}),
     ("POST", "/api/v1/devices/{device_id}/pairing-code"): frozenset({R.admin}),
     ("POST", "/api/v1/devices/{device_id}/retirement"): frozenset({R.admin}),
     ("POST", "/api/v1/devices/{device_id}/tracker-secret"): frozenset({R.admin}),

@@ -156,3 +156,26 @@ def test_default_curfew_hours_in_local_time(
 
     at = datetime.combine(datetime(2026, 7, 1).date(), local, LONDON)
     assert modes.order_curfew_active(NoSubject(), order=order, at=at) is inside  # type: ignore[arg-type]
+
+
+def test_no_fix_taken_after_the_order_ended_is_stored(
+    client: TestClient, staff_tokens: dict[str, str], sessions: sessionmaker[Session]
+) -> None:
+    _, device = _monitored(client, staff_tokens)
+    now = datetime.now(UTC)
+    ended = now - timedelta(minutes=10)
+    with sessions() as session, session.begin():
+        order = session.scalars(select(Order)).one()
+        order.starts_at, order.ends_at = now - timedelta(days=1), ended
+    before, after = ended - timedelta(minutes=5), ended + timedelta(minutes=5)
+    items = [device.position(at=before), device.position(at=after),
+             device.item("battery", level=50, charging=False)]
+    response = send(client, device, items)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["accepted"] == [1, 3]
+    assert body["dropped"] == [{"seq": 2, "reason": modes.ORDER_ENDED}]
+    assert [at.replace(microsecond=0) for at in _stored_fixes(sessions)] == [
+        before.replace(microsecond=0)
+    ]
+    assert _queued_positions(client, sessions) == 1

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from openem.access.models import AuditEntry
 from openem.alerts.types import AlertType
+from openem.db.session import transaction
+from openem.devices.models import Device
+from openem.devices.service import assigned_health
+from openem.subjects.models import Order
 from tests.support.rules import HOME, minutes, wearer
 
 T0 = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
@@ -95,3 +101,45 @@ def test_device_silent_is_nothing_at_all(sessions: sessionmaker[Session]) -> Non
     assert alert.type == AlertType.device_silent
     w.send([w.item("heartbeat", T0 + minutes(40))], received_at=T0 + minutes(40))
     assert w.alerts()[0].ended_at == T0 + minutes(40)
+
+
+def test_an_ended_order_releases_its_device_and_nobody_is_chased_for_it(
+    sessions: sessionmaker[Session],
+) -> None:
+    w = wearer(sessions, start=T0)
+    w.send([w.fix(T0, HOME)], received_at=T0)
+    w.sweep(T0 + minutes(35))
+    [silent] = w.alerts()
+    assert silent.ended_at is None
+    with transaction(sessions) as session:
+        device = session.get(Device, w.device_id)
+        assert device is not None
+        order = session.get(Order, device.order_id)
+        assert order is not None
+        order.ends_at = T0 + minutes(40)
+    w.sweep(T0 + minutes(41))
+    [ended] = w.alerts()
+    assert ended.ended_at == T0 + minutes(41)
+    with sessions() as session:
+        device = session.get(Device, w.device_id)
+        assert device is not None
+        assert (device.state, device.order_id, device.subject_id) == ("paired", None, None)
+        actions = session.scalars(
+            select(AuditEntry.action).where(AuditEntry.record_id == str(w.device_id))
+        ).all()
+    assert "device.unassign" in actions
+    w.sweep(T0 + minutes(200))
+    assert len(w.alerts()) == 1
+
+
+def test_the_sweep_never_raises_for_an_order_past_its_end(sessions: sessionmaker[Session]) -> None:
+    w = wearer(sessions, start=T0)
+    with transaction(sessions) as session:
+        device = session.get(Device, w.device_id)
+        assert device is not None
+        order = session.get(Order, device.order_id)
+        assert order is not None
+        order.ends_at = T0 + minutes(10)
+    with transaction(sessions) as session:
+        assert assigned_health(session, now=T0 + minutes(5)) != []
+        assert assigned_health(session, now=T0 + minutes(10)) == []

@@ -1,0 +1,160 @@
+"""A device serves one order at a time; once it is taken off, nothing it sends is the subject's."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from openem.access.models import AuditEntry
+from openem.bus.outbox import OutboxMessage
+from openem.devices.models import DeviceAssignment, DeviceHealth
+from openem.locations.models import Position
+from tests.conftest import bearer
+from tests.support import factories
+from tests.support.devices import TestDevice, pair, send
+
+
+@pytest.fixture
+def admin(staff_tokens: dict[str, str]) -> dict[str, str]:
+    return bearer(staff_tokens["admin"])
+
+
+def _order(client: TestClient, tokens: dict[str, str]) -> dict[str, Any]:
+    caseworker = bearer(tokens["caseworker"])
+    subject = client.post("/api/v1/subjects", json=factories.subject_data(), headers=caseworker)
+    assert subject.status_code == 201, subject.text
+    order = client.post(
+        "/api/v1/orders", json=factories.order_data(subject.json()["id"]), headers=caseworker
+    )
+    assert order.status_code == 201, order.text
+    return order.json()  # type: ignore[no-any-return]
+
+
+def _assigned(client: TestClient, tokens: dict[str, str]) -> tuple[dict[str, Any], TestDevice]:
+    order = _order(client, tokens)
+    device = pair(client, tokens["admin"])
+    assigned = client.post(
+        f"/api/v1/devices/{device.device_id}/assignment",
+        json={"order_id": order["id"]},
+        headers=bearer(tokens["admin"]),
+    )
+    assert assigned.status_code == 200, assigned.text
+    assert send(client, device, [device.position()]).status_code == 200
+    return order, device
+
+
+def _assignments(sessions: sessionmaker[Session], device: TestDevice) -> list[DeviceAssignment]:
+    with sessions() as session:
+        query = select(DeviceAssignment).where(
+            DeviceAssignment.device_id == uuid.UUID(device.device_id)
+        )
+        return list(session.scalars(query.order_by(DeviceAssignment.assigned_at)))
+
+
+def _actions(sessions: sessionmaker[Session], device: TestDevice) -> list[str]:
+    with sessions() as session:
+        query = select(AuditEntry.action).where(AuditEntry.record_id == device.device_id)
+        return list(session.scalars(query.order_by(AuditEntry.seq)))
+
+
+def test_unassigning_a_device_closes_its_assignment_and_frees_it_for_another_order(
+    client: TestClient, staff_tokens: dict[str, str], admin: dict[str, str],
+    sessions: sessionmaker[Session],
+) -> None:
+    order, device = _assigned(client, staff_tokens)
+    response = client.delete(f"/api/v1/devices/{device.device_id}/assignment", headers=admin)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["state"], body["order_id"], body["subject_id"]) == ("paired", None, None)
+    [closed] = _assignments(sessions, device)
+    assert str(closed.order_id) == order["id"]
+    assert closed.unassigned_at is not None
+    assert _actions(sessions, device)[-1] == "device.unassign"
+    with sessions() as session:
+        health = session.get(DeviceHealth, uuid.UUID(device.device_id))
+        assert health is not None and health.subject_id is None
+
+    other = _order(client, staff_tokens)
+    again = client.post(f"/api/v1/devices/{device.device_id}/assignment",
+                        json={"order_id": other["id"]}, headers=admin)
+    assert again.status_code == 200, again.text
+    assert again.json()["subject_id"] == other["subject_id"]
+    assert [a.unassigned_at is None for a in _assignments(sessions, device)] == [False, True]
+
+
+def test_what_a_device_sends_after_it_is_unassigned_is_nobodys(
+    client: TestClient, staff_tokens: dict[str, str], admin: dict[str, str],
+    sessions: sessionmaker[Session],
+) -> None:
+    order, device = _assigned(client, staff_tokens)
+    client.delete(f"/api/v1/devices/{device.device_id}/assignment", headers=admin)
+    response = send(client, device, [device.position()])
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == [2]
+    with sessions() as session:
+        owners = session.execute(
+            select(Position.seq, Position.subject_id, Position.order_id).order_by(Position.seq)
+        ).all()
+    assert [(seq, str(s), str(o)) for seq, s, o in owners[:1]] == [
+        (1, order["subject_id"], order["id"])
+    ]
+    assert owners[1] == (2, None, None)
+    [message] = [m for m in _published(client, sessions)
+                 if [i["seq"] for i in m["items"]] == [2]]
+    assert message["subject_id"] is None
+
+
+def _published(client: TestClient, sessions: sessionmaker[Session]) -> list[dict[str, Any]]:
+    """Telemetry messages still in the outbox or already relayed to the bus."""
+    with sessions() as session:
+        payloads = {row.msg_id: row.payload
+                    for row in session.execute(select(OutboxMessage.msg_id, OutboxMessage.payload))}
+    payloads |= {m.msg_id: m.data for m in client.app.state.bus.log if m.data}
+    return [json.loads(p) for p in payloads.values() if b'"items"' in p]
+
+
+def test_only_an_assigned_device_can_be_unassigned(
+    client: TestClient, admin: dict[str, str], staff_tokens: dict[str, str]
+) -> None:
+    device = pair(client, staff_tokens["admin"])
+    response = client.delete(f"/api/v1/devices/{device.device_id}/assignment", headers=admin)
+    assert response.status_code == 422, response.text
+    assert "not assigned" in response.json()["detail"]
+    missing = client.delete(f"/api/v1/devices/{uuid.uuid4()}/assignment", headers=admin)
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize("how", ["faulty", "retired"])
+def test_a_device_marked_faulty_or_retired_leaves_its_order(
+    how: str, client: TestClient, staff_tokens: dict[str, str], admin: dict[str, str],
+    sessions: sessionmaker[Session],
+) -> None:
+    _, device = _assigned(client, staff_tokens)
+    if how == "faulty":
+        response = client.patch(f"/api/v1/devices/{device.device_id}",
+                                json={"state": "faulty"}, headers=admin)
+    else:
+        response = client.post(f"/api/v1/devices/{device.device_id}/retirement", headers=admin)
+    assert response.status_code == 200, response.text
+    assert (response.json()["order_id"], response.json()["subject_id"]) == (None, None)
+    [closed] = _assignments(sessions, device)
+    assert closed.unassigned_at is not None
+
+
+def test_a_firmware_change_keeps_the_assignment(
+    client: TestClient, staff_tokens: dict[str, str], admin: dict[str, str],
+    sessions: sessionmaker[Session],
+) -> None:
+    order, device = _assigned(client, staff_tokens)
+    response = client.patch(f"/api/v1/devices/{device.device_id}",
+                            json={"firmware": "2.1.0", "state": "assigned"}, headers=admin)
+    assert response.status_code == 200, response.text
+    assert response.json()["order_id"] == order["id"]
+    [open_] = _assignments(sessions, device)
+    assert open_.unassigned_at is None
