@@ -82,6 +82,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # --- check-ins and face enrolment (issue 5); frames go through history:open ---
     "checkins:read": frozenset({R.caseworker, R.operator, R.supervisor}),
     "checkins:enrol": frozenset({R.caseworker, R.supervisor}),
+    # --- messages to the wearer through the device inbox (issue 3) ---
+    "messages:read": frozenset({R.caseworker, R.operator, R.supervisor}),
+    "messages:send": frozenset({R.caseworker, R.operator, R.supervisor}),
 }
 
 MFA_ROLES = frozenset({R.police, R.approver, R.admin})

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from openem.access.principal import Principal
 from openem.db.base import utcnow
-from openem.devices import pairing, service
+from openem.devices import messages, pairing, service
 from openem.devices.models import Device, DeviceState
 from openem.devices.schemas import (
     DeviceAssign,
@@ -19,6 +19,8 @@ from openem.devices.schemas import (
     DeviceUpdate,
     PairingCodeOut,
     TrackerSecretOut,
+    WearerMessageCreate,
+    WearerMessageOut,
 )
 from openem.http.deps import DbSession, requires
 from openem.http.schemas import PageOut
@@ -29,6 +31,8 @@ router = APIRouter(prefix="/api/v1", tags=["devices"])
 
 ReadDevices = Annotated[Principal, Depends(requires("devices:read"))]
 WriteDevices = Annotated[Principal, Depends(requires("devices:write"))]
+ReadMessages = Annotated[Principal, Depends(requires("messages:read"))]
+SendMessages = Annotated[Principal, Depends(requires("messages:send"))]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
@@ -119,3 +123,31 @@ def device_health(
 ) -> DeviceHealthOut:
     """Last seen, last fix, battery, charging, strap and case state."""
     return service.device_health(session, principal=principal, device_id=device_id)
+
+
+@router.post(
+    "/subjects/{subject_id}/messages", status_code=201, response_model=list[WearerMessageOut]
+)
+def send_wearer_message(
+    subject_id: uuid.UUID, data: WearerMessageCreate, session: DbSession,
+    principal: SendMessages,
+) -> list[WearerMessageOut]:
+    """A message for the wearer, to each device they wear, delivered through its inbox."""
+    items = messages.send(session, principal=principal, subject_id=subject_id,
+                          text=data.text, language=data.language, now=utcnow())
+    return [WearerMessageOut.from_item(item) for item in items]
+
+
+@router.get("/subjects/{subject_id}/messages", response_model=PageOut[WearerMessageOut])
+def list_wearer_messages(
+    subject_id: uuid.UUID,
+    session: DbSession,
+    principal: ReadMessages,
+    before: Annotated[int | None, Query(ge=1, description="next_cursor of the page before")] = None,
+    limit: Limit = 100,
+) -> PageOut[WearerMessageOut]:
+    """Messages sent to the wearer, the latest first by page, each page oldest first."""
+    page = messages.list_messages(session, principal=principal, subject_id=subject_id,
+                                  before=before, limit=limit)
+    return PageOut(items=[WearerMessageOut.from_item(item) for item in page.items],
+                   next_cursor=page.next_cursor)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from openem.devices.models import InboxItem
+from openem.devices.models import Device, InboxItem
 
 KINDS = frozenset({"config", "message", "prompt", "notice"})
 DEFAULT_FIX_INTERVAL_S = 60
@@ -21,7 +21,11 @@ def post(
 ) -> InboxItem:
     if kind not in KINDS:
         raise ValueError(f"unknown inbox kind {kind!r}")
-    item = InboxItem(device_id=device_id, kind=kind, payload=payload, created_at=now)
+    device = session.get(Device, device_id)
+    if device is None:
+        raise ValueError("no such device")
+    item = InboxItem(device_id=device_id, subject_id=device.subject_id, kind=kind,
+                     payload=payload, created_at=now)
     session.add(item)
     session.flush()
     return item

@@ -105,6 +105,8 @@ class InboxItem(Base):
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
     )
     device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id"), index=True)
+    # Whom the item was for (the device's subject when posted): retention deletes by it.
+    subject_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     kind: Mapped[str] = mapped_column(String(16))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from openem.devices.models import DeviceState
+from openem.devices.models import DeviceState, InboxItem
 from openem.subjects.models import DeviceKind
 
 
@@ -67,3 +67,32 @@ class PairingCodeOut(BaseModel):
 class TrackerSecretOut(BaseModel):
     device_id: uuid.UUID
     secret: str
+
+
+LANGUAGE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"
+
+
+class WearerMessageCreate(Strict):
+    text: str = Field(min_length=1, max_length=500, description="Shown on the device as written")
+    language: str | None = Field(
+        None, pattern=LANGUAGE, description="The text's language; the subject's by default"
+    )
+
+
+class WearerMessageOut(BaseModel):
+    id: int
+    device_id: uuid.UUID
+    topic: str | None
+    text: str
+    language: str | None
+    sent_at: datetime
+    delivered_at: datetime | None
+    acked_at: datetime | None
+
+    @classmethod
+    def from_item(cls, item: InboxItem) -> WearerMessageOut:
+        return cls(
+            id=item.id, device_id=item.device_id, topic=item.payload.get("topic"),
+            text=str(item.payload.get("text", "")), language=item.payload.get("language"),
+            sent_at=item.created_at, delivered_at=item.delivered_at, acked_at=item.acked_at,
+        )

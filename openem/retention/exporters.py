@@ -104,6 +104,13 @@ def export_privacy_notices(session: Session, scope: ExportScope) -> ExportSectio
     return ExportSection(records=records)
 
 
+def export_device_inbox(session: Session, scope: ExportScope) -> ExportSection:
+    """What OpenEM sent to the subject's device: settings, messages, prompts, notices."""
+    query = select(InboxItem).where(InboxItem.subject_id == scope.subject_id)
+    items = session.scalars(query.order_by(InboxItem.created_at, InboxItem.id))
+    return ExportSection(records=[row(item, exclude=("subject_id",)) for item in items])
+
+
 def export_media(session: Session, scope: ExportScope) -> ExportSection:
     section = ExportSection()
     for record in store.for_subject(
@@ -153,6 +160,7 @@ def register_builtin() -> None:
     register_exporter("reviews", export_reviews)
     register_exporter("rights_requests", export_rights_requests)
     register_exporter("privacy_notices", export_privacy_notices)
+    register_exporter("device_inbox", export_device_inbox)
     register_exporter("photos", export_media)
     register_exporter("access_log", export_access_log)
 

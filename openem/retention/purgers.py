@@ -20,7 +20,7 @@ from openem.access import chain
 from openem.access.models import AuditEntry
 from openem.bus.outbox import OutboxMessage
 from openem.crypto import store
-from openem.devices.models import Device, DeviceAssignment, DeviceHealth
+from openem.devices.models import Device, DeviceAssignment, DeviceHealth, InboxItem
 from openem.ingest.models import DeviceEvent
 from openem.ingest.service import TELEMETRY_SUBJECT
 from openem.locations.models import Position
@@ -141,6 +141,7 @@ def purge_identity(session: Session, scope: PurgeScope) -> list[str]:
     deleted = purge_orders(session, scope)  # an order cannot outlive its subject
     deleted += _delete_subject_rows(session, scope, RightsRequest)
     deleted += _delete_subject_rows(session, scope, PrivacyNotice)
+    deleted += _delete_subject_rows(session, scope, InboxItem)  # after the notices naming them
     deleted += _delete_subject_rows(session, scope, LegalHold)
     session.execute(update(Device).where(Device.subject_id.in_(subjects)).values(subject_id=None))
     blobs = list(

@@ -72,6 +72,12 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("PATCH", "/api/v1/devices/{device_id}"): frozenset({R.admin}),
     ("POST", "/api/v1/devices/{device_id}/assignment"): frozenset({R.admin}),
     ("DELETE", "/api/v1/devices/{device_id}/assignment"): frozenset({R.admin}),
+    ("POST", "/api/v1/subjects/{subject_id}/messages"): frozenset(
+        {R.caseworker, R.operator, R.supervisor}
+    ),
+    ("GET", "/api/v1/subjects/{subject_id}/messages"): frozenset(
+        {R.caseworker, R.operator, R.supervisor}
+    ),
     ("POST", "/api/v1/devices/{device_id}/pairing-code"): frozenset({R.admin}),
     ("POST", "/api/v1/devices/{device_id}/retirement"): frozenset({R.admin}),
     ("POST", "/api/v1/devices/{device_id}/tracker-secret"): frozenset({R.admin}),

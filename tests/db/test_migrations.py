@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from openem.db import migrate
 from openem.db.engine import make_engine
 from openem.db.registry import Base
+from openem.devices.models import Device, DeviceAssignment, InboxItem
 from tests.conftest import IN_CI, POSTGRES_URL
+from tests.support import factories
 
 # Named after the test database, so parallel checkouts using their own test database
 # (OPENEM_TEST_POSTGRES_URL) do not drop each other's migration database.
@@ -75,3 +79,39 @@ def test_models_and_migrations_agree(empty_database: str) -> None:
     finally:
         engine.dispose()
     assert differences == []
+
+
+def test_inbox_items_from_before_0009_are_attributed_to_whom_the_device_then_served(
+    empty_database: str,
+) -> None:
+    migrate.upgrade(empty_database, "0008")
+    engine = make_engine(empty_database)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    try:
+        with Session(engine) as session, session.begin():
+            first, second = factories.subject(session), factories.subject(session)
+            device = Device(kind="smartwatch", serial="MIGRATE-1", state="assigned")
+            session.add(device)
+            session.flush()
+            for subject, start, end in ((first, 0, 10), (second, 20, None)):
+                order = factories.order(session, subject.id)
+                session.add(DeviceAssignment(
+                    device_id=device.id, order_id=order.id, subject_id=subject.id,
+                    assigned_at=t0 + timedelta(days=start),
+                    unassigned_at=None if end is None else t0 + timedelta(days=end),
+                ))
+            subjects, device_id = (first.id, second.id), device.id
+        with engine.begin() as connection:
+            for day in (5, 15, 25):
+                connection.execute(
+                    text("INSERT INTO device_inbox (device_id, kind, payload, created_at) "
+                         "VALUES (:device, 'message', '{}', :at)"),
+                    {"device": device_id if engine.dialect.name == "postgresql" else device_id.hex,
+                     "at": t0 + timedelta(days=day)},
+                )
+        migrate.upgrade(empty_database)
+        with Session(engine) as session:
+            owners = session.scalars(select(InboxItem.subject_id).order_by(InboxItem.created_at))
+            assert list(owners) == [subjects[0], None, subjects[1]]
+    finally:
+        engine.dispose()

@@ -17,6 +17,7 @@ from openem.bus.memory import MemoryBus
 from openem.bus.outbox import OutboxMessage
 from openem.crypto import store
 from openem.crypto.envelope import KeyRing
+from openem.devices.models import InboxItem
 from openem.errors import Conflict, NotFound
 from openem.ingest.models import DeviceEvent
 from openem.locations.models import Position
@@ -49,6 +50,7 @@ def _holds_everything(session: Session, person: Enrolled, data_dir: Path) -> boo
         and _count(session, Order, subject_id=person.subject_id) == 1
         and _count(session, Position, subject_id=person.subject_id) == 2
         and _count(session, DeviceEvent, subject_id=person.subject_id) == 2
+        and _count(session, InboxItem, subject_id=person.subject_id) == 1
         and session.get(store.BlobRecord, person.blob_id) is not None
         and store.blob_path(data_dir, person.blob_id).exists()
         and person.archive.exists()
@@ -96,6 +98,7 @@ def test_nothing_due_survives_and_nothing_else_is_touched(
         assert _count(session, Order, subject_id=due.subject_id) == 0
         assert _count(session, Position, subject_id=due.subject_id) == 0
         assert _count(session, DeviceEvent, subject_id=due.subject_id) == 0
+        assert _count(session, InboxItem, subject_id=due.subject_id) == 0
         assert session.get(store.BlobRecord, due.blob_id) is None
         outbox = session.scalars(select(OutboxMessage.payload)).all()
         assert not [p for p in outbox if str(due.subject_id).encode() in p]

@@ -113,6 +113,7 @@ def test_archive_holds_every_record_class_and_the_access_log(
         "records/reviews.json",
         "records/rights_requests.json",
         "records/privacy_notices.json",
+        "records/device_inbox.json",
         "records/photos.json",
         "records/checkin_decisions.json",
         "records/alerts.json",
@@ -121,7 +122,9 @@ def test_archive_holds_every_record_class_and_the_access_log(
     sections = json.loads(archive.read("manifest.json"))["sections"]
     assert sections["positions"] == 1 and sections["device_events"] == 1
     assert sections["identity"] == 2 and sections["privacy_notices"] == 1
-    assert sections["rights_requests"] == 1
+    assert sections["rights_requests"] == 1 and sections["device_inbox"] == 1
+    [notice] = json.loads(archive.read("records/device_inbox.json"))
+    assert notice["kind"] == "notice" and notice["payload"]["language"] == "pl"
     assert archive.read(f"photos/{me.blob_id}.jpg") == b"\xff\xd8fictional photo"
     trail = json.loads(archive.read("trail.geojson"))
     assert trail["type"] == "FeatureCollection"
