@@ -125,6 +125,34 @@ def users_create(
         typer.echo(secret)
 
 
+@users_app.command("reset-password")
+def users_reset_password(username: Annotated[str, typer.Option(help="Login name.")]) -> None:
+    """Set a new password for an account (a forgotten one; asked for twice, never taken as
+    an argument): clears a lockout and ends the account's sessions. Audited."""
+    from openem.access import account
+    from openem.access.principal import SYSTEM
+    from openem.access.service import find_user_by_username
+    from openem.errors import Invalid
+
+    password = getpass.getpass("New password (at least 12 characters): ")
+    if getpass.getpass("The same again: ") != password:
+        console.print("the two passwords differ; nothing changed")
+        raise typer.Exit(1)
+    factory = make_session_factory(make_engine(get_settings().database_url))
+    with transaction(factory) as session:
+        user = find_user_by_username(session, username=username)
+        if user is None:
+            console.print("no such user")
+            raise typer.Exit(1)
+        try:
+            ended = account.reset_password(session, principal=SYSTEM, user=user,
+                                           new=password, now=utcnow())
+        except Invalid as error:
+            console.print(str(error))
+            raise typer.Exit(1) from None
+    console.print(f"password set; {ended} open session(s) ended")
+
+
 @users_app.command("reset-totp")
 def users_reset_totp(username: Annotated[str, typer.Option(help="Login name.")]) -> None:
     """Remove an account's second factor (a lost phone): the next sign-in takes the

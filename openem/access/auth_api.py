@@ -8,10 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from openem.access import account, sessions, tokens, totp
 from openem.access import login as login_service
-from openem.access import sessions, tokens, totp
 from openem.access.auth_schemas import (
     LoginIn,
+    PasswordChangedOut,
+    PasswordChangeIn,
     SessionOut,
     TokenCreate,
     TokenIssuedOut,
@@ -37,6 +39,7 @@ from openem.http.ratelimit import RateLimiter, client_key
 router = APIRouter(prefix="/api/v1", tags=["authentication"])
 
 Self = Annotated[Principal, Depends(requires("account:self", during_setup=True))]
+Owner = Annotated[Principal, Depends(requires("account:self"))]
 OwnTokens = Annotated[Principal, Depends(requires("tokens:own"))]
 
 
@@ -180,3 +183,17 @@ def list_tokens(session: DbSession, principal: OwnTokens) -> list[ApiToken]:
 @router.delete("/tokens/{token_id}", response_model=TokenOut)
 def revoke_token(token_id: uuid.UUID, session: DbSession, principal: OwnTokens) -> ApiToken:
     return tokens.revoke_own(session, principal=principal, token_id=token_id, now=utcnow())
+
+
+@router.post("/auth/password", response_model=PasswordChangedOut)
+def change_password(
+    data: PasswordChangeIn, session: DbSession, principal: Owner, request: Request
+) -> PasswordChangedOut:
+    """Change your own password with the current one (signed in to the dashboard, not with
+    an API token); your other sessions end."""
+    row = _current(session, principal)
+    ended = account.change_password(
+        session, principal=principal, user=row.user, current=data.current_password,
+        new=data.new_password, now=utcnow(), rules=login_rules(settings_of(request)),
+    )
+    return PasswordChangedOut(other_sessions_ended=ended)

@@ -37,6 +37,15 @@ class TotpConfirmIn(Strict):
     code: str = Field(pattern=r"^[0-9]{6}$")
 
 
+class PasswordChangeIn(Strict):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class PasswordChangedOut(BaseModel):
+    other_sessions_ended: int
+
+
 class TokenCreate(Strict):
     label: str = Field(min_length=1, max_length=100)
     scopes: list[str] = Field(default_factory=list, max_length=50)

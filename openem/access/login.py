@@ -57,7 +57,7 @@ def _principal(user: User, source: str | None) -> Principal:
     )
 
 
-def _count_failure(
+def count_failure(
     own: Session, *, user_id: uuid.UUID, now: datetime, rules: LoginRules, source: str | None
 ) -> None:
     user = own.get(User, user_id)
@@ -90,7 +90,7 @@ def _refuse(
         user_id = user.id
         defer(
             session,
-            lambda own: _count_failure(own, user_id=user_id, now=now, rules=rules, source=source),
+            lambda own: count_failure(own, user_id=user_id, now=now, rules=rules, source=source),
         )
     return LoginRefused()
 

@@ -106,11 +106,18 @@ def revoke(row: StaffSession, *, now: datetime) -> None:
     row.revoked_at = now
 
 
-def revoke_all_for(session: Session, *, user_id: object, now: datetime) -> None:
+def revoke_all_for(
+    session: Session, *, user_id: object, now: datetime, keep: object | None = None
+) -> int:
+    """End the user's open sessions (all but ``keep``, the one in use); how many."""
     rows = session.scalars(
         select(StaffSession).where(
             StaffSession.user_id == user_id, StaffSession.revoked_at.is_(None)
         )
     )
+    ended = 0
     for row in rows:
-        row.revoked_at = now
+        if row.id != keep:
+            row.revoked_at = now
+            ended += 1
+    return ended

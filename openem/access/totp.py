@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from openem.access import audit
 from openem.access.models import User
 from openem.access.principal import Principal
+from openem.access.sessions import revoke_all_for
 from openem.crypto.envelope import EnvelopeError, KeyRing, SealedBlob, open_, rewrap, seal
 from openem.errors import Conflict, Invalid
 from openem.logs import get_logger
@@ -141,13 +142,15 @@ def confirm(
 
 
 def reset(session: Session, *, principal: Principal, user: User, now: datetime) -> None:
-    """Remove the account's second factor (a lost phone, an unreadable secret): the next
-    sign-in takes the password alone, and a role that needs TOTP must enrol again."""
+    """Remove the account's second factor (a lost phone, an unreadable secret) and end its
+    open sessions: the next sign-in takes the password alone, and a role that needs TOTP
+    must enrol again."""
     if user.totp_secret is None and not enrolled(user):
         raise Conflict("TOTP is not set up for this account")
     user.totp_secret = None
     user.totp_enabled_at = None
     user.totp_last_counter = None
+    revoke_all_for(session, user_id=user.id, now=now)  # a lost phone may hold one
     _record(session, principal, "totp.reset", user, now)
 
 

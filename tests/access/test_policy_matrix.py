@@ -34,6 +34,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/auth/session"): STAFF,
     ("POST", "/api/v1/auth/totp/confirmation"): STAFF,
     ("POST", "/api/v1/auth/totp/enrolment"): STAFF,
+    ("POST", "/api/v1/auth/password"): STAFF,
     ("GET", "/api/v1/tokens"): STAFF,
     ("POST", "/api/v1/tokens"): STAFF,
     ("DELETE", "/api/v1/tokens/{token_id}"): STAFF,

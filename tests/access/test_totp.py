@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyotp
@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from openem.access import totp
 from openem.access.models import AuditEntry, Role, User
 from openem.access.principal import SYSTEM
+from openem.access.sessions import open_session
 from openem.cli import app
 from openem.config import get_settings
 from openem.crypto.envelope import EnvelopeError, KeyRing, generate_keyring
@@ -128,7 +129,10 @@ def test_a_reset_removes_the_second_factor_and_is_audited(
 ) -> None:
     with sessions() as session, session.begin():
         user, _ = _enrolled(session, keyring)
+        opened = open_session(session, user=user, mfa_done=True, now=NOW,
+                              max_age=timedelta(hours=12), source=None)
         totp.reset(session, principal=SYSTEM, user=user, now=NOW)
+        assert opened.row.revoked_at == NOW  # a lost phone may hold a signed-in session
         assert not totp.enrolled(user)
         assert (user.totp_secret, user.totp_last_counter) == (None, None)
         with pytest.raises(Conflict):
