@@ -1,4 +1,4 @@
-"""Staff write to the wearer; the device's inbox delivers it, and staff see it arrive and be read."""
+"""Staff write to the wearer; the device inbox delivers it; staff see it arrive and be read."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from openem.db.engine import make_engine
 from openem.db.session import make_session_factory
 from tests.conftest import bearer
 from tests.support.devices import pair, send
+from tests.support.factories import PASSWORD
 from tests.support.server import free_port, running, wait_for_health
 from tests.web.browser import CHROMIUM_ARGS, Seed, chromium_path, screenshot, seed
 
@@ -229,3 +230,60 @@ def test_auditor_places_a_legal_hold_from_the_retention_page(
         assert [e.actor_id for e in placed] == [data.user_ids["auditor"]]
     finally:
         page.context.close()
+
+
+def test_a_caseworker_writes_to_the_wearer_from_the_subject_page(
+    caseworker: Any, server: tuple[str, Seed, sessionmaker[Session]]
+) -> None:
+    from openem.devices.models import InboxItem
+
+    _, data, sessions = server
+    page = caseworker
+    page.goto(f"/subjects/{data.subject_id}")
+    panel = page.locator("#messages-panel")
+    expect(panel.locator("#messages")).to_contain_text("No messages.")
+    panel.get_by_label("Message").fill("Your appointment moved to Thursday 10:00.")
+    panel.get_by_role("button", name="Send to the device").click()
+    expect(panel.locator("#messages")).to_contain_text(
+        "Your appointment moved to Thursday 10:00."
+    )
+    expect(panel.locator("#messages")).to_contain_text("waiting for the device")
+    screenshot(page, "subject-message-sent")
+    panel.get_by_label("Language").fill("Polish")
+    panel.get_by_label("Message").fill("Prosze zadzwonic.")
+    panel.get_by_role("button", name="Send to the device").click()  # refused by the browser
+    expect(panel.locator("#messages li")).to_have_count(1)
+    with sessions() as session:
+        sent = session.scalars(select(InboxItem).where(InboxItem.kind == "message")).all()
+    assert [(item.subject_id, item.payload["text"]) for item in sent] == [
+        (data.subject_id, "Your appointment moved to Thursday 10:00.")
+    ]
+
+
+def test_a_caseworker_changes_their_password_on_the_account_page(
+    caseworker: Any, server: tuple[str, Seed, sessionmaker[Session]]
+) -> None:
+    _, _, sessions = server
+    page = caseworker
+    page.goto("/account")
+    form = page.locator("#password-form")
+
+    def change(current: str, new: str, again: str | None = None) -> None:
+        form.get_by_label("Current password").fill(current)
+        form.get_by_label("New password", exact=True).fill(new)
+        form.get_by_label("New password again").fill(again or new)
+        form.get_by_role("button", name="Change password").click()
+
+    change(PASSWORD, "violet tractor seventeen lamps", "violet tractor seventeen lampz")
+    expect(page.locator("#password-error")).to_have_text("The two new passwords differ.")
+    change("not the password at all", "violet tractor seventeen lamps")
+    expect(page.locator("#password-error")).to_contain_text("current password is wrong")
+    change(PASSWORD, "violet tractor seventeen lamps")
+    expect(page.locator("#password-done")).to_contain_text("Password changed.")
+    screenshot(page, "account-password-changed")
+    change("violet tractor seventeen lamps", PASSWORD)  # as it was, for the other tests
+    expect(page.locator("#password-done")).to_contain_text("Password changed.")
+    with sessions() as session:
+        changes = session.scalars(select(AuditEntry.action).where(
+            AuditEntry.action == "user.password_change")).all()
+    assert len(changes) == 2
