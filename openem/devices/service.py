@@ -96,6 +96,9 @@ def update_device(
     require(principal, "devices:write")
     device = get_device(session, principal=principal, device_id=device_id)
     if data.state is not None:
+        if data.state == DeviceState.assigned and device.state != DeviceState.assigned:
+            raise Invalid("a device is assigned to an order through its assignment",
+                          field="state")
         change_state(device, data.state)
         if device.state != DeviceState.assigned:
             end_assignment(session, device, now=now)

@@ -283,8 +283,9 @@ def _apply_monitoring_mode(
     order = session.get(Order, device.order_id)
     kept: list[AnyItem] = []
     for item in items:
-        reason = why_dropped(session, order=order, at=item.ts) if isinstance(
-            item, PositionItem) else None
+        reason = None
+        if isinstance(item, PositionItem):
+            reason = why_dropped(session, order=order, at=item.ts)
         if reason is not None:
             result.dropped.append((item.seq, reason))
         else:

@@ -158,3 +158,15 @@ def test_a_firmware_change_keeps_the_assignment(
     assert response.json()["order_id"] == order["id"]
     [open_] = _assignments(sessions, device)
     assert open_.unassigned_at is None
+
+
+def test_a_device_is_put_on_an_order_only_through_its_assignment(
+    client: TestClient, staff_tokens: dict[str, str], admin: dict[str, str]
+) -> None:
+    device = pair(client, staff_tokens["admin"])
+    response = client.patch(f"/api/v1/devices/{device.device_id}", json={"state": "assigned"},
+                            headers=admin)
+    assert response.status_code == 422, response.text
+    assert "through its assignment" in response.json()["detail"]
+    state = client.get(f"/api/v1/devices/{device.device_id}", headers=admin).json()["state"]
+    assert state == "paired"
