@@ -21,9 +21,9 @@ from openem.devices import inbox
 from openem.devices import service as devices_service
 from openem.devices.models import Device, DeviceState, InboxItem
 from openem.errors import Invalid, NotFound
-from openem.retention import translations
 from openem.retention.models import PrivacyNotice
 from openem.retention.schedules import Schedule, schedules_from_settings
+from openem.subjects import wording as translations
 from openem.subjects.models import Order, Subject
 
 NOTICE_VERSION = "2026-1"

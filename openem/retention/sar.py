@@ -28,9 +28,9 @@ from openem.crypto.envelope import KeyRing
 from openem.errors import NotFound
 from openem.retention import exporters as builtin_exporters
 from openem.retention import summary as render
-from openem.retention import translations
 from openem.retention.registry import ExportScope, ExportSection, exporters
 from openem.retention.schedules import ORDER_END, Schedule
+from openem.subjects import wording as translations
 from openem.subjects.models import Subject
 
 # Sections every archive names, held or not, so the subject sees what was checked.

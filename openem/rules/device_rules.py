@@ -19,6 +19,8 @@ from openem.rules import state as rule_state
 from openem.rules.config import RulesConfig
 from openem.rules.findings import AlertType, Evidence, Finding
 from openem.rules.sink import AlertSink
+from openem.subjects import wording
+from openem.subjects.models import Subject
 
 DEVICE_RULE = "device"
 BATTERY_RULE = "battery"
@@ -99,10 +101,8 @@ def _battery(
     else:
         crossed = [t for t in config.battery_warning_levels if level <= t and t not in warned]
         if crossed:
-            inbox.post(session, device_id=device_id, kind="message", now=now, payload={
-                "topic": "battery_low", "level": level, "tier": min(crossed),
-                "text": f"Battery at {level}%. Please charge your device now.",
-            })
+            _warn_wearer(session, subject_id=subject_id, device_id=device_id, level=level,
+                         tier=min(crossed), now=now)
             warned.extend(crossed)
         if level <= config.battery_alert_level and ongoing is None:
             sink.raise_condition(session, Finding(
@@ -117,3 +117,16 @@ def _battery(
 
 def last_battery(session: Session, *, subject_id: uuid.UUID, device_id: uuid.UUID) -> Any:
     return rule_state.load(session, subject_id=subject_id, rule=BATTERY_RULE, key=str(device_id))
+
+
+def _warn_wearer(
+    session: Session, *, subject_id: uuid.UUID, device_id: uuid.UUID, level: int, tier: int,
+    now: datetime,
+) -> None:
+    """A low-battery message on the device, in the wearer's language where translated."""
+    subject = session.get(Subject, subject_id)
+    language = wording.resolve(subject.language if subject else None)
+    inbox.post(session, device_id=device_id, kind="message", now=now, payload={
+        "topic": "battery_low", "level": level, "tier": tier, "language": language,
+        "text": wording.texts(language)["battery_low"].format(level=level),
+    })

@@ -1,6 +1,8 @@
-"""Texts for subjects in their own language: English, and Polish as the first translation.
+"""What wearers read, in their own language: English, and Polish as the first translation.
+Every domain that writes to a wearer (privacy notices, battery warnings, the
+subject-access summary) takes its texts from here.
 
-Add a language by dropping ``<code>.json`` with the same keys beside en.json.
+Add a language by dropping ``<code>.json`` with the same keys in ``wording/``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-FOLDER = Path(__file__).parent / "translations"
+FOLDER = Path(__file__).parent / "wording"
 FALLBACK = "en"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,6 +31,8 @@ def test_low_battery_warns_the_wearer_at_each_tier_before_any_technical_alert(
             assert w.alerts() == []
     warnings = [i.payload for i in w.inbox() if i.kind == "message"]
     assert [p["tier"] for p in warnings] == [30, 15, 5]
+    assert warnings[0]["text"] == "Battery at 29%. Please charge your device now."
+    assert {p["language"] for p in warnings} == {"en"}
     [alert] = w.alerts()
     assert alert.type == AlertType.battery_low and alert.alert_class == "technical"
     assert max(i.created_at for i in w.inbox()) <= alert.raised_at
@@ -143,3 +146,16 @@ def test_the_sweep_never_raises_for_an_order_past_its_end(sessions: sessionmaker
     with transaction(sessions) as session:
         assert assigned_health(session, now=T0 + minutes(5)) != []
         assert assigned_health(session, now=T0 + minutes(10)) == []
+
+
+@pytest.mark.parametrize(("language", "shown_in", "text"), [
+    ("pl-PL", "pl", "Bateria: 14%. Naładuj teraz urządzenie."),
+    ("ti", "en", "Battery at 14%. Please charge your device now."),  # not translated yet
+])
+def test_the_battery_warning_is_in_the_wearers_language_where_translated(
+    language: str, shown_in: str, text: str, sessions: sessionmaker[Session],
+) -> None:
+    w = wearer(sessions, start=T0, language=language)
+    w.send([w.item("battery", T0, level=14, charging=False)], received_at=T0)
+    [warning] = [i.payload for i in w.inbox() if i.kind == "message"]
+    assert (warning["text"], warning["language"]) == (text, shown_in)

@@ -143,11 +143,12 @@ def wearer(
     timezone: str = "Europe/London",
     risk_level: str = "medium",
     caseload_team: str = "north",
+    language: str = "en",
 ) -> Wearer:
     """A subject with an order and an assigned smartwatch, as of `start`."""
     with transaction(sessions) as session:
         subject = factories.subject(session, timezone=timezone, risk_level=risk_level,
-                                    caseload_team=caseload_team)
+                                    caseload_team=caseload_team, language=language)
         order = factories.order(session, subject.id)
         device = devices_service.register_device(
             session, principal=SYSTEM,
