@@ -54,12 +54,24 @@ def configure(
 
 
 def pending(
-    session: Session, *, device_id: uuid.UUID, now: datetime, limit: int = 100
+    session: Session,
+    *,
+    device_id: uuid.UUID,
+    subject_id: uuid.UUID | None,
+    now: datetime,
+    limit: int = 100,
 ) -> list[InboxItem]:
+    """What the device has not acknowledged, oldest first; only what was for its current
+    wearer (``subject_id``), so a re-used device never shows the last wearer's items."""
     items = list(
         session.scalars(
             select(InboxItem)
-            .where(InboxItem.device_id == device_id, InboxItem.acked_at.is_(None))
+            .where(
+                InboxItem.device_id == device_id,
+                InboxItem.subject_id.is_not_distinct_from(subject_id),
+                InboxItem.acked_at.is_(None),
+                InboxItem.withdrawn_at.is_(None),
+            )
             .order_by(InboxItem.id)
             .limit(limit)
         )
@@ -77,5 +89,19 @@ def acknowledge(session: Session, *, device_id: uuid.UUID, ids: list[int], now: 
             InboxItem.device_id == device_id, InboxItem.id.in_(ids), InboxItem.acked_at.is_(None)
         )
         .values(acked_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def withdraw(session: Session, *, device_id: uuid.UUID, now: datetime) -> int:
+    """The device leaves its order: what it has not acknowledged is never sent again."""
+    result = session.execute(
+        update(InboxItem)
+        .where(
+            InboxItem.device_id == device_id,
+            InboxItem.acked_at.is_(None),
+            InboxItem.withdrawn_at.is_(None),
+        )
+        .values(withdrawn_at=now)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

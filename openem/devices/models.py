@@ -112,3 +112,5 @@ class InboxItem(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
     acked_at: Mapped[datetime | None]
+    # Not acknowledged when the device left the order: never sent to anyone again.
+    withdrawn_at: Mapped[datetime | None]

@@ -88,6 +88,9 @@ class WearerMessageOut(BaseModel):
     sent_at: datetime
     delivered_at: datetime | None
     acked_at: datetime | None
+    withdrawn_at: datetime | None = Field(
+        description="Not acknowledged when the device left the order: never shown"
+    )
 
     @classmethod
     def from_item(cls, item: InboxItem) -> WearerMessageOut:
@@ -95,4 +98,5 @@ class WearerMessageOut(BaseModel):
             id=item.id, device_id=item.device_id, topic=item.payload.get("topic"),
             text=str(item.payload.get("text", "")), language=item.payload.get("language"),
             sent_at=item.created_at, delivered_at=item.delivered_at, acked_at=item.acked_at,
+            withdrawn_at=item.withdrawn_at,
         )

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from openem.access import audit
 from openem.access.policy import require
 from openem.access.principal import SYSTEM, Principal
+from openem.devices import inbox
 from openem.devices.models import Device, DeviceAssignment, DeviceHealth, DeviceState
 from openem.devices.schemas import DeviceCreate, DeviceHealthOut, DeviceUpdate
 from openem.errors import Conflict, Invalid, NotFound
@@ -69,9 +70,10 @@ def change_state(device: Device, state: str) -> None:
 
 
 def end_assignment(session: Session, device: Device, *, now: datetime) -> None:
-    """The device no longer serves its order: the assignment is closed, and the device
-    and its health row no longer name the subject, so nothing it sends from now on is
-    theirs (no alerts, no caseload status). No-op for a device serving no order."""
+    """The device no longer serves its order: the assignment is closed, the device and
+    its health row no longer name the subject, so nothing it sends from now on is theirs
+    (no alerts, no caseload status), and what its inbox still held for them is withdrawn.
+    No-op for a device serving no order."""
     if device.order_id is None and device.subject_id is None:
         return
     session.execute(
@@ -82,6 +84,7 @@ def end_assignment(session: Session, device: Device, *, now: datetime) -> None:
     session.execute(
         update(DeviceHealth).where(DeviceHealth.device_id == device.id).values(subject_id=None)
     )
+    inbox.withdraw(session, device_id=device.id, now=now)
     device.order_id = device.subject_id = None
 
 

@@ -155,7 +155,8 @@ async def read_inbox(request: Request) -> JSONResponse:
                 "created_at": item.created_at.isoformat(),
                 "payload": item.payload,
             }
-            for item in inbox.pending(session, device_id=device.id, now=now)
+            for item in inbox.pending(session, device_id=device.id,
+                                      subject_id=device.subject_id, now=now)
         ]
 
     items = await run_in_threadpool(_with_retry, _sessions(request), work)

@@ -121,7 +121,8 @@ def test_an_unanswered_delivered_prompt_is_missed_and_reaches_the_rules(
     assert item.payload["prompt_id"] == str(prompt.id)
     assert item.payload["challenge"] == prompt.challenge
     with transaction(sessions) as session:  # the watch fetched its inbox
-        inbox.pending(session, device_id=w.device_id, now=prompt.scheduled_at)
+        inbox.pending(session, device_id=w.device_id, subject_id=w.subject_id,
+                      now=prompt.scheduled_at)
     _cycle(sessions, prompt.expires_at)
     events = _feed_rules(sessions, w, prompt.expires_at)
     assert [(e["outcome"], e["reason"]) for e in events] == [("missed", "no_response")]
@@ -151,7 +152,8 @@ def test_an_answer_received_but_never_decided_is_technical_not_missed(
     prompt = _tomorrows_prompts(sessions, w, start)[0]
     _cycle(sessions, prompt.scheduled_at)
     with transaction(sessions) as session:  # fetched, answered, then the server failed
-        inbox.pending(session, device_id=w.device_id, now=prompt.scheduled_at)
+        inbox.pending(session, device_id=w.device_id, subject_id=w.subject_id,
+                      now=prompt.scheduled_at)
         row = session.get(CheckinPrompt, prompt.id)
         assert row is not None
         row.answered_at = prompt.scheduled_at + timedelta(minutes=2)

@@ -170,3 +170,26 @@ def test_a_device_is_put_on_an_order_only_through_its_assignment(
     assert "through its assignment" in response.json()["detail"]
     state = client.get(f"/api/v1/devices/{device.device_id}", headers=admin).json()["state"]
     assert state == "paired"
+
+
+def test_a_reused_device_never_shows_the_last_wearers_inbox(
+    client: TestClient, staff_tokens: dict[str, str], admin: dict[str, str]
+) -> None:
+    first, device = _assigned(client, staff_tokens)
+    caseworker = bearer(staff_tokens["caseworker"])
+    sent = client.post(f"/api/v1/subjects/{first['subject_id']}/messages",
+                       json={"text": "Your appointment moved."}, headers=caseworker)
+    assert sent.status_code == 201, sent.text
+    client.delete(f"/api/v1/devices/{device.device_id}/assignment", headers=admin)
+    [withdrawn] = client.get(f"/api/v1/subjects/{first['subject_id']}/messages",
+                             headers=caseworker).json()["items"]
+    assert withdrawn["withdrawn_at"] is not None and withdrawn["delivered_at"] is None
+
+    second = _order(client, staff_tokens)
+    client.post(f"/api/v1/devices/{device.device_id}/assignment",
+                json={"order_id": second["id"]}, headers=admin)
+    inbox = client.get("/device/v1/inbox", headers=device.signed("GET", "/device/v1/inbox"))
+    assert inbox.status_code == 200, inbox.text
+    items = inbox.json()["items"]
+    assert [item["kind"] for item in items] == ["notice"]  # the new wearer's privacy notice
+    assert "Your appointment moved." not in inbox.text

@@ -8,6 +8,7 @@ const form = document.getElementById("message-form");
 
 function status(message) {
   if (message.acked_at) return "read on the device";
+  if (message.withdrawn_at) return "withdrawn: the device left the order unread";
   if (message.delivered_at) return "on the device";
   return "waiting for the device";
 }
