@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvicorn
@@ -21,6 +21,9 @@ from openem.db import migrate as migrations
 from openem.db.base import utcnow
 from openem.db.engine import is_sqlite, make_engine
 from openem.db.session import make_session_factory, transaction
+
+if TYPE_CHECKING:
+    from openem.access.models import User
 
 app = typer.Typer(help="OpenEM electronic-monitoring platform.", no_args_is_help=True)
 users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
@@ -125,13 +128,23 @@ def users_create(
         typer.echo(secret)
 
 
+def _staff_account(session: Session, username: str) -> User:
+    """The account named ``username``; exits with a message when there is none."""
+    from openem.access.service import find_user_by_username
+
+    user = find_user_by_username(session, username=username)
+    if user is None:
+        console.print("no such user")
+        raise typer.Exit(1)
+    return user
+
+
 @users_app.command("reset-password")
 def users_reset_password(username: Annotated[str, typer.Option(help="Login name.")]) -> None:
     """Set a new password for an account (a forgotten one; asked for twice, never taken as
     an argument): clears a lockout and ends the account's sessions. Audited."""
     from openem.access import account
     from openem.access.principal import SYSTEM
-    from openem.access.service import find_user_by_username
     from openem.errors import Invalid
 
     password = getpass.getpass("New password (at least 12 characters): ")
@@ -140,10 +153,7 @@ def users_reset_password(username: Annotated[str, typer.Option(help="Login name.
         raise typer.Exit(1)
     factory = make_session_factory(make_engine(get_settings().database_url))
     with transaction(factory) as session:
-        user = find_user_by_username(session, username=username)
-        if user is None:
-            console.print("no such user")
-            raise typer.Exit(1)
+        user = _staff_account(session, username)
         try:
             ended = account.reset_password(session, principal=SYSTEM, user=user,
                                            new=password, now=utcnow())
@@ -159,15 +169,11 @@ def users_reset_totp(username: Annotated[str, typer.Option(help="Login name.")])
     password alone, and a role that needs TOTP must set it up again. Audited."""
     from openem.access import totp
     from openem.access.principal import SYSTEM
-    from openem.access.service import find_user_by_username
     from openem.errors import Conflict
 
     factory = make_session_factory(make_engine(get_settings().database_url))
     with transaction(factory) as session:
-        user = find_user_by_username(session, username=username)
-        if user is None:
-            console.print("no such user")
-            raise typer.Exit(1)
+        user = _staff_account(session, username)
         try:
             totp.reset(session, principal=SYSTEM, user=user, now=utcnow())
         except Conflict as error:

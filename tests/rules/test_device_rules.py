@@ -14,7 +14,7 @@ from openem.db.session import transaction
 from openem.devices.models import Device
 from openem.devices.service import assigned_health
 from openem.subjects.models import Order
-from tests.support.rules import HOME, minutes, wearer
+from tests.support.rules import HOME, Wearer, minutes, wearer
 
 T0 = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
 TAMPER = {AlertType.strap_tamper, AlertType.case_tamper, AlertType.device_removed}
@@ -106,6 +106,15 @@ def test_device_silent_is_nothing_at_all(sessions: sessionmaker[Session]) -> Non
     assert w.alerts()[0].ended_at == T0 + minutes(40)
 
 
+def _end_order(sessions: sessionmaker[Session], w: Wearer, *, at: datetime) -> None:
+    with transaction(sessions) as session:
+        device = session.get(Device, w.device_id)
+        assert device is not None
+        order = session.get(Order, device.order_id)
+        assert order is not None
+        order.ends_at = at
+
+
 def test_an_ended_order_releases_its_device_and_nobody_is_chased_for_it(
     sessions: sessionmaker[Session],
 ) -> None:
@@ -114,12 +123,7 @@ def test_an_ended_order_releases_its_device_and_nobody_is_chased_for_it(
     w.sweep(T0 + minutes(35))
     [silent] = w.alerts()
     assert silent.ended_at is None
-    with transaction(sessions) as session:
-        device = session.get(Device, w.device_id)
-        assert device is not None
-        order = session.get(Order, device.order_id)
-        assert order is not None
-        order.ends_at = T0 + minutes(40)
+    _end_order(sessions, w, at=T0 + minutes(40))
     w.sweep(T0 + minutes(41))
     [ended] = w.alerts()
     assert ended.ended_at == T0 + minutes(41)
@@ -137,12 +141,7 @@ def test_an_ended_order_releases_its_device_and_nobody_is_chased_for_it(
 
 def test_the_sweep_never_raises_for_an_order_past_its_end(sessions: sessionmaker[Session]) -> None:
     w = wearer(sessions, start=T0)
-    with transaction(sessions) as session:
-        device = session.get(Device, w.device_id)
-        assert device is not None
-        order = session.get(Order, device.order_id)
-        assert order is not None
-        order.ends_at = T0 + minutes(10)
+    _end_order(sessions, w, at=T0 + minutes(10))
     with transaction(sessions) as session:
         assert assigned_health(session, now=T0 + minutes(5)) != []
         assert assigned_health(session, now=T0 + minutes(10)) == []
