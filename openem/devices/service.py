@@ -13,7 +13,13 @@ from openem.access import audit
 from openem.access.policy import require
 from openem.access.principal import SYSTEM, Principal
 from openem.devices import inbox
-from openem.devices.models import Device, DeviceAssignment, DeviceHealth, DeviceState
+from openem.devices.models import (
+    Device,
+    DeviceAssignment,
+    DeviceHealth,
+    DeviceSecret,
+    DeviceState,
+)
 from openem.devices.schemas import DeviceCreate, DeviceHealthOut, DeviceUpdate
 from openem.errors import Conflict, Invalid, NotFound
 from openem.pagination import Page, paginate
@@ -72,8 +78,8 @@ def change_state(device: Device, state: str) -> None:
 def end_assignment(session: Session, device: Device, *, now: datetime) -> None:
     """The device no longer serves its order: the assignment is closed, the device and
     its health row no longer name the subject, so nothing it sends from now on is theirs
-    (no alerts, no caseload status), and what its inbox still held for them is withdrawn.
-    No-op for a device serving no order."""
+    (no alerts, no caseload status), what its inbox still held for them is withdrawn, and
+    its tracker-app secret is revoked. No-op for a device serving no order."""
     if device.order_id is None and device.subject_id is None:
         return
     session.execute(
@@ -85,6 +91,12 @@ def end_assignment(session: Session, device: Device, *, now: datetime) -> None:
         update(DeviceHealth).where(DeviceHealth.device_id == device.id).values(subject_id=None)
     )
     inbox.withdraw(session, device_id=device.id, now=now)
+    # A tracker app runs on the wearer's own phone and would go on reporting where they are.
+    session.execute(
+        update(DeviceSecret)
+        .where(DeviceSecret.device_id == device.id, DeviceSecret.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
     device.order_id = device.subject_id = None
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import time
 import uuid
 from typing import Any
 
@@ -17,7 +19,7 @@ from openem.devices.models import DeviceAssignment, DeviceHealth
 from openem.locations.models import Position
 from tests.conftest import bearer
 from tests.support import factories
-from tests.support.devices import TestDevice, pair, send
+from tests.support.devices import TestDevice, pair, register, send
 
 
 @pytest.fixture
@@ -193,3 +195,25 @@ def test_a_reused_device_never_shows_the_last_wearers_inbox(
     items = inbox.json()["items"]
     assert [item["kind"] for item in items] == ["notice"]  # the new wearer's privacy notice
     assert "Your appointment moved." not in inbox.text
+
+
+def test_a_tracker_app_is_shut_out_when_its_phone_leaves_the_order(
+    client: TestClient, staff_tokens: dict[str, str], admin: dict[str, str],
+    sessions: sessionmaker[Session],
+) -> None:
+    phone = register(client, staff_tokens["admin"])
+    secret = client.post(f"/api/v1/devices/{phone['id']}/tracker-secret",
+                         headers=admin).json()["secret"]
+    order = _order(client, staff_tokens)
+    assigned = client.post(f"/api/v1/devices/{phone['id']}/assignment",
+                           json={"order_id": order["id"]}, headers=admin)
+    assert assigned.status_code == 200, assigned.text
+    basic = base64.b64encode(f"{phone['serial']}:{secret}".encode()).decode()
+    fix = {"_type": "location", "lat": 51.5, "lon": -0.12, "tst": int(time.time()) - 5}
+    headers = {"Authorization": f"Basic {basic}"}
+    assert client.post("/device/v1/owntracks", json=fix, headers=headers).status_code == 200
+    client.delete(f"/api/v1/devices/{phone['id']}/assignment", headers=admin)
+    fix["tst"] += 1
+    assert client.post("/device/v1/owntracks", json=fix, headers=headers).status_code == 401
+    with sessions() as session:
+        assert len(session.scalars(select(Position)).all()) == 1
