@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, true
 from sqlalchemy.orm import InstrumentedAttribute
 
+from openem.access.models import Role
 from openem.access.policy import caseload_filter, may_read_subject
 from openem.access.principal import Principal
 from openem.errors import Forbidden
@@ -34,3 +35,18 @@ def subject_filter(
     """A WHERE clause keeping only subjects the principal may see."""
     clause = caseload_filter(principal, team_column)
     return true() if clause is None else clause
+
+
+def require_own_caseload(principal: Principal, *, caseload_team: str | None) -> None:
+    """For acts a permission gives to case workers and to roles that see every subject
+    (supervisors, auditors): a case worker acts only on their own caseload."""
+    if principal.role == Role.caseworker:
+        require_subject(principal, caseload_team=caseload_team)
+
+
+def own_caseload_filter(
+    principal: Principal, team_column: InstrumentedAttribute[str | None]
+) -> ColumnElement[bool]:
+    """A WHERE clause for :func:`require_own_caseload`'s rule: a case worker's own
+    caseload, every subject for the other roles."""
+    return subject_filter(principal, team_column) if principal.role == Role.caseworker else true()

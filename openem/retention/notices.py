@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from openem.access import audit
+from openem.access import audit, caseload
 from openem.access.policy import require
 from openem.access.principal import SYSTEM, Principal
 from openem.config import get_settings
@@ -82,6 +82,7 @@ def send_on_request(
     subject = session.get(Subject, subject_id)
     if subject is None:
         raise NotFound("no such subject")
+    caseload.require_own_caseload(principal, caseload_team=subject.caseload_team)
     devices = session.scalars(
         select(Device.id).where(
             Device.subject_id == subject_id, Device.state == DeviceState.assigned
@@ -148,6 +149,10 @@ def list_notices(
     session: Session, *, principal: Principal, subject_id: uuid.UUID
 ) -> list[NoticeStatus]:
     require(principal, "notices:read")
+    subject = session.get(Subject, subject_id)
+    if subject is None:
+        raise NotFound("no such subject")
+    caseload.require_own_caseload(principal, caseload_team=subject.caseload_team)
     rows = session.execute(
         select(PrivacyNotice, InboxItem)
         .join(InboxItem, InboxItem.id == PrivacyNotice.inbox_item_id)

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from openem.access import audit
+from openem.access import audit, caseload
 from openem.access.policy import require
 from openem.access.principal import Principal
 from openem.errors import Invalid, NotFound
@@ -38,8 +38,10 @@ def record_request(
     now: datetime,
 ) -> RightsRequest:
     require(principal, "rights:write")
-    if session.get(Subject, subject_id) is None:
+    subject = session.get(Subject, subject_id)
+    if subject is None:
         raise NotFound("no such subject")
+    caseload.require_own_caseload(principal, caseload_team=subject.caseload_team)
     if not detail.strip():
         raise Invalid("say what the subject asked for", field="detail")
     request = RightsRequest(
@@ -76,6 +78,8 @@ def close_request(
     request = session.get(RightsRequest, request_id)
     if request is None:
         raise NotFound("no such request")
+    subject = session.get_one(Subject, request.subject_id)
+    caseload.require_own_caseload(principal, caseload_team=subject.caseload_team)
     if request.status != RightsRequestStatus.open:
         raise Invalid("the request is already closed", field="status")
     if status not in FINAL[RightsRequestKind(request.kind)]:
@@ -121,7 +125,12 @@ def list_requests(
     open_only: bool = True,
 ) -> Sequence[RightsRequest]:
     require(principal, "rights:read")
-    query = select(RightsRequest).order_by(RightsRequest.received_at)
+    query = (
+        select(RightsRequest)
+        .join(Subject, Subject.id == RightsRequest.subject_id)
+        .where(caseload.own_caseload_filter(principal, Subject.caseload_team))
+        .order_by(RightsRequest.received_at)
+    )
     if subject_id is not None:
         query = query.where(RightsRequest.subject_id == subject_id)
     if open_only:

@@ -6,10 +6,10 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from openem.access import audit
+from openem.access import audit, caseload
 from openem.access.models import Role
 from openem.access.policy import require
 from openem.access.principal import SYSTEM, Principal
@@ -22,6 +22,7 @@ from openem.subjects.models import (
     OrderStatus,
     ReviewDecision,
     ReviewEscalation,
+    Subject,
 )
 
 DEFAULT_REVIEW_PERIOD = timedelta(days=91)
@@ -50,6 +51,8 @@ def record_review(
     order = session.get(Order, order_id)
     if order is None:
         raise NotFound("no such order")
+    subject = session.get_one(Subject, order.subject_id)
+    caseload.require_own_caseload(principal, caseload_team=subject.caseload_team)
     if order.status != OrderStatus.active:
         raise Invalid("the order has ended", field="order_id")
     if not reasons.strip():
@@ -117,11 +120,20 @@ def _apply(
         order.ends_at = min(order.ends_at, now)
 
 
+def _in_caseload(principal: Principal) -> Select[Order]:
+    """Orders, a case worker's own caseload only."""
+    return (
+        select(Order)
+        .join(Subject, Subject.id == Order.subject_id)
+        .where(caseload.own_caseload_filter(principal, Subject.caseload_team))
+    )
+
+
 def overdue(session: Session, *, principal: Principal, today: date) -> Sequence[Order]:
     """Active, unexpired orders whose review date has passed, most overdue first."""
     require(principal, "proportionality:read")
     query = (
-        select(Order)
+        _in_caseload(principal)
         .where(
             Order.status == OrderStatus.active,
             Order.next_review_on < today,
@@ -138,7 +150,7 @@ def upcoming(
     """Active, unexpired orders whose review falls due from today to ``days`` ahead."""
     require(principal, "proportionality:read")
     query = (
-        select(Order)
+        _in_caseload(principal)
         .where(
             Order.status == OrderStatus.active,
             Order.next_review_on >= today,
@@ -197,7 +209,12 @@ def escalations(
     session: Session, *, principal: Principal, open_only: bool = True
 ) -> Sequence[ReviewEscalation]:
     require(principal, "proportionality:read")
-    query = select(ReviewEscalation).order_by(ReviewEscalation.due_on)
+    query = (
+        select(ReviewEscalation)
+        .join(Subject, Subject.id == ReviewEscalation.subject_id)
+        .where(caseload.own_caseload_filter(principal, Subject.caseload_team))
+        .order_by(ReviewEscalation.due_on)
+    )
     if open_only:
         query = query.where(ReviewEscalation.resolved_at.is_(None))
     return session.scalars(query).all()

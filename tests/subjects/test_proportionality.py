@@ -32,7 +32,9 @@ NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
 
 def _principal(role: Role) -> Principal:
-    return Principal(user_id=uuid.uuid4(), role=role, organisation_id=uuid.uuid4())
+    """A member of staff; a case worker works the north caseload, as the subjects here."""
+    team = "north" if role == Role.caseworker else None
+    return Principal(user_id=uuid.uuid4(), role=role, organisation_id=uuid.uuid4(), team=team)
 
 
 def _order(session: Session, **overrides: object) -> Order:
