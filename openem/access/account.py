@@ -36,11 +36,12 @@ def change_password(
     """Set ``new`` once ``current`` proves the owner is at the keyboard (a wrong one counts
     towards the lockout, like a failed sign-in); ends every other session of the account
     and returns how many."""
-    if locked(user, now=now) or not verify_password(user.password_hash, current):
-        if not locked(user, now=now):
-            user_id, source = user.id, principal.source
-            defer(session, lambda own: count_failure(own, user_id=user_id, now=now,
-                                                     rules=rules, source=source))
+    if locked(user, now=now):
+        raise CurrentPasswordWrong()
+    if not verify_password(user.password_hash, current):
+        user_id, source = user.id, principal.source
+        defer(session, lambda own: count_failure(own, user_id=user_id, now=now, rules=rules,
+                                                 source=source))
         raise CurrentPasswordWrong()
     if verify_password(user.password_hash, new):
         raise Invalid("the new password must differ from the current one", field="new_password")
