@@ -252,6 +252,8 @@ def test_a_caseworker_writes_to_the_wearer_from_the_subject_page(
     panel.get_by_label("Language").fill("Polish")
     panel.get_by_label("Message").fill("Prosze zadzwonic.")
     panel.get_by_role("button", name="Send to the device").click()  # refused by the browser
+    assert panel.locator("#message-language").evaluate("input => !input.validity.valid")
+    expect(panel.locator("#message-text")).to_have_value("Prosze zadzwonic.")  # not sent
     expect(panel.locator("#messages li")).to_have_count(1)
     with sessions() as session:
         sent = session.scalars(select(InboxItem).where(InboxItem.kind == "message")).all()
