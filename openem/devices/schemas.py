@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from openem.devices.models import DeviceState, InboxItem
 from openem.subjects.models import DeviceKind
+from openem.subjects.schemas import LANGUAGE_TAG
 
 
 class Strict(BaseModel):
@@ -69,13 +70,11 @@ class TrackerSecretOut(BaseModel):
     secret: str
 
 
-LANGUAGE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"
-
 
 class WearerMessageCreate(Strict):
     text: str = Field(min_length=1, max_length=500, description="Shown on the device as written")
     language: str | None = Field(
-        None, pattern=LANGUAGE, description="The text's language; the subject's by default"
+        None, pattern=LANGUAGE_TAG, description="The text's language; the subject's by default"
     )
 
 

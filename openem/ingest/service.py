@@ -262,7 +262,8 @@ def _restricted_orders(session: Session, uploads: list[Upload]) -> set[uuid.UUID
         order_id = upload.device.order_id
         fixes = [item.ts for item in upload.items if isinstance(item, PositionItem)]
         if order_id is not None and fixes:
-            last_fix[order_id] = max([*fixes, last_fix.get(order_id, fixes[0])])
+            last = max(fixes)
+            last_fix[order_id] = max(last, last_fix.get(order_id, last))
     if not last_fix:
         return set()
     orders = rows_by_key(session, ORDERS, "id", list(last_fix),

@@ -23,19 +23,19 @@ from openem.devices.models import Device, DeviceState, InboxItem
 from openem.errors import Invalid, NotFound
 from openem.retention.models import PrivacyNotice
 from openem.retention.schedules import Schedule, schedules_from_settings
-from openem.subjects import wording as translations
+from openem.subjects import wording
 from openem.subjects.models import Order, Subject
 
 NOTICE_VERSION = "2026-1"
 
 
 def compose(language: str, *, schedules: dict[str, Schedule]) -> dict[str, Any]:
-    text = translations.texts(language)
+    text = wording.texts(language)
     years = round(schedules["identity"].days / 365.25, 1)
     return {
         "type": "privacy_notice",
         "version": NOTICE_VERSION,
-        "language": translations.resolve(language),
+        "language": wording.resolve(language),
         "title": text["notice_title"],
         "what": text["notice_what"],
         "why": text["notice_why"],
@@ -70,6 +70,15 @@ def _send(
     return notice
 
 
+def _subject(session: Session, principal: Principal, subject_id: uuid.UUID) -> Subject:
+    """The subject, if it exists and a case worker's caseload holds it."""
+    subject = session.get(Subject, subject_id)
+    if subject is None:
+        raise NotFound("no such subject")
+    caseload.require_own_caseload(principal, caseload_team=subject.caseload_team)
+    return subject
+
+
 def send_on_request(
     session: Session,
     *,
@@ -79,10 +88,7 @@ def send_on_request(
     schedules: dict[str, Schedule],
 ) -> list[PrivacyNotice]:
     require(principal, "notices:write")
-    subject = session.get(Subject, subject_id)
-    if subject is None:
-        raise NotFound("no such subject")
-    caseload.require_own_caseload(principal, caseload_team=subject.caseload_team)
+    subject = _subject(session, principal, subject_id)
     devices = session.scalars(
         select(Device.id).where(
             Device.subject_id == subject_id, Device.state == DeviceState.assigned
@@ -149,10 +155,7 @@ def list_notices(
     session: Session, *, principal: Principal, subject_id: uuid.UUID
 ) -> list[NoticeStatus]:
     require(principal, "notices:read")
-    subject = session.get(Subject, subject_id)
-    if subject is None:
-        raise NotFound("no such subject")
-    caseload.require_own_caseload(principal, caseload_team=subject.caseload_team)
+    _subject(session, principal, subject_id)
     rows = session.execute(
         select(PrivacyNotice, InboxItem)
         .join(InboxItem, InboxItem.id == PrivacyNotice.inbox_item_id)

@@ -30,7 +30,7 @@ from openem.retention import exporters as builtin_exporters
 from openem.retention import summary as render
 from openem.retention.registry import ExportScope, ExportSection, exporters
 from openem.retention.schedules import ORDER_END, Schedule
-from openem.subjects import wording as translations
+from openem.subjects import wording
 from openem.subjects.models import Subject
 
 # Sections every archive names, held or not, so the subject sees what was checked.
@@ -56,7 +56,7 @@ def _summary(
     sections: dict[str, ExportSection],
     schedules: dict[str, Schedule],
 ) -> render.Summary:
-    text = translations.texts(language)
+    text = wording.texts(language)
     names = text["section_names"]
     listed = [
         (names.get(name, name), f"{len(s.records)} {text['records']}" if s.records else "")
@@ -123,7 +123,7 @@ def export(
     sections = {name: exporter(session, scope) for name, exporter in exporters()}
     for name in EXPECTED:
         sections.setdefault(name, ExportSection())
-    language = translations.resolve(subject.language)
+    language = wording.resolve(subject.language)
     summary = _summary(language=language, now=now, sections=sections, schedules=schedules)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:

@@ -24,6 +24,9 @@ from openem.subjects.models import (
     RiskLevel,
 )
 
+# A BCP 47 language tag as OpenEM keeps it: "en", "pl", "pt-BR".
+LANGUAGE_TAG = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -76,7 +79,7 @@ class SubjectCreate(Strict):
     prison_number: str | None = Field(None, max_length=32, pattern=r"^[A-Za-z0-9]+$")
     sex: str | None = Field(None, max_length=32)
     ethnic_group: str | None = Field(None, max_length=64)
-    language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+    language: str = Field("en", pattern=LANGUAGE_TAG)
     timezone: str = "Europe/London"
     risk_level: RiskLevel = RiskLevel.medium
     caseload_team: str | None = Field(None, max_length=64)
@@ -93,7 +96,7 @@ class SubjectUpdate(Strict):
     nationality: str | None = None
     pnc_id: str | None = Field(None, max_length=32, pattern=r"^[0-9]{2,4}/[0-9]{1,7}[A-Z]$")
     prison_number: str | None = Field(None, max_length=32, pattern=r"^[A-Za-z0-9]+$")
-    language: str | None = Field(None, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+    language: str | None = Field(None, pattern=LANGUAGE_TAG)
     timezone: str | None = None
     risk_level: RiskLevel | None = None
     caseload_team: str | None = Field(None, max_length=64)
