@@ -7,9 +7,14 @@ taken before (the bus delivered it again) changes nothing.
 `process_telemetry_batch` takes a whole fetched batch of bus messages with a fixed
 number of queries, however many messages and devices it holds: one to find and one
 to mark the items not taken before, one for the rule state of every subject in the
-batch, one for the devices' ongoing silence and signal-loss conditions; the changed
-state is written when the caller's session flushes. Messages are still evaluated in
-delivery order, one after another, each device's fixes in fix-time order.
+batch, one for the devices' ongoing silence and signal-loss conditions, one for the
+ends of their orders; the changed state is written when the caller's session flushes.
+Messages are still evaluated in delivery order, one after another, each device's fixes
+in fix-time order.
+
+Nothing taken at or after the end of its order is evaluated: until the sweep releases a
+device from an ended order, its events still arrive under the order, and the wearer is
+by then entitled to take the tag off.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openem.rules import state as rule_state
@@ -28,6 +34,7 @@ from openem.rules.device_rules import BATTERY_RULE, DEVICE_RULE, evaluate_events
 from openem.rules.findings import AlertType, Condition
 from openem.rules.sink import AlertSink
 from openem.rules.zone_rules import REPORTING_RULE, RULE, FixIn, ZoneIndexCache, evaluate_fixes
+from openem.subjects.models import Order
 
 CONTACT_TYPES = (AlertType.device_silent, AlertType.signal_loss)
 
@@ -38,6 +45,7 @@ class TelemetryMessage:
 
     subject_id: uuid.UUID
     device_id: uuid.UUID
+    order_id: uuid.UUID | None
     received_at: datetime
     items: list[dict[str, Any]]
 
@@ -48,6 +56,7 @@ class TelemetryMessage:
         return cls(
             subject_id=uuid.UUID(str(event["subject_id"])),
             device_id=uuid.UUID(str(event["device_id"])),
+            order_id=uuid.UUID(str(event["order_id"])) if event.get("order_id") else None,
             received_at=datetime.fromisoformat(str(event["received_at"])),
             items=list(event.get("items", [])),
         )
@@ -78,16 +87,27 @@ def process_telemetry_batch(
     rule_state.preload(session, subject_ids={m.subject_id for m in messages},
                        rules=(RULE, REPORTING_RULE, DEVICE_RULE, BATTERY_RULE))
     contact = sink.ongoing_for_devices(session, device_ids=set(fresh), alert_types=CONTACT_TYPES)
+    ends = _order_ends(session, {m.order_id for m in messages if m.order_id is not None})
     taken = 0
     for message in messages:
         unseen = fresh.get(message.device_id, set())
         items = [i for i in message.items if int(i["seq"]) in unseen]
         unseen.difference_update(int(i["seq"]) for i in items)
+        taken += len(items)
+        end = ends.get(message.order_id) if message.order_id else None
+        if end is not None:
+            items = [i for i in items if datetime.fromisoformat(i["ts"]) < end]
         if items:
-            taken += len(items)
             _evaluate(session, message=message, items=items, ongoing=contact, now=now,
                       config=config, cache=cache, sink=sink)
     return taken
+
+
+def _order_ends(session: Session, order_ids: set[uuid.UUID]) -> dict[uuid.UUID, datetime]:
+    if not order_ids:
+        return {}
+    rows = session.execute(select(Order.id, Order.ends_at).where(Order.id.in_(order_ids)))
+    return {order_id: ends_at for order_id, ends_at in rows}
 
 
 def _evaluate(

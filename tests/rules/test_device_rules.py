@@ -147,6 +147,21 @@ def test_the_sweep_never_raises_for_an_order_past_its_end(sessions: sessionmaker
         assert assigned_health(session, now=T0 + minutes(10)) == []
 
 
+def test_nothing_taken_after_the_order_ends_raises_an_alert_before_the_sweep_releases_it(
+    sessions: sessionmaker[Session],
+) -> None:
+    w = wearer(sessions, start=T0)
+    _end_order(sessions, w, at=T0 + minutes(10))
+    w.send([w.item("strap", T0 + minutes(11), state="cut"),
+            w.item("battery", T0 + minutes(11), level=3, charging=False)],
+           received_at=T0 + minutes(11))
+    assert w.alerts() == []
+    assert [i for i in w.inbox() if i.kind == "message"] == []
+    w.send([w.item("strap", T0 + minutes(9), state="cut")], received_at=T0 + minutes(12))
+    [tamper] = w.alerts()
+    assert (tamper.type, tamper.started_at) == (AlertType.strap_tamper, T0 + minutes(9))
+
+
 @pytest.mark.parametrize(("language", "shown_in", "text"), [
     ("pl-PL", "pl", "Bateria: 14%. Naładuj teraz urządzenie."),
     ("ti", "en", "Battery at 14%. Please charge your device now."),  # not translated yet
