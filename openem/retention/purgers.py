@@ -124,6 +124,21 @@ def purge_device_events(session: Session, scope: PurgeScope) -> list[str]:
     return deleted + _telemetry_off_the_bus(session, scope)
 
 
+def purge_unattributed_telemetry(session: Session, scope: PurgeScope) -> list[str]:
+    """Fixes and device events that name no subject (sent by a device serving no order),
+    taken at or before the cutoff."""
+    positions = select(Position.id).where(
+        Position.subject_id.is_(None), Position.fixed_at <= scope.cutoff
+    )
+    events = select(DeviceEvent.id).where(
+        DeviceEvent.subject_id.is_(None), DeviceEvent.at <= scope.cutoff
+    )
+    batch = scope.batch_size
+    return _delete_in_batches(
+        session, Position, Position.id, positions, batch, "positions"
+    ) + _delete_in_batches(session, DeviceEvent, DeviceEvent.id, events, batch, "device_events")
+
+
 def purge_orders(session: Session, scope: PurgeScope) -> list[str]:
     subjects, batch = scope.subject_ids, scope.batch_size
     deleted = _delete_subject_rows(session, scope, OrderReview)
@@ -195,6 +210,7 @@ def register_builtin() -> None:
     register_purger("device_events", "device_events", purge_device_events)
     register_purger("orders", "orders", purge_orders)
     register_purger("identity", "identity", purge_identity)
+    register_purger("unattributed_telemetry", "telemetry", purge_unattributed_telemetry)
     register_purger("audit_trail", "audit_entries", purge_audit_trail)
 
 

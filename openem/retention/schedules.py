@@ -2,8 +2,8 @@
 
 ``order_end`` is the end of the subject's last order (or, for a subject who never
 had one, their enrolment); ``recorded`` is the time the row itself was written.
-Six years by default; a deployment may shorten any class with
-``OPENEM_RETENTION_DAYS``, never beyond ``OPENEM_RETENTION_MAX_DAYS``.
+Six years by default (telemetry that names nobody: 30 days); a deployment may shorten
+any class with ``OPENEM_RETENTION_DAYS``, never beyond ``OPENEM_RETENTION_MAX_DAYS``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from openem.config import Settings
 from openem.errors import Invalid
 
 DEFAULT_DAYS = 2192  # six years, leap days included
+UNATTRIBUTED_DAYS = 30  # long enough to diagnose a device, no longer
 ORDER_END = "order_end"
 RECORDED = "recorded"
 
@@ -25,6 +26,7 @@ class DataClass:
     name: str
     event: str
     description: str
+    default_days: int = DEFAULT_DAYS
 
 
 # Purge order: data that names a subject goes before the subject's identity.
@@ -38,6 +40,9 @@ DATA_CLASSES: tuple[DataClass, ...] = (
     DataClass("device_events", ORDER_END, "device events: battery, strap, case, signal, worn"),
     DataClass("orders", ORDER_END, "monitoring orders, reviews and escalations"),
     DataClass("identity", ORDER_END, "names, date of birth, nationality, identifiers, requests"),
+    DataClass("unattributed_telemetry", RECORDED,
+              "fixes and device events from devices serving no order (in stock, handed back)",
+              default_days=UNATTRIBUTED_DAYS),
     DataClass("audit_trail", RECORDED, "the audit trail (deletion certificates are kept)"),
 )
 CLASS_NAMES = tuple(data_class.name for data_class in DATA_CLASSES)
@@ -71,11 +76,10 @@ def build_schedules(*, overrides: Mapping[str, int], max_days: int) -> dict[str,
     """Every class's schedule; refuses unknown classes, zero, and periods over the maximum."""
     for name, days in overrides.items():
         check_period(name, days, max_days=max_days)
-    default = min(DEFAULT_DAYS, max_days)
     schedules = {
         data_class.name: Schedule(
             data_class.name,
-            overrides.get(data_class.name, default),
+            overrides.get(data_class.name, min(data_class.default_days, max_days)),
             data_class.event,
             data_class.description,
         )

@@ -37,7 +37,7 @@ class Enrolled:
     archive: Path
 
 
-def _telemetry(session: Session, device: Device, *, at: datetime, seq: int) -> None:
+def telemetry(session: Session, device: Device, *, at: datetime, seq: int) -> None:
     raw = {
         "items": [
             {
@@ -84,7 +84,7 @@ def enrol(
         devices_service.assign_device(
             session, principal=SYSTEM, device_id=device.id, order_id=order.id, now=start
         )
-        _telemetry(session, device, at=start + timedelta(days=1), seq=1)
+        telemetry(session, device, at=start + timedelta(days=1), seq=1)
         blob = store.put(
             session,
             keyring=keyring,
@@ -111,7 +111,7 @@ def relay_then_queue_more(
         for person in people:
             device = session.get(Device, person.device_id)
             assert device is not None
-            _telemetry(session, device, at=LONG_AGO + timedelta(days=2), seq=3)
+            telemetry(session, device, at=LONG_AGO + timedelta(days=2), seq=3)
 
 
 @pytest.fixture

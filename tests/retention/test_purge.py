@@ -17,7 +17,9 @@ from openem.bus.memory import MemoryBus
 from openem.bus.outbox import OutboxMessage
 from openem.crypto import store
 from openem.crypto.envelope import KeyRing
+from openem.devices import service as devices_service
 from openem.devices.models import InboxItem
+from openem.devices.schemas import DeviceCreate
 from openem.errors import Conflict, NotFound
 from openem.ingest.models import DeviceEvent
 from openem.locations.models import Position
@@ -26,7 +28,14 @@ from openem.retention.certificates import CERTIFICATE_ACTION, ids_hash
 from openem.retention.models import DeletionCertificate
 from openem.retention.schedules import build_schedules
 from openem.subjects.models import Order, Subject
-from tests.retention.conftest import LONG_AGO, NOW, Enrolled, enrol, relay_then_queue_more
+from tests.retention.conftest import (
+    LONG_AGO,
+    NOW,
+    Enrolled,
+    enrol,
+    relay_then_queue_more,
+    telemetry,
+)
 
 SCHEDULES = build_schedules(overrides={}, max_days=2192)
 
@@ -216,3 +225,25 @@ def test_holds_are_listed_for_review_soonest_expiry_first(
         listed = holds.list_holds(session, principal=SYSTEM, now=NOW)
     assert [h.subject_id for h in listed] == [people["held"].subject_id]
     assert listed[0].reason and listed[0].expires_at > NOW
+
+
+def test_telemetry_from_a_device_serving_no_order_is_kept_thirty_days(
+    sessions: sessionmaker[Session], people: dict[str, Enrolled], tmp_path: Path,
+) -> None:
+    with sessions() as session, session.begin():
+        device = devices_service.register_device(
+            session, principal=SYSTEM, data=DeviceCreate(kind="fitted_tag", serial="SN-STOCK-1")
+        )
+        telemetry(session, device, at=NOW - timedelta(days=31), seq=1)
+        telemetry(session, device, at=NOW - timedelta(days=29), seq=3)
+        stock = device.id
+    recent = people["recent"]
+    report = purge.run(sessions, schedules=SCHEDULES, now=NOW, data_dir=tmp_path, batch_size=1)
+
+    [certificate] = [c for c in report.certificates if c.data_class == "unattributed_telemetry"]
+    assert (certificate.count, certificate.retention_days, certificate.event) == (2, 30, "recorded")
+    with sessions() as session:
+        assert _count(session, Position, device_id=stock) == 1
+        assert _count(session, DeviceEvent, device_id=stock) == 1
+        assert _count(session, Position, subject_id=recent.subject_id) == 2
+        assert _count(session, DeviceEvent, subject_id=recent.subject_id) == 2

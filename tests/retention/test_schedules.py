@@ -1,4 +1,5 @@
-"""Retention schedules: six years by default, shorter by choice, never zero or over the maximum."""
+"""Retention schedules: six years by default (telemetry that names nobody: thirty days),
+shorter by choice, never zero or over the maximum."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from openem.errors import Invalid
 from openem.retention.schedules import CLASS_NAMES, DEFAULT_DAYS, build_schedules
 
 
-def test_every_class_defaults_to_six_years() -> None:
+def test_every_class_about_a_subject_defaults_to_six_years() -> None:
     schedules = build_schedules(overrides={}, max_days=DEFAULT_DAYS)
     assert set(schedules) == set(CLASS_NAMES)
+    unattributed = schedules.pop("unattributed_telemetry")
     assert {s.days for s in schedules.values()} == {DEFAULT_DAYS}
     assert schedules["positions"].event == "order_end"
     assert schedules["audit_trail"].event == "recorded"
+    assert (unattributed.days, unattributed.event) == (30, "recorded")
 
 
 def test_a_class_can_be_shortened() -> None:
@@ -46,4 +49,5 @@ def test_settings_refuse_zero_or_over_the_maximum(days: int) -> None:
 
 def test_a_deployment_maximum_below_six_years_caps_the_default() -> None:
     schedules = build_schedules(overrides={}, max_days=1000)
-    assert {s.days for s in schedules.values()} == {1000}
+    assert {s.days for s in schedules.values()} == {1000, 30}
+    assert build_schedules(overrides={}, max_days=20)["unattributed_telemetry"].days == 20
