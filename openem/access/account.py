@@ -1,6 +1,7 @@
 """A staff member's password: changed by its owner with the current one, or reset by an
 administrator. Either way the account's other sessions end, so whoever knew the old
-password is signed out."""
+password is signed out. After a reset the account must choose its own password before
+it can do anything else: the administrator knows the one they set."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ def change_password(
         raise Invalid("the new password must differ from the current one", field="new_password")
     _set(user, new)
     user.failed_logins = 0
+    user.password_change_required = False
     ended = revoke_all_for(session, user_id=user.id, now=now, keep=principal.session_id)
     audit.record(session, principal=principal, action="user.password_change",
                  record_type="user", record_id=user.id, at=now)
@@ -55,9 +57,10 @@ def change_password(
 
 def reset_password(session: Session, *, principal: Principal, user: User, new: str,
                    now: datetime) -> int:
-    """An administrator's reset (a forgotten password): clears a lockout and ends every
-    session of the account; returns how many."""
+    """An administrator's reset (a forgotten password): clears a lockout, ends every
+    session of the account (returns how many) and makes its next sign-in choose a new one."""
     _set(user, new)
+    user.password_change_required = True
     user.failed_logins, user.locked_until = 0, None
     ended = revoke_all_for(session, user_id=user.id, now=now)
     audit.record(session, principal=principal, action="user.password_reset",

@@ -39,7 +39,6 @@ from openem.http.ratelimit import RateLimiter, client_key
 router = APIRouter(prefix="/api/v1", tags=["authentication"])
 
 Self = Annotated[Principal, Depends(requires("account:self", during_setup=True))]
-Owner = Annotated[Principal, Depends(requires("account:self"))]
 OwnTokens = Annotated[Principal, Depends(requires("tokens:own"))]
 
 
@@ -86,6 +85,7 @@ def session_out(row: StaffSession, user: User) -> SessionOut:
         csrf_token=row.csrf_token,
         expires_at=row.expires_at,
         totp_setup_required=sessions.mfa_pending(row),
+        password_change_required=sessions.password_change_due(row),
     )
 
 
@@ -187,10 +187,11 @@ def revoke_token(token_id: uuid.UUID, session: DbSession, principal: OwnTokens) 
 
 @router.post("/auth/password", response_model=PasswordChangedOut)
 def change_password(
-    data: PasswordChangeIn, session: DbSession, principal: Owner, request: Request
+    data: PasswordChangeIn, session: DbSession, principal: Self, request: Request
 ) -> PasswordChangedOut:
     """Change your own password with the current one (signed in to the dashboard, not with
-    an API token); your other sessions end."""
+    an API token); your other sessions end. After an administrator's reset, the one route
+    open until it is done."""
     row = _current(session, principal)
     ended = account.change_password(
         session, principal=principal, user=row.user, current=data.current_password,

@@ -26,6 +26,7 @@ class SessionOut(BaseModel):
     csrf_token: str
     expires_at: datetime
     totp_setup_required: bool
+    password_change_required: bool
 
 
 class TotpEnrolmentOut(BaseModel):

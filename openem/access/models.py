@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from openem.db.base import Base, IdMixin, TimestampMixin, utcnow
@@ -46,6 +46,9 @@ class User(IdMixin, TimestampMixin, Base):
     organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
     team: Mapped[str | None] = mapped_column(String(64))
     password_hash: Mapped[str] = mapped_column(String(255))
+    # Set by an administrator's reset: the account's sessions may only change it.
+    password_change_required: Mapped[bool] = mapped_column(default=False,
+                                                           server_default=false())
     # Sealed (openem.access.totp): about 180 characters; a secret in the clear is 32.
     totp_secret: Mapped[str | None] = mapped_column(String(255))
     totp_enabled_at: Mapped[datetime | None]

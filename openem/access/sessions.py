@@ -98,6 +98,11 @@ def mfa_pending(row: StaffSession) -> bool:
     return needs_mfa(row.user.role) and not row.mfa_done
 
 
+def password_change_due(row: StaffSession) -> bool:
+    """The account's password was reset by an administrator: changing it is all it may do."""
+    return row.user.password_change_required
+
+
 def csrf_matches(row: StaffSession, presented: str | None) -> bool:
     return presented is not None and hmac.compare_digest(row.csrf_token, presented)
 

@@ -56,6 +56,10 @@ class TotpSetupRequired(Forbidden):
     pass
 
 
+class PasswordChangeRequired(Forbidden):
+    pass
+
+
 def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
@@ -102,7 +106,7 @@ def _from_token(request: Request, session: Session, secret: str) -> Principal:
 
 
 def _from_cookie(
-    request: Request, session: Session, secret: str, csrf: str | None, allow_mfa_pending: bool
+    request: Request, session: Session, secret: str, csrf: str | None, allow_setup: bool
 ) -> Principal:
     settings = settings_of(request)
     now = utcnow()
@@ -122,14 +126,16 @@ def _from_cookie(
             record_id=row.id,
         )
         raise CsrfFailed("the CSRF token is missing or wrong")
-    if sessions.mfa_pending(row) and not allow_mfa_pending:
+    if not allow_setup and sessions.password_change_due(row):
+        raise PasswordChangeRequired("your password was reset: choose a new one first")
+    if not allow_setup and sessions.mfa_pending(row):
         raise TotpSetupRequired("your role needs TOTP: set it up before using OpenEM")
     sessions.touch(row, now=now)
     return principal
 
 
 def _authenticate(
-    request: Request, session: Session, csrf: str | None, *, allow_mfa_pending: bool
+    request: Request, session: Session, csrf: str | None, *, allow_setup: bool
 ) -> Principal:
     header = request.headers.get("authorization", "")
     if header:
@@ -140,7 +146,7 @@ def _authenticate(
     name = sessions.cookie_name(secure=settings_of(request).session_cookie_secure)
     cookie = request.cookies.get(name)
     if cookie:
-        return _from_cookie(request, session, cookie, csrf, allow_mfa_pending)
+        return _from_cookie(request, session, cookie, csrf, allow_setup)
     raise BearerRequired("authentication required: send a bearer API token or log in")
 
 
@@ -148,12 +154,13 @@ Csrf = Annotated[str | None, Depends(presented_csrf)]
 
 
 def authenticated(request: Request, session: DbSession, csrf: Csrf) -> Principal:
-    return _authenticate(request, session, csrf, allow_mfa_pending=False)
+    return _authenticate(request, session, csrf, allow_setup=False)
 
 
 def authenticated_setup(request: Request, session: DbSession, csrf: Csrf) -> Principal:
-    """Also accepts a session whose TOTP set-up is still due (for the set-up routes)."""
-    return _authenticate(request, session, csrf, allow_mfa_pending=True)
+    """Also accepts a session whose TOTP set-up or password change is still due (for the
+    set-up routes)."""
+    return _authenticate(request, session, csrf, allow_setup=True)
 
 
 def requires(permission: str, *, during_setup: bool = False) -> Callable[..., Principal]:

@@ -43,6 +43,8 @@ def login_page(request: Request) -> HTMLResponse:
 
 @router.get("/totp-setup")
 def totp_setup_page(request: Request, viewer: AnyViewer) -> Response:
+    if viewer.password_change_required:
+        return RedirectResponse("/account", status_code=303)
     if not viewer.totp_setup_required:
         return RedirectResponse("/", status_code=303)
     return render(request, viewer, "totp_setup.html")
@@ -55,6 +57,8 @@ def account_page(request: Request, viewer: AnyViewer) -> HTMLResponse:
 
 @router.get("/")
 def home(viewer: AnyViewer) -> RedirectResponse:
+    if viewer.password_change_required:
+        return RedirectResponse("/account", status_code=303)
     if viewer.totp_setup_required:
         return RedirectResponse("/totp-setup", status_code=303)
     return RedirectResponse(home_for(viewer), status_code=303)

@@ -1,8 +1,9 @@
 """Who is viewing a dashboard page: the session cookie, authorised by the same policy as the API.
 
 Pages never accept bearer tokens: a browser page is a session. Without a live session
-the page answers with a redirect to ``/login``; a session still waiting for TOTP set-up
-goes to ``/totp-setup``; a role the policy refuses gets a plain 403 page (audited).
+the page answers with a redirect to ``/login``; a session whose password an administrator
+reset goes to ``/account`` to choose a new one; one still waiting for TOTP set-up goes to
+``/totp-setup``; a role the policy refuses gets a plain 403 page (audited).
 """
 
 import hmac
@@ -29,6 +30,10 @@ class TotpSetupDue(Exception):
     """The session may only set TOTP up."""
 
 
+class PasswordChangeDue(Exception):
+    """The session may only change the account's password."""
+
+
 class PageForbidden(Exception):
     """The policy refuses this page to the viewer's role."""
 
@@ -43,6 +48,7 @@ class Viewer:
     csrf_token: str
     display_name: str
     totp_setup_required: bool = False
+    password_change_required: bool = False
 
     @property
     def role(self) -> str:
@@ -71,11 +77,12 @@ def _viewer(request: Request, session: Session) -> Viewer:
         csrf_token=row.csrf_token,
         display_name=row.user.display_name,
         totp_setup_required=sessions.mfa_pending(row),
+        password_change_required=sessions.password_change_due(row),
     )
 
 
 def setup_viewer(request: Request, session: DbSession) -> Viewer:
-    """Any live session, including one whose TOTP set-up is still due."""
+    """Any live session, including one whose TOTP set-up or password change is still due."""
     return _viewer(request, session)
 
 
@@ -84,6 +91,8 @@ def page(permission: str) -> Callable[..., Viewer]:
 
     def dependency(request: Request, session: DbSession) -> Viewer:
         viewer = _viewer(request, session)
+        if viewer.password_change_required:
+            raise PasswordChangeDue
         if viewer.totp_setup_required:
             raise TotpSetupDue
         if not allows(viewer.principal, permission):

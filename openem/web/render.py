@@ -11,7 +11,14 @@ from fastapi.templating import Jinja2Templates
 
 from openem.access.policy import allows
 from openem.errors import DomainError
-from openem.web.deps import CsrfRejected, LoginRequired, PageForbidden, TotpSetupDue, Viewer
+from openem.web.deps import (
+    CsrfRejected,
+    LoginRequired,
+    PageForbidden,
+    PasswordChangeDue,
+    TotpSetupDue,
+    Viewer,
+)
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -69,6 +76,10 @@ async def on_totp_setup(request: Request, exc: Exception) -> Response:
     return RedirectResponse("/totp-setup", status_code=303)
 
 
+async def on_password_change(request: Request, exc: Exception) -> Response:
+    return RedirectResponse("/account", status_code=303)
+
+
 async def on_forbidden(request: Request, exc: Exception) -> Response:
     return _error(request, 403, "Not allowed", "Your role does not give access to this page.")
 
@@ -93,6 +104,7 @@ def domain_error_handler(api_handler: Any) -> Any:
 HANDLERS = {
     LoginRequired: on_login_required,
     TotpSetupDue: on_totp_setup,
+    PasswordChangeDue: on_password_change,
     PageForbidden: on_forbidden,
     CsrfRejected: on_csrf,
 }

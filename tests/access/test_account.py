@@ -142,9 +142,30 @@ def test_an_administrators_reset_clears_the_lockout_and_ends_every_session(
     assert "user.password_reset" in _actions(sessions)
 
 
+def test_after_a_reset_the_account_may_only_choose_its_own_password(
+    app: TestClient, username: str, sessions: sessionmaker[Session]
+) -> None:
+    with transaction(sessions) as session:
+        user = session.scalars(select(User).where(User.username == username)).one()
+        account.reset_password(session, principal=SYSTEM, user=user, new=NEW, now=utcnow())
+    browser, csrf = _signed_in(app, username, NEW)
+    assert browser.get("/api/v1/auth/session").json()["password_change_required"] is True
+    refused = browser.get("/api/v1/subjects")
+    assert refused.status_code == 403 and "choose a new one" in refused.json()["detail"]
+    for page in ("/", "/caseload", "/totp-setup"):
+        moved = browser.get(page, follow_redirects=False)
+        assert (moved.status_code, moved.headers["location"]) == (303, "/account"), page
+    assert "An administrator reset your password" in browser.get("/account").text
+    assert _change(browser, csrf, NEW, NEW).status_code == 422  # the administrator knows it
+    assert _change(browser, csrf, NEW, OLD + " mine").status_code == 200
+    assert browser.get("/api/v1/auth/session").json()["password_change_required"] is False
+    assert browser.get("/api/v1/subjects").status_code == 200
+    assert browser.get("/", follow_redirects=False).headers["location"] != "/account"
+
+
 def test_openem_users_reset_password_asks_twice_and_sets_it(
     app: TestClient, username: str, database_url: str, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, sessions: sessionmaker[Session],
 ) -> None:
     answers: list[str] = []
     monkeypatch.setattr("getpass.getpass", lambda prompt="": answers.pop(0))
@@ -167,3 +188,6 @@ def test_openem_users_reset_password_asks_twice_and_sets_it(
     assert unknown.exit_code == 1 and "no such user" in unknown.output
     assert done.exit_code == 0, done.output
     assert _signed_in(app, username, NEW)
+    with sessions() as session:
+        user = session.scalars(select(User).where(User.username == username)).one()
+        assert user.password_change_required

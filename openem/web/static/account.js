@@ -17,6 +17,10 @@ form.addEventListener("submit", async (event) => {
       current_password: document.getElementById("current-password").value, new_password: fresh,
     });
     form.reset();
+    if (form.dataset.then) {
+      window.location.assign(form.dataset.then);
+      return;
+    }
     const others = changed.other_sessions_ended;
     done.textContent = `Password changed.${others ? ` ${others} other session(s) signed out.` : ""}`;
   } catch (failure) {

@@ -34,7 +34,8 @@ form?.addEventListener("submit", async (event) => {
   if (code) body.totp_code = code;
   try {
     const session = await api("POST", "/api/v1/auth/login", body);
-    window.location.assign(session.totp_setup_required ? "/totp-setup" : "/");
+    window.location.assign(session.password_change_required ? "/account"
+      : session.totp_setup_required ? "/totp-setup" : "/");
   } catch (failure) {
     error.textContent = "Those details did not work. Check them and try again.";
     form.password.value = "";
