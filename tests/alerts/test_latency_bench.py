@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from openem.alerts.latency import run_alert_latency
-from openem.cli import bench_app
+from openem.bench_cli import bench_app
 
 
 def test_alert_latency_is_measured_for_every_probe() -> None:
