@@ -15,12 +15,14 @@ from pydantic import AwareDatetime
 
 from openem.access import audit, breakglass, trail
 from openem.db.base import utcnow
+from openem.devices.models import DeviceState
 from openem.disclosures import service as disclosures_service
 from openem.http.deps import DbSession
-from openem.subjects.models import RiskLevel
+from openem.subjects.models import DeviceKind, RiskLevel
 from openem.web import caseload as caseload_service
 from openem.web.caseload import StatusFilter
 from openem.web.deps import AnyViewer, Viewer, check_csrf, page
+from openem.web.fleet import fleet
 from openem.web.render import home_for, render
 from openem.web.subject_view import subject_view
 
@@ -32,6 +34,7 @@ AlertsViewer = Annotated[Viewer, Depends(page("alerts:read"))]
 RequestsViewer = Annotated[Viewer, Depends(page("police_requests:read"))]
 AuditViewer = Annotated[Viewer, Depends(page("audit:read"))]
 ReviewsViewer = Annotated[Viewer, Depends(page("reviews:read"))]
+DevicesViewer = Annotated[Viewer, Depends(page("devices:read"))]
 
 
 @router.get("/login")
@@ -132,6 +135,31 @@ def caseload_search(
         risk=None,
         cursor=None,
         reference=reference,
+    )
+
+
+
+@router.get("/devices")
+def devices_page(
+    request: Request,
+    session: DbSession,
+    viewer: DevicesViewer,
+    state: DeviceState | None = None,
+    kind: DeviceKind | None = None,
+    cursor: str | None = None,
+) -> HTMLResponse:
+    result = fleet(session, principal=viewer.principal, state=state, kind=kind, cursor=cursor)
+    return render(
+        request,
+        viewer,
+        "devices.html",
+        page=result,
+        now=utcnow(),
+        state=state,
+        kind=kind,
+        states=list(DeviceState),
+        kinds=list(DeviceKind),
+        can_write=viewer.may("devices:write"),
     )
 
 

@@ -26,6 +26,7 @@ TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("/caseload", "Caseload", "subjects:read"),
     ("/alerts", "Alerts", "alerts:read"),
+    ("/devices", "Devices", "devices:read"),
     ("/police-requests", "Police requests", "police_requests:read"),
     ("/reviews", "Break-glass reviews", "reviews:read"),
     ("/audit", "Audit", "audit:read"),

@@ -78,11 +78,13 @@ def seed(session: Session, keyring: KeyRing) -> Seed:
         (Role.caseworker, home, "north"),
         (Role.police, police, None),
         (Role.auditor, home, None),
+        (Role.admin, home, None),
     ):
         user = factories.user(session, role, team=team, org=org)
         data.users[role.value] = (user.username, with_totp(session, user, keyring))
         data.user_ids[role.value] = user.id
-    admin = factories.user(session, Role.admin, team=None, org=home)
+    admin = session.get(User, data.user_ids[Role.admin.value])
+    assert admin is not None
     data.admin_token = factories.token_for(session, admin)
     subject = factories.subject(session, caseload_team="north")
     data.order_id = factories.order(session, subject.id).id

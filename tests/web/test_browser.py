@@ -4,6 +4,7 @@ caseload and a trail (purpose asked and audited), police without a grant, live a
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -289,3 +290,31 @@ def test_a_caseworker_changes_their_password_on_the_account_page(
         changes = session.scalars(select(AuditEntry.action).where(
             AuditEntry.action == "user.password_change")).all()
     assert len(changes) == 2
+
+
+def test_an_administrator_registers_a_device_gets_its_pairing_code_and_retires_it(
+    browser: Any, server: tuple[str, Seed, sessionmaker[Session]]
+) -> None:
+    _, data, sessions = server
+    page = _logged_in(browser, server, "admin")
+    try:
+        page.wait_for_url("**/devices")
+        form = page.locator("#register-form")
+        form.get_by_label("Kind").select_option("fitted_tag")
+        form.get_by_label("Serial number").fill("TAG-BROWSER-1")
+        form.get_by_role("button", name="Register").click()
+        row = page.locator("#devices tr", has_text="TAG-BROWSER-1")
+        expect(row).to_contain_text("stock")
+        row.get_by_role("button", name="Pairing code").click()
+        expect(row.locator(".pairing-code")).to_have_text(re.compile(r"^Code [A-Z0-9]{10}, until "))
+        screenshot(page, "devices-pairing-code")
+        page.once("dialog", lambda dialog: dialog.accept())
+        row.get_by_role("button", name="Retire").click()
+        expect(row).to_contain_text("retired")
+        expect(row.get_by_role("button")).to_have_count(0)
+        with sessions() as session:
+            actions = session.scalars(select(AuditEntry.action).where(
+                AuditEntry.actor_id == data.user_ids["admin"])).all()
+        assert {"device.create", "device.pairing_code", "device.retire"} <= set(actions)
+    finally:
+        page.context.close()

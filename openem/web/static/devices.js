@@ -1,0 +1,53 @@
+// Devices page (devices:write): register a device, and act on one from its row. Each action
+// calls the staff API (audited there); a pairing code is shown once, in its row.
+import { api } from "./common.js";
+
+const ACTIONS = {
+  "pairing-code": { method: "POST", path: "/pairing-code" },
+  unassign: { method: "DELETE", path: "/assignment",
+              ask: "Take this device off its order? It stops reporting for the subject." },
+  faulty: { method: "PATCH", path: "", body: { state: "faulty" },
+            ask: "Mark this device faulty? If it serves an order, it is taken off it." },
+  stock: { method: "PATCH", path: "", body: { state: "stock" } },
+  retire: { method: "POST", path: "/retirement",
+            ask: "Retire this device for good? Its key is revoked at once." },
+};
+
+document.getElementById("register-form")?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const error = document.getElementById("register-error");
+  error.textContent = "";
+  const firmware = document.getElementById("device-firmware").value.trim();
+  try {
+    await api("POST", "/api/v1/devices", {
+      kind: document.getElementById("device-kind").value,
+      serial: document.getElementById("device-serial").value.trim(),
+      ...(firmware ? { firmware } : {}),
+    });
+    window.location.reload();
+  } catch (failure) {
+    error.textContent = failure.message;
+  }
+});
+
+document.getElementById("devices").addEventListener("click", async (event) => {
+  const button = event.target.closest("button[data-action]");
+  if (!button) return;
+  const row = button.closest("tr");
+  const action = ACTIONS[button.dataset.action];
+  if (action.ask && !window.confirm(`${row.dataset.serial}: ${action.ask}`)) return;
+  const error = document.getElementById("device-error");
+  error.textContent = "";
+  try {
+    const answer = await api(action.method, `/api/v1/devices/${row.dataset.deviceId}${action.path}`,
+                             action.body);
+    if (button.dataset.action !== "pairing-code") {
+      window.location.reload();
+      return;
+    }
+    const expires = new Date(answer.expires_at).toLocaleTimeString();
+    row.querySelector(".pairing-code").textContent = `Code ${answer.code}, until ${expires}`;
+  } catch (failure) {
+    error.textContent = `${row.dataset.serial}: ${failure.message}`;
+  }
+});
