@@ -47,11 +47,13 @@ def list_devices(
     principal: ReadDevices,
     state: DeviceState | None = None,
     kind: DeviceKind | None = None,
+    serial: Annotated[str | None, Query(max_length=64, description="Serials starting so")] = None,
     cursor: str | None = None,
     limit: Limit = 50,
 ) -> Page[Device]:
     return service.list_devices(
-        session, principal=principal, state=state, kind=kind, cursor=cursor, limit=limit
+        session, principal=principal, state=state, kind=kind, serial=serial, cursor=cursor,
+        limit=limit,
     )
 
 

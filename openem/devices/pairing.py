@@ -205,8 +205,11 @@ def issue_tracker_secret(
 ) -> str:
     """A per-device secret for OwnTracks / OsmAnd clients; shown once, stored hashed."""
     require(principal, "devices:write")
-    if session.get(Device, device_id) is None:
+    device = session.get(Device, device_id)
+    if device is None:
         raise NotFound("no such device")
+    if device.state in (DeviceState.retired, DeviceState.faulty):
+        raise Invalid(f"a {device.state} device gets no tracker secret", field="device_id")
     session.execute(
         update(DeviceSecret)
         .where(DeviceSecret.device_id == device_id, DeviceSecret.revoked_at.is_(None))

@@ -227,11 +227,14 @@ def list_devices(
     state: str | None = None,
     kind: str | None = None,
     subject_id: uuid.UUID | None = None,
+    serial: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> Page[Device]:
     require(principal, "devices:read")
     query = select(Device)
+    if serial:
+        query = query.where(Device.serial.startswith(serial, autoescape=True))
     if subject_id:
         query = query.where(Device.subject_id == subject_id)
     if state:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import AwareDatetime
 
@@ -146,9 +146,11 @@ def devices_page(
     viewer: DevicesViewer,
     state: DeviceState | None = None,
     kind: DeviceKind | None = None,
+    serial: Annotated[str | None, Query(max_length=64)] = None,
     cursor: str | None = None,
 ) -> HTMLResponse:
-    result = fleet(session, principal=viewer.principal, state=state, kind=kind, cursor=cursor)
+    result = fleet(session, principal=viewer.principal, state=state, kind=kind, serial=serial,
+                   cursor=cursor)
     return render(
         request,
         viewer,
@@ -157,6 +159,7 @@ def devices_page(
         now=utcnow(),
         state=state,
         kind=kind,
+        serial=serial or "",
         states=list(DeviceState),
         kinds=list(DeviceKind),
         can_write=viewer.may("devices:write"),

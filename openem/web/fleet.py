@@ -49,11 +49,13 @@ def fleet(
     principal: Principal,
     state: str | None,
     kind: str | None,
+    serial: str | None,
     cursor: str | None,
 ) -> Page[FleetRow]:
     """A page of devices (the API's listing and its permission), each with its health."""
     devices = devices_service.list_devices(
-        session, principal=principal, state=state, kind=kind, cursor=cursor, limit=PAGE_SIZE
+        session, principal=principal, state=state, kind=kind, serial=serial, cursor=cursor,
+        limit=PAGE_SIZE,
     )
     ids = [device.id for device in devices.items]
     health = {

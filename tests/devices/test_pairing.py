@@ -1,4 +1,5 @@
-"""Pairing codes: fifteen minutes, single use, the latest only; pairing again replaces the key."""
+"""Pairing codes: fifteen minutes, single use, the latest only; pairing again replaces the key.
+A device out of service gets neither a code nor a tracker-app secret."""
 
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ def test_a_wrong_serial_or_key_is_refused_and_the_code_still_works(
 
 
 @pytest.mark.parametrize("state", [DeviceState.faulty, DeviceState.retired])
-def test_a_faulty_or_retired_device_gets_no_code(
+def test_a_faulty_or_retired_device_gets_no_code_and_no_tracker_secret(
     state: DeviceState, sessions: sessionmaker[Session]
 ) -> None:
     device_id, _ = _device(sessions)
@@ -106,3 +107,5 @@ def test_a_faulty_or_retired_device_gets_no_code(
                                           data=DeviceUpdate(state=state), now=T0)
     with sessions() as session, pytest.raises(Invalid, match=f"a {state} device"):
         pairing.issue_pairing_code(session, principal=SYSTEM, device_id=device_id, now=T0)
+    with sessions() as session, pytest.raises(Invalid, match=f"a {state} device"):
+        pairing.issue_tracker_secret(session, principal=SYSTEM, device_id=device_id, now=T0)

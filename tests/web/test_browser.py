@@ -292,7 +292,7 @@ def test_a_caseworker_changes_their_password_on_the_account_page(
     assert len(changes) == 2
 
 
-def test_an_administrator_registers_a_device_gets_its_pairing_code_and_retires_it(
+def test_an_administrator_registers_a_device_gets_its_codes_and_retires_it(
     browser: Any, server: tuple[str, Seed, sessionmaker[Session]]
 ) -> None:
     _, data, sessions = server
@@ -306,8 +306,11 @@ def test_an_administrator_registers_a_device_gets_its_pairing_code_and_retires_i
         row = page.locator("#devices tr", has_text="TAG-BROWSER-1")
         expect(row).to_contain_text("stock")
         row.get_by_role("button", name="Pairing code").click()
-        expect(row.locator(".pairing-code")).to_have_text(re.compile(r"^Code [A-Z0-9]{10}, until "))
+        expect(row.locator(".shown-once")).to_have_text(re.compile(r"^Code [A-Z0-9]{10}, until "))
         screenshot(page, "devices-pairing-code")
+        page.once("dialog", lambda dialog: dialog.accept())
+        row.get_by_role("button", name="Tracker secret").click()
+        expect(row.locator(".shown-once")).to_contain_text("Secret ")
         page.once("dialog", lambda dialog: dialog.accept())
         row.get_by_role("button", name="Retire").click()
         expect(row).to_contain_text("retired")
@@ -315,6 +318,7 @@ def test_an_administrator_registers_a_device_gets_its_pairing_code_and_retires_i
         with sessions() as session:
             actions = session.scalars(select(AuditEntry.action).where(
                 AuditEntry.actor_id == data.user_ids["admin"])).all()
-        assert {"device.create", "device.pairing_code", "device.retire"} <= set(actions)
+        assert {"device.create", "device.pairing_code", "device.tracker_secret",
+                "device.retire"} <= set(actions)
     finally:
         page.context.close()

@@ -83,9 +83,11 @@ def test_the_admin_sees_each_device_with_its_health_and_can_act_on_it(
     assert 'data-action="unassign"' in tag and 'data-action="retire"' in tag
     watch = _row(page, fleet["watch"])
     assert "never" in watch and 'data-action="pairing-code"' in watch
+    assert 'data-action="tracker-secret"' in watch
     assert 'data-action="unassign"' not in watch
     broken = _row(page, fleet["broken"])
     assert 'data-action="stock"' in broken and 'data-action="pairing-code"' not in broken
+    assert 'data-action="tracker-secret"' not in broken
 
 
 def test_a_caseworker_reads_the_fleet_but_has_no_controls(
@@ -107,7 +109,7 @@ def test_police_have_no_devices_page(
     assert web.get("/devices").status_code == 403
 
 
-def test_the_fleet_filters_by_state_and_kind_and_refuses_unknown_ones(
+def test_the_fleet_filters_by_state_kind_and_serial_and_refuses_unknown_states(
     web: TestClient, sessions: sessionmaker[Session], fleet: dict[str, object]
 ) -> None:
     log_in(web, sessions, fleet["admin"])
@@ -115,6 +117,11 @@ def test_the_fleet_filters_by_state_and_kind_and_refuses_unknown_ones(
     assert "W-0003" in faulty and "W-0002" not in faulty and "TAG-0001" not in faulty
     tags = web.get("/devices?kind=fitted_tag").text
     assert "TAG-0001" in tags and "W-0002" not in tags
+    watches = web.get("/devices?serial=W-000").text
+    assert "W-0002" in watches and "W-0003" in watches and "TAG-0001" not in watches
+    listed = web.get("/api/v1/devices", params={"serial": "TAG-"}).json()["items"]
+    assert [device["serial"] for device in listed] == ["TAG-0001"]
+    assert web.get("/api/v1/devices", params={"serial": "W%"}).json()["items"] == []  # literal
     assert web.get("/devices?state=lost").status_code == 422
 
 

@@ -1,9 +1,16 @@
 // Devices page (devices:write): register a device, and act on one from its row. Each action
-// calls the staff API (audited there); a pairing code is shown once, in its row.
+// calls the staff API (audited there); a pairing code or tracker-app secret is shown once,
+// in its row.
 import { api } from "./common.js";
 
+const clock = (iso) => new Date(iso).toLocaleTimeString();
+
 const ACTIONS = {
-  "pairing-code": { method: "POST", path: "/pairing-code" },
+  "pairing-code": { method: "POST", path: "/pairing-code",
+                    show: (answer) => `Code ${answer.code}, until ${clock(answer.expires_at)}` },
+  "tracker-secret": { method: "POST", path: "/tracker-secret",
+                      ask: "Issue a new tracker-app secret? The app's current one stops working.",
+                      show: (answer) => `Secret ${answer.secret} (user name: the serial)` },
   unassign: { method: "DELETE", path: "/assignment",
               ask: "Take this device off its order? It stops reporting for the subject." },
   faulty: { method: "PATCH", path: "", body: { state: "faulty" },
@@ -41,12 +48,11 @@ document.getElementById("devices").addEventListener("click", async (event) => {
   try {
     const answer = await api(action.method, `/api/v1/devices/${row.dataset.deviceId}${action.path}`,
                              action.body);
-    if (button.dataset.action !== "pairing-code") {
+    if (!action.show) {
       window.location.reload();
       return;
     }
-    const expires = new Date(answer.expires_at).toLocaleTimeString();
-    row.querySelector(".pairing-code").textContent = `Code ${answer.code}, until ${expires}`;
+    row.querySelector(".shown-once").textContent = action.show(answer);
   } catch (failure) {
     error.textContent = `${row.dataset.serial}: ${failure.message}`;
   }
