@@ -12,6 +12,7 @@ from openem.db.base import utcnow
 from openem.devices import messages, pairing, service
 from openem.devices.models import Device, DeviceState
 from openem.devices.schemas import (
+    SERIAL_PREFIX,
     DeviceAssign,
     DeviceCreate,
     DeviceHealthOut,
@@ -47,7 +48,9 @@ def list_devices(
     principal: ReadDevices,
     state: DeviceState | None = None,
     kind: DeviceKind | None = None,
-    serial: Annotated[str | None, Query(max_length=64, description="Serials starting so")] = None,
+    serial: Annotated[
+        str | None, Query(max_length=64, pattern=SERIAL_PREFIX, description="Serials starting so")
+    ] = None,
     cursor: str | None = None,
     limit: Limit = 50,
 ) -> Page[Device]:

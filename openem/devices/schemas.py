@@ -11,6 +11,9 @@ from openem.devices.models import DeviceState, InboxItem
 from openem.subjects.models import DeviceKind
 from openem.subjects.schemas import LANGUAGE_TAG
 
+SERIAL = r"^[A-Za-z0-9._:-]+$"
+SERIAL_PREFIX = r"^[A-Za-z0-9._:-]*$"  # a search: empty means any
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -18,7 +21,7 @@ class Strict(BaseModel):
 
 class DeviceCreate(Strict):
     kind: DeviceKind
-    serial: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    serial: str = Field(min_length=1, max_length=64, pattern=SERIAL)
     firmware: str | None = Field(None, max_length=64)
 
 

@@ -16,12 +16,13 @@ from pydantic import AwareDatetime
 from openem.access import audit, breakglass, trail
 from openem.db.base import utcnow
 from openem.devices.models import DeviceState
+from openem.devices.schemas import SERIAL_PREFIX
 from openem.disclosures import service as disclosures_service
 from openem.http.deps import DbSession
 from openem.subjects.models import DeviceKind, RiskLevel
 from openem.web import caseload as caseload_service
 from openem.web.caseload import StatusFilter
-from openem.web.deps import AnyViewer, Viewer, check_csrf, page
+from openem.web.deps import AnyViewer, BlankIsNone, Viewer, check_csrf, page
 from openem.web.fleet import fleet
 from openem.web.render import home_for, render
 from openem.web.subject_view import subject_view
@@ -109,7 +110,7 @@ def caseload_page(
     session: DbSession,
     viewer: CaseloadViewer,
     status: StatusFilter = StatusFilter.all,
-    risk: RiskLevel | None = None,
+    risk: Annotated[RiskLevel | None, BlankIsNone] = None,
     cursor: str | None = None,
 ) -> HTMLResponse:
     return _caseload(
@@ -144,9 +145,9 @@ def devices_page(
     request: Request,
     session: DbSession,
     viewer: DevicesViewer,
-    state: DeviceState | None = None,
-    kind: DeviceKind | None = None,
-    serial: Annotated[str | None, Query(max_length=64)] = None,
+    state: Annotated[DeviceState | None, BlankIsNone] = None,
+    kind: Annotated[DeviceKind | None, BlankIsNone] = None,
+    serial: Annotated[str | None, Query(max_length=64, pattern=SERIAL_PREFIX), BlankIsNone] = None,
     cursor: str | None = None,
 ) -> HTMLResponse:
     result = fleet(session, principal=viewer.principal, state=state, kind=kind, serial=serial,
@@ -202,11 +203,11 @@ def audit_page(
     request: Request,
     session: DbSession,
     viewer: AuditViewer,
-    actor_id: uuid.UUID | None = None,
-    subject_id: uuid.UUID | None = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
-    outcome: audit.Outcome | None = None,
+    actor_id: Annotated[uuid.UUID | None, BlankIsNone] = None,
+    subject_id: Annotated[uuid.UUID | None, BlankIsNone] = None,
+    since: Annotated[AwareDatetime | None, BlankIsNone] = None,
+    until: Annotated[AwareDatetime | None, BlankIsNone] = None,
+    outcome: Annotated[audit.Outcome | None, BlankIsNone] = None,
     cursor: str | None = None,
 ) -> HTMLResponse:
     query = audit.AuditQuery(

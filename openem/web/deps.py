@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
+from pydantic import BeforeValidator
 from sqlalchemy.orm import Session
 
 from openem.access import audit, sessions
@@ -20,6 +21,14 @@ from openem.access.policy import allows
 from openem.access.principal import Principal
 from openem.db.base import utcnow
 from openem.http.deps import DbSession, client_address, settings_of
+
+
+def _blank_is_none(value: object) -> object:
+    return None if value == "" else value
+
+
+# A filter form sends its empty fields and "any" options as empty values: not given.
+BlankIsNone = BeforeValidator(_blank_is_none)
 
 
 class LoginRequired(Exception):

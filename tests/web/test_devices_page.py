@@ -121,8 +121,11 @@ def test_the_fleet_filters_by_state_kind_and_serial_and_refuses_unknown_states(
     assert "W-0002" in watches and "W-0003" in watches and "TAG-0001" not in watches
     listed = web.get("/api/v1/devices", params={"serial": "TAG-"}).json()["items"]
     assert [device["serial"] for device in listed] == ["TAG-0001"]
-    assert web.get("/api/v1/devices", params={"serial": "W%"}).json()["items"] == []  # literal
+    for odd in ("W%", "W\x00"):
+        assert web.get("/api/v1/devices", params={"serial": odd}).status_code == 422
     assert web.get("/devices?state=lost").status_code == 422
+    as_the_form_sends_it = web.get("/devices?state=&kind=&serial=")
+    assert as_the_form_sends_it.status_code == 200 and "TAG-0001" in as_the_form_sends_it.text
 
 
 def test_a_long_fleet_comes_in_pages_of_fifty(

@@ -96,6 +96,24 @@ def test_caseworker_sees_only_their_caseload(
     assert str(people["south_ref"]) not in other.text
 
 
+def test_filter_forms_sent_with_their_any_options_and_empty_fields_are_answered(
+    web: TestClient, sessions: sessionmaker[Session], people: dict[str, object]
+) -> None:
+    log_in(web, sessions, people["caseworker"])
+    caseload = web.get("/caseload", params={"status": "all", "risk": ""})
+    assert caseload.status_code == 200 and str(people["north_ref"]) in caseload.text
+    assert web.get("/caseload", params={"risk": "extreme"}).status_code == 422
+    log_in(web, sessions, people["supervisor"])
+    blank = {"actor_id": "", "subject_id": "", "since": "", "until": "", "outcome": ""}
+    assert web.get("/audit", params=blank).status_code == 403  # audited as refused
+    log_in(web, sessions, people["auditor"])
+    refused = web.get("/audit", params=blank | {"outcome": "refused"})
+    assert refused.status_code == 200 and "permission.audit:read" in refused.text
+    allowed = web.get("/audit", params=blank | {"outcome": "allowed"})
+    assert allowed.status_code == 200 and "permission.audit:read" not in allowed.text
+    assert web.get("/audit", params=blank | {"actor_id": "not-an-id"}).status_code == 422
+
+
 def test_search_by_reference_travels_in_a_post_body_with_csrf(
     web: TestClient, sessions: sessionmaker[Session], people: dict[str, object]
 ) -> None:
