@@ -66,7 +66,7 @@ def export_checkins(session: Session, scope: ExportScope) -> ExportSection:
 def register() -> None:
     register_purger("enrolment_media", "face_enrolments", purge_enrolments)
     register_purger("checkin_decisions", "checkins", purge_checkins)
-    register_exporter("checkins", export_checkins)
+    register_exporter("checkin_decisions", export_checkins)
 
 
 register()

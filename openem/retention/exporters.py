@@ -1,7 +1,8 @@
 """Built-in sections of the subject-access archive, for the tables that exist in this build.
 
-Other domains add theirs with ``registry.register_exporter`` (check-in decisions,
-alerts, disclosures). Every query here is filtered by the one subject's id.
+Other domains may add theirs with ``registry.register_exporter`` (the check-in domain
+does). Every query here is filtered by the one subject's id. Staff are never named: a
+record keeps their role or organisation, not their id.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openem.access.models import AuditEntry, Organisation
+from openem.alerts.models import Alert, AlertEvent, AlertEvidence
 from openem.crypto import store
 from openem.crypto.envelope import EnvelopeError
 from openem.devices.models import InboxItem
+from openem.disclosures.service import disclosures_for_subject
 from openem.ingest.models import DeviceEvent
 from openem.locations.exports import to_geojson
 from openem.locations.models import Position
@@ -153,6 +156,52 @@ def export_access_log(session: Session, scope: ExportScope) -> ExportSection:
     return ExportSection(records=records)
 
 
+STAFF_ON_ALERTS = ("acknowledged_by", "assigned_to", "assigned_by", "resolved_by", "subject_id")
+
+
+def export_alerts(session: Session, scope: ExportScope) -> ExportSection:
+    """Each alert with what caused it and what was done about it, and by which role."""
+    alerts = list(session.scalars(
+        select(Alert).where(Alert.subject_id == scope.subject_id).order_by(Alert.raised_at)
+    ))
+    ids = [alert.id for alert in alerts]
+    evidence = session.scalars(select(AlertEvidence).where(AlertEvidence.alert_id.in_(ids)))
+    events = session.scalars(
+        select(AlertEvent).where(AlertEvent.alert_id.in_(ids)).order_by(AlertEvent.at)
+    )
+    records = [{"record": "alert"} | row(alert, exclude=STAFF_ON_ALERTS) for alert in alerts]
+    records += [{"record": "evidence"} | row(item) for item in evidence]
+    records += [
+        {"record": "event"} | row(event, exclude=("actor_id", "subject_id")) for event in events
+    ]
+    return ExportSection(records=records)
+
+
+def export_disclosures(session: Session, scope: ExportScope) -> ExportSection:
+    """What was disclosed to the police, when, to which organisation and on what basis. The
+    crime reference stays out: it belongs to an investigation, not to the subject."""
+    entries = disclosures_for_subject(session, subject_id=scope.subject_id)
+    recipients = {entry.recipient_organisation_id for entry in entries}
+    organisations = {
+        organisation.id: organisation.name
+        for organisation in session.scalars(
+            select(Organisation).where(Organisation.id.in_(recipients))
+        )
+    } if recipients else {}
+    return ExportSection(records=[
+        {
+            "disclosed_at": plain(entry.disclosed_at),
+            "data_class": entry.data_class,
+            "record_count": entry.record_count,
+            "to_organisation": organisations.get(entry.recipient_organisation_id),
+            "legal_basis": entry.legal_basis,
+            "window_start": plain(entry.window_start),
+            "window_end": plain(entry.window_end),
+        }
+        for entry in entries
+    ])
+
+
 def register_builtin() -> None:
     register_exporter("identity", export_identity)
     register_exporter("positions", export_positions)
@@ -161,6 +210,8 @@ def register_builtin() -> None:
     register_exporter("rights_requests", export_rights_requests)
     register_exporter("privacy_notices", export_privacy_notices)
     register_exporter("device_inbox", export_device_inbox)
+    register_exporter("alerts", export_alerts)
+    register_exporter("disclosures", export_disclosures)
     register_exporter("photos", export_media)
     register_exporter("access_log", export_access_log)
 

@@ -13,21 +13,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from openem.access import chain
-from openem.access.models import AuditEntry
+from openem.access.models import AuditEntry, ReviewTask
+from openem.alerts.models import Alert, AlertEvent, AlertEvidence
 from openem.bus.outbox import OutboxMessage
 from openem.crypto import store
 from openem.devices.models import Device, DeviceAssignment, DeviceHealth, InboxItem
+from openem.disclosures.models import Disclosure, Grant, PoliceRequest
 from openem.ingest.models import DeviceEvent
 from openem.ingest.service import TELEMETRY_SUBJECT
 from openem.locations.models import Position
 from openem.retention.certificates import CERTIFICATE_ACTION
 from openem.retention.models import BusPurge, LegalHold, PrivacyNotice, RightsRequest
 from openem.retention.registry import PurgeScope, register_purger
+from openem.rules.models import RuleState
 from openem.subjects.models import Order, OrderReview, ReviewEscalation, Subject
+from openem.zones.models import Zone, ZoneVersion
 
 ARCHIVE_FOLDERS = ("archives", "exports")
 
@@ -139,11 +143,45 @@ def purge_unattributed_telemetry(session: Session, scope: PurgeScope) -> list[st
     ) + _delete_in_batches(session, DeviceEvent, DeviceEvent.id, events, batch, "device_events")
 
 
+def purge_alerts(session: Session, scope: PurgeScope) -> list[str]:
+    """Alerts with their evidence and history (children first), and what the rules
+    remembered about the subjects."""
+    alerts = select(Alert.id).where(Alert.subject_id.in_(scope.subject_ids))
+    evidence = select(AlertEvidence.id).where(AlertEvidence.alert_id.in_(alerts))
+    events = select(AlertEvent.id).where(AlertEvent.alert_id.in_(alerts))
+    batch = scope.batch_size
+    deleted = _delete_in_batches(session, AlertEvidence, AlertEvidence.id, evidence, batch,
+                                 "alert_evidence")
+    deleted += _delete_in_batches(session, AlertEvent, AlertEvent.id, events, batch,
+                                  "alert_events")
+    deleted += _delete_subject_rows(session, scope, Alert)
+    states = session.execute(
+        delete(RuleState).where(RuleState.subject_id.in_(scope.subject_ids))
+        .returning(RuleState.rule, RuleState.key)
+    ).all()
+    return deleted + [f"rule_states:{rule}:{key}" for rule, key in states]
+
+
+def purge_disclosures(session: Session, scope: PurgeScope) -> list[str]:
+    """The register's entries about the subjects, then the grants and requests naming them
+    (a location inquiry names nobody: only its entries about these subjects go)."""
+    requests = select(PoliceRequest.id).where(PoliceRequest.subject_id.in_(scope.subject_ids))
+    entries = select(Disclosure.id).where(or_(
+        Disclosure.subject_id.in_(scope.subject_ids), Disclosure.request_id.in_(requests)
+    ))
+    batch = scope.batch_size
+    deleted = _delete_in_batches(session, Disclosure, Disclosure.id, entries, batch, "disclosures")
+    deleted += _delete_subject_rows(session, scope, Grant)
+    return deleted + _delete_subject_rows(session, scope, PoliceRequest)
+
+
 def purge_orders(session: Session, scope: PurgeScope) -> list[str]:
     subjects, batch = scope.subject_ids, scope.batch_size
     deleted = _delete_subject_rows(session, scope, OrderReview)
     deleted += _delete_subject_rows(session, scope, ReviewEscalation)
     deleted += _delete_subject_rows(session, scope, DeviceAssignment)
+    deleted += _delete_subject_rows(session, scope, ZoneVersion)  # the order's zones
+    deleted += _delete_subject_rows(session, scope, Zone)
     order_ids = select(Order.id).where(Order.subject_id.in_(subjects))
     session.execute(
         update(Device).where(Device.order_id.in_(order_ids)).values(order_id=None, subject_id=None)
@@ -191,7 +229,8 @@ def blob_purger(data_class: str) -> Any:
 
 def purge_audit_trail(session: Session, scope: PurgeScope) -> list[str]:
     """The chain's oldest entries, as a prefix (so it still verifies from its anchor); it stops
-    at a deletion certificate or at an entry about a held subject, whose case may need it."""
+    at a deletion certificate or at an entry about a held subject, whose case may need it.
+    Then the resolved break-glass reviews as old."""
     held = set(scope.held)
 
     def keep(entry: AuditEntry) -> bool:
@@ -200,12 +239,25 @@ def purge_audit_trail(session: Session, scope: PurgeScope) -> list[str]:
     seqs = chain.truncate_oldest(
         session, cutoff=scope.cutoff, keep=keep, now=scope.now, batch=scope.batch_size
     )
-    return [f"audit_entries:{seq}" for seq in seqs]
+    return [f"audit_entries:{seq}" for seq in seqs] + _purge_review_tasks(session, scope)
+
+
+def _purge_review_tasks(session: Session, scope: PurgeScope) -> list[str]:
+    """Break-glass reviews go with the audit trail they review: once resolved and as old as
+    its cutoff, unless about a held subject."""
+    query = select(ReviewTask.id).where(
+        ReviewTask.resolved_at.is_not(None), ReviewTask.created_at <= scope.cutoff,
+        or_(ReviewTask.subject_id.is_(None), ReviewTask.subject_id.not_in(scope.held)),
+    )
+    return _delete_in_batches(session, ReviewTask, ReviewTask.id, query, scope.batch_size,
+                              "review_tasks")
 
 
 def register_builtin() -> None:
     register_purger("enrolment_media", "blobs", blob_purger("enrolment_media"))
     register_purger("checkin_frames", "blobs", blob_purger("checkin_frames"))
+    register_purger("alerts", "alerts", purge_alerts)
+    register_purger("disclosures", "disclosures", purge_disclosures)
     register_purger("positions", "positions", purge_positions)
     register_purger("device_events", "device_events", purge_device_events)
     register_purger("orders", "orders", purge_orders)

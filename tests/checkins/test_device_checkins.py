@@ -189,7 +189,7 @@ def test_the_purge_shreds_frames_photos_and_template_and_deletes_the_check_in_ro
     checkin = _enrolled(app_client, sessions, staff_tokens)
     assert checkin.post(frames=bursts[("obama", checkin.challenge)]).status_code == 200
     with sessions() as session:
-        section = dict(exporters())["checkins"](session, _export_scope(checkin, settings))
+        section = dict(exporters())["checkin_decisions"](session, _export_scope(checkin, settings))
         assert {r["record"] for r in section.records} == {"prompt", "decision"}
         files = [store.blob_path(settings.data_dir, r.id)
                  for r in store.for_subject(session, subject_id=checkin.subject_id)]

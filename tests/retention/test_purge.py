@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from openem.access.models import AuditEntry
+from openem.access.models import AuditEntry, ReviewTask, Role
 from openem.access.principal import SYSTEM
 from openem.bus.memory import MemoryBus
 from openem.bus.outbox import OutboxMessage
 from openem.crypto import store
 from openem.crypto.envelope import KeyRing
+from openem.db.base import Base
 from openem.devices import service as devices_service
 from openem.devices.models import InboxItem
 from openem.devices.schemas import DeviceCreate
@@ -35,7 +36,9 @@ from tests.retention.conftest import (
     enrol,
     relay_then_queue_more,
     telemetry,
+    watched,
 )
+from tests.support import factories
 
 SCHEDULES = build_schedules(overrides={}, max_days=2192)
 
@@ -53,9 +56,29 @@ def _bus_messages_about(bus: MemoryBus, subject_id: object) -> int:
     )
 
 
+# Tables that name subjects and are kept on their own terms: the audit trail (its own
+# schedule, a prefix of a hash chain), break-glass reviews of staff access (with it), and
+# the purge's own queue of bus deletions.
+KEPT_ON_THEIR_OWN_TERMS = {"audit_entries", "review_tasks", "bus_purges"}
+
+
+def _tables_naming(session: Session, subject_id: object) -> dict[str, int]:
+    """Every table with a ``subject_id`` column, and how many of its rows name the subject."""
+    found = {}
+    for name, table in Base.metadata.tables.items():
+        if "subject_id" in table.c and name not in KEPT_ON_THEIR_OWN_TERMS:
+            query = select(func.count()).select_from(table)
+            count = session.scalar(query.where(table.c.subject_id == subject_id)) or 0
+            if count:
+                found[name] = count
+    return found
+
+
 def _holds_everything(session: Session, person: Enrolled, data_dir: Path) -> bool:
     return (
         session.get(Subject, person.subject_id) is not None
+        and {"alerts", "alert_events", "rule_states", "zones", "zone_versions", "grants",
+             "police_requests", "disclosures"} <= set(_tables_naming(session, person.subject_id))
         and _count(session, Order, subject_id=person.subject_id) == 1
         and _count(session, Position, subject_id=person.subject_id) == 2
         and _count(session, DeviceEvent, subject_id=person.subject_id) == 2
@@ -80,6 +103,8 @@ def people(
     }
     relay_then_queue_more(sessions, bus, list(people.values()))
     with sessions() as session, session.begin():
+        for person in people.values():
+            watched(session, person, at=LONG_AGO + timedelta(days=3))
         holds.place_hold(
             session,
             principal=SYSTEM,
@@ -103,6 +128,7 @@ def test_nothing_due_survives_and_nothing_else_is_touched(
     assert asyncio.run(purge.drain_bus_purges(sessions, bus)) == 1
 
     with sessions() as session:
+        assert _tables_naming(session, due.subject_id) == {}
         assert session.get(Subject, due.subject_id) is None
         assert _count(session, Order, subject_id=due.subject_id) == 0
         assert _count(session, Position, subject_id=due.subject_id) == 0
@@ -162,6 +188,33 @@ def test_old_audit_entries_go_but_certificates_and_held_subjects_entries_stay(
         left = session.scalars(select(AuditEntry)).all()
     assert {e.subject_id for e in left if e.subject_id} == {people["held"].subject_id}
     assert any(e.action == CERTIFICATE_ACTION for e in left)
+
+
+def test_resolved_break_glass_reviews_go_with_the_audit_trail(
+    sessions: sessionmaker[Session], people: dict[str, Enrolled], tmp_path: Path
+) -> None:
+    old, recent = LONG_AGO, NOW - timedelta(days=30)
+    with sessions() as session, session.begin():
+        actor = factories.user(session, Role.caseworker).id
+
+        def review(subject: str, at: datetime, *, resolved: bool) -> None:
+            session.add(ReviewTask(
+                kind="break_glass", subject_id=people[subject].subject_id, actor_id=actor,
+                data_class="location_history", reason="urgent welfare check", status="open",
+                created_at=at, resolved_at=at if resolved else None))
+
+        review("due", old, resolved=True)
+        review("due", old, resolved=False)  # still waits for a supervisor
+        review("held", old, resolved=True)
+        review("recent", recent, resolved=True)
+    purge.run(sessions, schedules=SCHEDULES, now=NOW, data_dir=tmp_path)
+    with sessions() as session:
+        left = session.execute(select(ReviewTask.subject_id, ReviewTask.resolved_at)).all()
+    assert sorted((str(subject), resolved is None) for subject, resolved in left) == sorted([
+        (str(people["due"].subject_id), True),
+        (str(people["held"].subject_id), False),
+        (str(people["recent"].subject_id), False),
+    ])
 
 
 def test_purging_a_subject_under_hold_is_refused_and_deletes_nothing(

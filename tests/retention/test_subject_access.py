@@ -22,10 +22,12 @@ from openem.errors import NotFound
 from openem.locations import service as locations_service
 from openem.retention import rights, sar
 from openem.retention.models import RightsRequestKind
+from openem.retention.registry import exporters
 from openem.retention.schedules import build_schedules
 from openem.subjects import service as subjects_service
+from openem.subjects import wording
 from tests.conftest import bearer
-from tests.retention.conftest import LONG_AGO, NOW, Enrolled, enrol
+from tests.retention.conftest import LONG_AGO, NOW, Enrolled, enrol, watched
 from tests.support import factories
 
 SCHEDULES = build_schedules(overrides={}, max_days=2192)
@@ -81,6 +83,8 @@ def two_people(
             now=NOW,
         )
         subjects_service.get_subject(session, principal=SYSTEM, subject_id=other.subject_id)
+        watched(session, me, at=LONG_AGO + timedelta(days=3))
+        watched(session, other, at=LONG_AGO + timedelta(days=3))
         rights.record_request(
             session,
             principal=SYSTEM,
@@ -123,6 +127,15 @@ def test_archive_holds_every_record_class_and_the_access_log(
     assert sections["positions"] == 1 and sections["device_events"] == 1
     assert sections["identity"] == 2 and sections["privacy_notices"] == 1
     assert sections["rights_requests"] == 1 and sections["device_inbox"] == 1
+    assert sections["alerts"] == 3 and sections["disclosures"] == 1
+    alerts = json.loads(archive.read("records/alerts.json"))
+    assert [r["record"] for r in alerts] == ["alert", "evidence", "event"]
+    assert alerts[0]["note"] == "called the wearer" and "resolved_by" not in alerts[0]
+    assert "actor_id" not in alerts[2]
+    [disclosure] = json.loads(archive.read("records/disclosures.json"))
+    assert disclosure["data_class"] == "location_history"
+    assert disclosure["to_organisation"].startswith("Organisation ")
+    assert "crime_reference" not in disclosure and "recipient_id" not in disclosure
     [notice] = json.loads(archive.read("records/device_inbox.json"))
     assert notice["kind"] == "notice" and notice["payload"]["language"] == "pl"
     assert archive.read(f"photos/{me.blob_id}.jpg") == b"\xff\xd8fictional photo"
@@ -173,6 +186,12 @@ def test_summary_is_in_the_subjects_language_where_translated(
     english = _export(sessions, other, keyring, tmp_path).read("summary.html").decode()
     assert 'lang="pl"' in polish and "Kto przeglądał Twoje dane" in polish
     assert 'lang="en"' in english and "Who looked at your data" in english
+
+
+@pytest.mark.parametrize("language", ["en", "pl"])
+def test_every_section_of_the_archive_is_named_in_the_summary(language: str) -> None:
+    names = wording.texts(language)["section_names"]
+    assert sorted(set(dict(exporters())) | set(sar.EXPECTED)) == sorted(names)
 
 
 def test_exporting_a_missing_subject_is_a_clear_error(
