@@ -12,13 +12,13 @@ pytestmark = [pytest.mark.faces, pytest.mark.slow]
 
 def test_a_bounded_evaluation_reports_the_published_shape(tmp_path: Path) -> None:
     report = evaluate_faces(
-        faces_dir(), limit_pairs=150, seed=1, calibrate_fmr=1e-3, plots_dir=tmp_path, workers=2,
+        faces_dir(), limit_pairs=100, seed=1, calibrate_fmr=1e-3, plots_dir=tmp_path, workers=2,
         enrol_jitters=2,
     )
     assert report["name"] == "faces"
     assert set(report) == {"name", "machine", "figures", "targets", "groups", "peer"}
     figures = report["figures"]
-    assert figures["genuine_pairs"] + figures["impostor_pairs"] == 150
+    assert figures["genuine_pairs"] + figures["impostor_pairs"] == 100
     assert figures["enrolment_jitters"] == 2
     assert figures["roc_auc"] > 0.97
     assert figures["pair_accuracy"] > 0.9
