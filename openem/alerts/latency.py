@@ -63,6 +63,7 @@ CAPACITY_BATCH = 50
 class Wearer:
     subject_id: uuid.UUID
     device_id: uuid.UUID
+    order_id: uuid.UUID
     lat: float
     seq: itertools.count[int]
     last_fix: datetime | None = None
@@ -97,7 +98,8 @@ def _setup(sessions: sessionmaker[Session], *, count: int, run: str) -> list[Wea
                                       data=ZoneCreate(name="x", kind="exclusion", radius_m=200,
                                                       geometry={"type": "Point",
                                                                 "coordinates": [LON, lat]}))
-            wearers.append(Wearer(subject.id, device.id, lat, itertools.count(1), last_fix=now))
+            wearers.append(Wearer(subject.id, device.id, order.id, lat, itertools.count(1),
+                                  last_fix=now))
     return wearers
 
 
@@ -232,7 +234,7 @@ def _message(wearer: Wearer, now: datetime, seqs: itertools.count[int]) -> dict[
     wearer.last_fix = now
     return {
         "device_id": str(wearer.device_id), "subject_id": str(wearer.subject_id),
-        "order_id": None, "received_at": now.isoformat(),
+        "order_id": str(wearer.order_id), "received_at": now.isoformat(),
         "items": [{"type": "position", "seq": next(seqs), "ts": (since + step * (k + 1))
                    .isoformat(), "lat": wearer.lat + 0.005, "lon": LON, "accuracy_m": 10.0,
                    "flags": []} for k in range(FIXES_PER_UPLOAD)],
