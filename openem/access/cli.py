@@ -89,7 +89,8 @@ def _staff_account(session: Session, username: str) -> User:
 @users_app.command("reset-password")
 def users_reset_password(username: Annotated[str, typer.Option(help="Login name.")]) -> None:
     """Set a new password for an account (a forgotten one; asked for twice, never taken as
-    an argument): clears a lockout and ends the account's sessions. Audited."""
+    an argument): clears a lockout and ends the account's sessions; the next sign-in must
+    choose its own. Audited."""
     from openem.access import account
     from openem.access.principal import SYSTEM
     from openem.errors import Invalid
@@ -107,7 +108,8 @@ def users_reset_password(username: Annotated[str, typer.Option(help="Login name.
         except Invalid as error:
             console.print(str(error))
             raise typer.Exit(1) from None
-    console.print(f"password set; {ended} open session(s) ended")
+    console.print(f"password set; {ended} open session(s) ended; the next sign-in must "
+                  "choose a new one")
 
 
 @users_app.command("reset-totp")
