@@ -71,6 +71,8 @@ class Wearer:
 
 def _setup(sessions: sessionmaker[Session], *, count: int, run: str) -> list[Wearer]:
     now = utcnow()
+    # Monitored since before the first upload's first fix (ingest drops what came before).
+    since = now - timedelta(minutes=5)
     wearers = []
     with transaction(sessions) as session:
         assessments.approve_every_cohort_for_fictional_data(session, now=now)
@@ -85,14 +87,14 @@ def _setup(sessions: sessionmaker[Session], *, count: int, run: str) -> list[Wea
                     "conviction": {"offence": "bench", "court": "bench",
                                    "conviction_date": "2020-01-01"},
                     "immigration_status": "deportation_order", "device_kind": "fitted_tag",
-                    "starts_at": now.isoformat(),
+                    "starts_at": since.isoformat(),
                     "ends_at": (now + timedelta(days=30)).isoformat(), "checkins_per_day": 0,
                 })))
             device = devices_service.register_device(
                 session, principal=SYSTEM, data=DeviceCreate(kind="fitted_tag",
                                                              serial=f"BENCH-{run}-{i}"))
             devices_service.assign_device(session, principal=SYSTEM, device_id=device.id,
-                                          order_id=order.id, now=now)
+                                          order_id=order.id, now=since)
             lat = LAT + (i % 100) * 0.01
             zones_service.create_zone(session, principal=SYSTEM, subject_id=subject.id, now=now,
                                       data=ZoneCreate(name="x", kind="exclusion", radius_m=200,

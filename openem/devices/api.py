@@ -78,9 +78,8 @@ def update_device(
 def assign_device(
     device_id: uuid.UUID, data: DeviceAssign, session: DbSession, principal: WriteDevices
 ) -> Device:
-    return service.assign_device(
-        session, principal=principal, device_id=device_id, order_id=data.order_id, now=utcnow()
-    )
+    return service.assign_device(session, principal=principal, device_id=device_id,
+                                 order_id=data.order_id, now=utcnow(), fitted_at=data.fitted_at)
 
 
 @router.delete("/devices/{device_id}/assignment", response_model=DeviceOut)

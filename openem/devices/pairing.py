@@ -6,7 +6,7 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -116,7 +116,7 @@ def pair_device(
 _DEVICE_KEYS: Table = DeviceKey.__table__  # type: ignore[assignment]
 # The request path runs this for every batch of signed device requests.
 _LIVE_DEVICES = (
-    "SELECT d.id, d.subject_id, d.order_id, k.public_key "
+    "SELECT d.id, d.subject_id, d.order_id, d.assigned_at, k.public_key "
     "FROM device_keys AS k JOIN devices AS d ON d.id = k.device_id "
     "WHERE k.{key_in} AND k.revoked_at IS NULL AND d.state <> {parameter}"
 )
@@ -129,6 +129,7 @@ class LiveDevice:
     id: uuid.UUID
     subject_id: uuid.UUID | None
     order_id: uuid.UUID | None
+    assigned_at: datetime | None
     public_key: Ed25519PublicKey
 
 
@@ -152,9 +153,10 @@ def active_keys(
                 id=_uuid(id_),
                 subject_id=subject_id and _uuid(subject_id),
                 order_id=order_id and _uuid(order_id),
+                assigned_at=assigned_at and _stored_time(assigned_at),
                 public_key=_stored_key(bytes(public_key)),
             )
-            for id_, subject_id, order_id, public_key in rows
+            for id_, subject_id, order_id, assigned_at, public_key in rows
         )
     }
 
@@ -162,6 +164,13 @@ def active_keys(
 def _uuid(value: uuid.UUID | str) -> uuid.UUID:
     """A UUID as the driver gave it (text on SQLite)."""
     return uuid.UUID(value) if isinstance(value, str) else value
+
+
+def _stored_time(value: datetime | str) -> datetime:
+    """A time as the driver gave it (text without its zone on SQLite), in UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @lru_cache(maxsize=65_536)

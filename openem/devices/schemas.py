@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from openem.devices.models import DeviceState, InboxItem
 from openem.subjects.models import DeviceKind
@@ -32,6 +32,12 @@ class DeviceUpdate(Strict):
 
 class DeviceAssign(Strict):
     order_id: uuid.UUID
+    fitted_at: AwareDatetime | None = Field(
+        None,
+        description="When the device was fitted or handed over, if recorded afterwards (at "
+        "most 24 hours ago, not before it was last taken off an order); default now. What "
+        "it took before then is not stored as the subject's.",
+    )
 
 
 class DeviceOut(BaseModel):
@@ -44,6 +50,7 @@ class DeviceOut(BaseModel):
     state: DeviceState
     order_id: uuid.UUID | None
     subject_id: uuid.UUID | None
+    assigned_at: datetime | None
     created_at: datetime
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from openem.access import audit
@@ -32,6 +32,8 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     DeviceState.faulty: frozenset({DeviceState.stock, DeviceState.retired}),
     DeviceState.retired: frozenset(),
 }
+# How long after a fitting it may still be recorded as of the time it happened.
+LATEST_FITTING_RECORD = timedelta(hours=24)
 
 
 # Called after a device is assigned to an order (enrolment), in the same transaction.
@@ -97,7 +99,7 @@ def end_assignment(session: Session, device: Device, *, now: datetime) -> None:
         .where(DeviceSecret.device_id == device.id, DeviceSecret.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    device.order_id = device.subject_id = None
+    device.order_id = device.subject_id = device.assigned_at = None
 
 
 def update_device(
@@ -137,7 +139,10 @@ def assign_device(
     device_id: uuid.UUID,
     order_id: uuid.UUID,
     now: datetime,
+    fitted_at: datetime | None = None,
 ) -> Device:
+    """Put the device on the order as of ``fitted_at`` (default ``now``): from then on what
+    it takes is the subject's."""
     require(principal, "devices:write")
     device = get_device(session, principal=principal, device_id=device_id)
     order = session.get(Order, order_id)
@@ -149,11 +154,12 @@ def assign_device(
         raise Invalid("the order needs a different kind of device", field="order_id")
     if device.state not in (DeviceState.stock, DeviceState.paired):
         raise Invalid("only an unassigned, working device can be assigned", field="device_id")
+    since = _fitted_at(session, device, fitted_at=fitted_at, now=now)
     device.state = DeviceState.assigned
-    device.order_id, device.subject_id = order.id, order.subject_id
+    device.order_id, device.subject_id, device.assigned_at = order.id, order.subject_id, since
     session.add(
         DeviceAssignment(
-            device_id=device.id, order_id=order.id, subject_id=order.subject_id, assigned_at=now
+            device_id=device.id, order_id=order.id, subject_id=order.subject_id, assigned_at=since
         )
     )
     audit.record(
@@ -168,6 +174,26 @@ def assign_device(
     for hook in _assignment_hooks.values():
         hook(session, device, order, now)
     return device
+
+
+def _fitted_at(
+    session: Session, device: Device, *, fitted_at: datetime | None, now: datetime
+) -> datetime:
+    if fitted_at is None:
+        return now
+    if fitted_at > now:
+        raise Invalid("the fitting time is in the future", field="fitted_at")
+    if fitted_at < now - LATEST_FITTING_RECORD:
+        raise Invalid("a fitting is recorded within 24 hours", field="fitted_at")
+    released = session.scalar(
+        select(func.max(DeviceAssignment.unassigned_at)).where(
+            DeviceAssignment.device_id == device.id
+        )
+    )
+    if released is not None and fitted_at < released:
+        raise Invalid("the fitting time is before the device was last taken off an order",
+                      field="fitted_at")
+    return fitted_at
 
 
 def unassign_device(

@@ -42,6 +42,9 @@ from openem.subjects.models import MonitoringMode, Order
 from openem.subjects.modes import why_dropped
 
 TELEMETRY_SUBJECT = "openem.telemetry"
+# Dropped: taken before the device's current assignment began, so not its subject's
+# (a re-issued device's buffered strap cut or trail from its previous wearer).
+BEFORE_ASSIGNMENT = "taken_before_assignment"
 POSITIONS: Table = Position.__table__  # type: ignore[assignment]
 EVENTS: Table = DeviceEvent.__table__  # type: ignore[assignment]
 HEALTH: Table = DeviceHealth.__table__  # type: ignore[assignment]
@@ -57,6 +60,8 @@ class SendingDevice(Protocol):
     def subject_id(self) -> uuid.UUID | None: ...
     @property
     def order_id(self) -> uuid.UUID | None: ...
+    @property
+    def assigned_at(self) -> datetime | None: ...
 
 
 @dataclass
@@ -254,38 +259,52 @@ def _flags_json(flags: list[str] | None) -> bytes:
     return b',"flags":' + json.dumps(flags, separators=(",", ":")).encode() + b"}"
 
 
-def _restricted_orders(session: Session, uploads: list[Upload]) -> set[uuid.UUID]:
-    """The orders among ``uploads`` that do not keep every fix sent: their monitoring mode
-    keeps less than the full trail, or a fix was taken once the order had ended."""
+def _restricted(session: Session, uploads: list[Upload]) -> set[uuid.UUID]:
+    """The devices among ``uploads`` whose upload does not keep every item sent: something
+    in it was taken before the device's assignment began, or a fix before its order
+    started or once it had ended, or its order's mode keeps less than the full trail."""
+    restricted = {
+        upload.device.id
+        for upload in uploads
+        if (since := upload.device.assigned_at) is not None
+        and any(item.ts < since for item in upload.items)
+    }
+    first_fix: dict[uuid.UUID, datetime] = {}
     last_fix: dict[uuid.UUID, datetime] = {}
     for upload in uploads:
         order_id = upload.device.order_id
         fixes = [item.ts for item in upload.items if isinstance(item, PositionItem)]
         if order_id is not None and fixes:
-            last = max(fixes)
+            first, last = min(fixes), max(fixes)
+            first_fix[order_id] = min(first, first_fix.get(order_id, first))
             last_fix[order_id] = max(last, last_fix.get(order_id, last))
     if not last_fix:
-        return set()
+        return restricted
     orders = rows_by_key(session, ORDERS, "id", list(last_fix),
-                         columns=("id", "monitoring_mode", "ends_at"))
-    return {
+                         columns=("id", "monitoring_mode", "starts_at", "ends_at"))
+    restricting = {
         row["id"]
         for row in orders
         if row["monitoring_mode"] != MonitoringMode.full_trail
+        or first_fix[row["id"]] < row["starts_at"]
         or last_fix[row["id"]] >= row["ends_at"]
     }
+    return restricted | {u.device.id for u in uploads if u.device.order_id in restricting}
 
 
 def _apply_monitoring_mode(
     session: Session, device: SendingDevice, items: list[AnyItem], result: IngestResult
 ) -> list[AnyItem]:
-    """Drop the fixes the order does not allow (its mode, or taken once it had ended):
-    they are never stored."""
-    order = session.get(Order, device.order_id)
+    """Drop what the device took before its assignment began, and the fixes its order does
+    not allow (its mode, or taken before it started or once it had ended): they are never
+    stored."""
+    order = session.get(Order, device.order_id) if device.order_id is not None else None
     kept: list[AnyItem] = []
     for item in items:
         reason = None
-        if isinstance(item, PositionItem):
+        if device.assigned_at is not None and item.ts < device.assigned_at:
+            reason = BEFORE_ASSIGNMENT
+        elif isinstance(item, PositionItem):
             reason = why_dropped(session, order=order, at=item.ts)
         if reason is not None:
             result.dropped.append((item.seq, reason))
@@ -402,7 +421,7 @@ def ingest_many(
         raise ValueError("one plan per upload")
     if not uploads:
         return []
-    restricted = _restricted_orders(session, uploads)
+    restricted = _restricted(session, uploads)
     healths = read_health_rows(session, [u.device.id for u in uploads], for_update=True)
     settled = [
         _current_plan(session, upload, healths, restricted, quality,
@@ -430,7 +449,7 @@ def _current_plan(
     quality: QualitySettings | None,
     plan: Plan | None,
 ) -> Plan:
-    restricts = upload.device.order_id in restricted
+    restricts = upload.device.id in restricted
     if plan is not None and not restricts and plan.health_stored == healths.stored(
         upload.device.id
     ):

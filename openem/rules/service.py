@@ -8,13 +8,13 @@ taken before (the bus delivered it again) changes nothing.
 number of queries, however many messages and devices it holds: one to find and one
 to mark the items not taken before, one for the rule state of every subject in the
 batch, one for the devices' ongoing silence and signal-loss conditions, one for the
-ends of their orders; the changed state is written when the caller's session flushes.
+terms of their orders; the changed state is written when the caller's session flushes.
 Messages are still evaluated in delivery order, one after another, each device's fixes
 in fix-time order.
 
 Nothing taken at or after the end of its order is evaluated: until the sweep releases a
 device from an ended order, its events still arrive under the order, and the wearer is
-by then entitled to take the tag off.
+by then entitled to take the tag off. Nor is anything taken before the order started.
 """
 
 from __future__ import annotations
@@ -87,27 +87,32 @@ def process_telemetry_batch(
     rule_state.preload(session, subject_ids={m.subject_id for m in messages},
                        rules=(RULE, REPORTING_RULE, DEVICE_RULE, BATTERY_RULE))
     contact = sink.ongoing_for_devices(session, device_ids=set(fresh), alert_types=CONTACT_TYPES)
-    ends = _order_ends(session, {m.order_id for m in messages if m.order_id is not None})
+    terms = _order_terms(session, {m.order_id for m in messages if m.order_id is not None})
     taken = 0
     for message in messages:
         unseen = fresh.get(message.device_id, set())
         items = [i for i in message.items if int(i["seq"]) in unseen]
         unseen.difference_update(int(i["seq"]) for i in items)
         taken += len(items)
-        end = ends.get(message.order_id) if message.order_id else None
-        if end is not None:
-            items = [i for i in items if datetime.fromisoformat(i["ts"]) < end]
+        term = terms.get(message.order_id) if message.order_id else None
+        if term is not None:
+            items = [i for i in items if term[0] <= datetime.fromisoformat(i["ts"]) < term[1]]
         if items:
             _evaluate(session, message=message, items=items, ongoing=contact, now=now,
                       config=config, cache=cache, sink=sink)
     return taken
 
 
-def _order_ends(session: Session, order_ids: set[uuid.UUID]) -> dict[uuid.UUID, datetime]:
+def _order_terms(
+    session: Session, order_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, tuple[datetime, datetime]]:
+    """Each order's start and end: nothing taken outside them is evaluated."""
     if not order_ids:
         return {}
-    rows = session.execute(select(Order.id, Order.ends_at).where(Order.id.in_(order_ids)))
-    return {order_id: ends_at for order_id, ends_at in rows}
+    rows = session.execute(
+        select(Order.id, Order.starts_at, Order.ends_at).where(Order.id.in_(order_ids))
+    )
+    return {order_id: (starts_at, ends_at) for order_id, starts_at, ends_at in rows}
 
 
 def _evaluate(

@@ -1,6 +1,6 @@
 """Monitoring modes at ingest: what an order allows to be stored, decided before storage.
 
-No fix taken once the order has ended is kept, whatever the mode.
+No fix taken before the order's start or once it has ended is kept, whatever the mode.
 
 ``full_trail`` keeps every fix; ``curfew_only`` keeps fixes only while a curfew
 is in force; ``checkin_only`` keeps no telemetry fixes at all (the location is
@@ -27,6 +27,7 @@ from openem.subjects.models import MonitoringMode, Order, Subject
 
 DROPPED_BY_MODE = "not_kept_under_monitoring_mode"
 ORDER_ENDED = "order_ended"
+ORDER_NOT_STARTED = "order_not_started"
 
 
 class CurfewCheck(Protocol):
@@ -68,8 +69,10 @@ def keeps_fix(session: Session, *, order: Order | None, at: datetime) -> bool:
 
 
 def why_dropped(session: Session, *, order: Order | None, at: datetime) -> str | None:
-    """Why a telemetry fix taken at ``at`` may not be stored under ``order``: taken once
-    the order had ended, or outside what its mode keeps; None when it is kept."""
+    """Why a telemetry fix taken at ``at`` may not be stored under ``order``: taken before
+    it started or once it had ended, or outside what its mode keeps; None when it is kept."""
+    if order is not None and at < order.starts_at:
+        return ORDER_NOT_STARTED
     if order is not None and at >= order.ends_at:
         return ORDER_ENDED
     return None if keeps_fix(session, order=order, at=at) else DROPPED_BY_MODE

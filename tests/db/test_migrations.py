@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -81,6 +82,21 @@ def test_models_and_migrations_agree(empty_database: str) -> None:
     assert differences == []
 
 
+def _device_as_before_0012(session: Session, order_id: uuid.UUID | None = None) -> uuid.UUID:
+    """A device row written without the model, whose columns are a later revision's."""
+    device_id = uuid.uuid4()
+    on_sqlite = session.get_bind().dialect.name == "sqlite"
+    session.execute(
+        text("INSERT INTO devices (id, kind, serial, state, order_id, created_at, updated_at) "
+             "VALUES (:id, 'smartwatch', :serial, 'assigned', :order_id, :now, :now)"),
+        {"id": device_id.hex if on_sqlite else device_id,
+         "serial": f"MIGRATE-{device_id.hex[:8]}",
+         "order_id": order_id.hex if on_sqlite and order_id else order_id,
+         "now": datetime.now(UTC)},
+    )
+    return device_id
+
+
 def test_inbox_items_from_before_0009_are_attributed_to_whom_the_device_then_served(
     empty_database: str,
 ) -> None:
@@ -90,17 +106,15 @@ def test_inbox_items_from_before_0009_are_attributed_to_whom_the_device_then_ser
     try:
         with Session(engine) as session, session.begin():
             first, second = factories.subject(session), factories.subject(session)
-            device = Device(kind="smartwatch", serial="MIGRATE-1", state="assigned")
-            session.add(device)
-            session.flush()
+            device_id = _device_as_before_0012(session)
             for subject, start, end in ((first, 0, 10), (second, 20, None)):
                 order = factories.order(session, subject.id)
                 session.add(DeviceAssignment(
-                    device_id=device.id, order_id=order.id, subject_id=subject.id,
+                    device_id=device_id, order_id=order.id, subject_id=subject.id,
                     assigned_at=t0 + timedelta(days=start),
                     unassigned_at=None if end is None else t0 + timedelta(days=end),
                 ))
-            subjects, device_id = (first.id, second.id), device.id
+            subjects = (first.id, second.id)
         with engine.begin() as connection:
             for day in (5, 15, 25):
                 connection.execute(
@@ -113,5 +127,31 @@ def test_inbox_items_from_before_0009_are_attributed_to_whom_the_device_then_ser
         with Session(engine) as session:
             owners = session.scalars(select(InboxItem.subject_id).order_by(InboxItem.created_at))
             assert list(owners) == [subjects[0], None, subjects[1]]
+    finally:
+        engine.dispose()
+
+
+def test_a_device_serving_an_order_before_0012_keeps_when_its_assignment_began(
+    empty_database: str,
+) -> None:
+    migrate.upgrade(empty_database, "0011")
+    engine = make_engine(empty_database)
+    began = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    try:
+        with Session(engine) as session, session.begin():
+            subject = factories.subject(session)
+            order = factories.order(session, subject.id)
+            serving = _device_as_before_0012(session, order.id)
+            returned = _device_as_before_0012(session)
+            for device_id, start, end in ((serving, began - timedelta(days=30), began),
+                                          (serving, began, None),
+                                          (returned, began, began + timedelta(days=1))):
+                session.add(DeviceAssignment(device_id=device_id, order_id=order.id,
+                                             subject_id=subject.id, assigned_at=start,
+                                             unassigned_at=end))
+        migrate.upgrade(empty_database)
+        with Session(engine) as session:
+            assert session.get(Device, serving).assigned_at == began  # type: ignore[union-attr]
+            assert session.get(Device, returned).assigned_at is None  # type: ignore[union-attr]
     finally:
         engine.dispose()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from openem.access.models import AuditEntry
 from openem.bus.outbox import OutboxMessage
 from openem.devices.models import DeviceAssignment, DeviceHealth
+from openem.ingest.models import DeviceEvent
+from openem.ingest.service import BEFORE_ASSIGNMENT
 from openem.locations.models import Position
 from tests.conftest import bearer
 from tests.support import factories
@@ -27,12 +31,13 @@ def admin(staff_tokens: dict[str, str]) -> dict[str, str]:
     return bearer(staff_tokens["admin"])
 
 
-def _order(client: TestClient, tokens: dict[str, str]) -> dict[str, Any]:
+def _order(client: TestClient, tokens: dict[str, str], **overrides: Any) -> dict[str, Any]:
     caseworker = bearer(tokens["caseworker"])
     subject = client.post("/api/v1/subjects", json=factories.subject_data(), headers=caseworker)
     assert subject.status_code == 201, subject.text
     order = client.post(
-        "/api/v1/orders", json=factories.order_data(subject.json()["id"]), headers=caseworker
+        "/api/v1/orders", json=factories.order_data(subject.json()["id"], **overrides),
+        headers=caseworker,
     )
     assert order.status_code == 201, order.text
     return order.json()  # type: ignore[no-any-return]
@@ -112,6 +117,39 @@ def test_what_a_device_sends_after_it_is_unassigned_is_nobodys(
     assert message["subject_id"] is None
 
 
+def test_what_a_reissued_device_took_before_its_new_assignment_is_not_the_new_wearers(
+    client: TestClient, staff_tokens: dict[str, str], admin: dict[str, str],
+    sessions: sessionmaker[Session],
+) -> None:
+    first, device = _assigned(client, staff_tokens)
+    # Taken off its first wearer while out of signal: the strap cut and the last fix wait
+    # in the device until it is next switched on, on its next wearer.
+    removed = datetime.now(UTC)
+    buffered = [device.item("strap", at=removed, state="cut"), device.position(at=removed)]
+    client.delete(f"/api/v1/devices/{device.device_id}/assignment", headers=admin)
+    # The next wearer's order began the day before: the device's fixes are inside it.
+    second = _order(client, staff_tokens, starts_at=(removed - timedelta(days=1)).isoformat())
+    assigned = client.post(f"/api/v1/devices/{device.device_id}/assignment",
+                           json={"order_id": second["id"]}, headers=admin)
+    assert assigned.status_code == 200, assigned.text
+    response = send(client, device, [*buffered, device.position()])
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["accepted"] == [4]
+    assert body["dropped"] == [{"seq": 2, "reason": BEFORE_ASSIGNMENT},
+                               {"seq": 3, "reason": BEFORE_ASSIGNMENT}]
+    with sessions() as session:
+        fixes = session.execute(select(Position.seq, Position.subject_id)).all()
+        events = session.scalars(select(DeviceEvent.seq)).all()
+    assert sorted((seq, str(s)) for seq, s in fixes) == [
+        (1, first["subject_id"]), (4, second["subject_id"])
+    ]
+    assert events == []
+    sent_on = [[i["seq"] for i in m["items"]] for m in _published(client, sessions)
+               if m["subject_id"] == second["subject_id"]]
+    assert sent_on == [[4]]
+
+
 def _published(client: TestClient, sessions: sessionmaker[Session]) -> list[dict[str, Any]]:
     """Telemetry messages still in the outbox or already relayed to the bus."""
     with sessions() as session:
@@ -174,6 +212,58 @@ def test_a_device_is_put_on_an_order_only_through_its_assignment(
     assert state == "paired"
 
 
+def test_a_fitting_recorded_afterwards_keeps_what_the_device_took_since(
+    client: TestClient, staff_tokens: dict[str, str], admin: dict[str, str],
+) -> None:
+    now = datetime.now(UTC)
+    order = _order(client, staff_tokens, starts_at=(now - timedelta(days=1)).isoformat())
+    device = pair(client, staff_tokens["admin"])
+    fitted = now - timedelta(minutes=10)
+    assigned = client.post(f"/api/v1/devices/{device.device_id}/assignment",
+                           json={"order_id": order["id"], "fitted_at": fitted.isoformat()},
+                           headers=admin)
+    assert assigned.status_code == 200, assigned.text
+    assert datetime.fromisoformat(assigned.json()["assigned_at"]) == fitted
+    body = send(client, device, [device.position(at=now - timedelta(minutes=15)),
+                                 device.position(at=now - timedelta(minutes=5))]).json()
+    assert (body["accepted"], body["dropped"]) == ([2], [{"seq": 1, "reason": BEFORE_ASSIGNMENT}])
+
+
+@pytest.mark.parametrize(("fitted", "why"), [
+    (timedelta(minutes=5), "in the future"),
+    (-timedelta(hours=25), "within 24 hours"),
+    (-timedelta(minutes=5), "before the device was last taken off"),
+])
+def test_a_fitting_time_is_refused_in_the_future_over_a_day_ago_or_before_the_last_release(
+    fitted: timedelta, why: str, client: TestClient, staff_tokens: dict[str, str],
+    admin: dict[str, str], sessions: sessionmaker[Session],
+) -> None:
+    _, device = _assigned(client, staff_tokens)
+    client.delete(f"/api/v1/devices/{device.device_id}/assignment", headers=admin)
+    order = _order(client, staff_tokens)
+    response = client.post(
+        f"/api/v1/devices/{device.device_id}/assignment",
+        json={"order_id": order["id"], "fitted_at": (datetime.now(UTC) + fitted).isoformat()},
+        headers=admin,
+    )
+    assert response.status_code == 422, response.text
+    assert why in response.json()["detail"]
+    assert response.json()["errors"][0]["field"] == "fitted_at"
+    assert len(_assignments(sessions, device)) == 1  # nothing half-written
+
+
+def test_a_fitting_time_without_its_offset_is_refused(
+    client: TestClient, staff_tokens: dict[str, str], admin: dict[str, str]
+) -> None:
+    order = _order(client, staff_tokens)
+    device = pair(client, staff_tokens["admin"])
+    response = client.post(f"/api/v1/devices/{device.device_id}/assignment",
+                           json={"order_id": order["id"], "fitted_at": "2026-12-07T10:00:00"},
+                           headers=admin)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "fitted_at"
+
+
 def test_a_reused_device_never_shows_the_last_wearers_inbox(
     client: TestClient, staff_tokens: dict[str, str], admin: dict[str, str]
 ) -> None:
@@ -204,13 +294,17 @@ def test_a_tracker_app_is_shut_out_when_its_phone_leaves_the_order(
     phone = register(client, staff_tokens["admin"])
     secret = client.post(f"/api/v1/devices/{phone['id']}/tracker-secret",
                          headers=admin).json()["secret"]
-    order = _order(client, staff_tokens)
+    order = _order(client, staff_tokens,
+                   starts_at=(datetime.now(UTC) - timedelta(days=1)).isoformat())
     assigned = client.post(f"/api/v1/devices/{phone['id']}/assignment",
                            json={"order_id": order["id"]}, headers=admin)
     assert assigned.status_code == 200, assigned.text
     basic = base64.b64encode(f"{phone['serial']}:{secret}".encode()).decode()
-    fix = {"_type": "location", "lat": 51.5, "lon": -0.12, "tst": int(time.time()) - 5}
     headers = {"Authorization": f"Basic {basic}"}
+    # Taken a minute before the phone was put on the order: answered, not kept as theirs.
+    earlier = {"_type": "location", "lat": 51.5, "lon": -0.12, "tst": int(time.time()) - 60}
+    assert client.post("/device/v1/owntracks", json=earlier, headers=headers).status_code == 200
+    fix = earlier | {"tst": math.ceil(time.time())}
     assert client.post("/device/v1/owntracks", json=fix, headers=headers).status_code == 200
     client.delete(f"/api/v1/devices/{phone['id']}/assignment", headers=admin)
     fix["tst"] += 1

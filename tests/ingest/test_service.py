@@ -37,6 +37,7 @@ class Sender:
     id: uuid.UUID
     subject_id: uuid.UUID | None = None
     order_id: uuid.UUID | None = None
+    assigned_at: datetime | None = None
 
 
 def _device(sessions: sessionmaker[Session]) -> Sender:

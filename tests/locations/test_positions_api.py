@@ -22,15 +22,18 @@ def monitored(client: TestClient, staff_tokens: dict[str, str]) -> tuple[str, Te
     subject_id = client.post(
         "/api/v1/subjects", json=factories.subject_data(), headers=caseworker
     ).json()["id"]
+    now = datetime.now(UTC)
+    an_hour_ago = (now - timedelta(hours=1)).isoformat()
     order_id = client.post(
-        "/api/v1/orders", json=factories.order_data(subject_id), headers=caseworker
+        "/api/v1/orders", json=factories.order_data(subject_id, starts_at=an_hour_ago),
+        headers=caseworker,
     ).json()["id"]
     device = pair(client, staff_tokens["admin"])
     assigned = client.post(
-        f"/api/v1/devices/{device.device_id}/assignment", json={"order_id": order_id}, headers=admin
+        f"/api/v1/devices/{device.device_id}/assignment",
+        json={"order_id": order_id, "fitted_at": an_hour_ago}, headers=admin,
     )
     assert assigned.status_code == 200, assigned.text
-    now = datetime.now(UTC)
     send(
         client,
         device,

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from openem.bus.outbox import OutboxMessage
+from openem.devices.models import Device
 from openem.ingest.models import DeviceEvent
 from openem.locations.models import Position
 from openem.subjects import modes
@@ -41,6 +42,13 @@ def _monitored(client: TestClient, tokens: dict[str, str], **order: Any) -> tupl
     )
     assert assigned.status_code == 200, assigned.text
     return subject_id, device
+
+
+def _monitored_since(sessions: sessionmaker[Session], since: datetime) -> None:
+    """The order started, and its device was put on it, at ``since``."""
+    with sessions() as session, session.begin():
+        session.scalars(select(Order)).one().starts_at = since
+        session.scalars(select(Device)).one().assigned_at = since
 
 
 def _stored_fixes(sessions: sessionmaker[Session]) -> list[datetime]:
@@ -93,6 +101,7 @@ def test_curfew_only_order_keeps_fixes_inside_curfew_hours_only(
         curfew_end="07:00",
     )
     day = (datetime.now(LONDON) - timedelta(days=2)).date()
+    _monitored_since(sessions, datetime.now(UTC) - timedelta(days=3))
     outside = datetime.combine(day, time(12, 0), LONDON)
     inside = datetime.combine(day, time(23, 0), LONDON)
     early = datetime.combine(day + timedelta(days=1), time(6, 30), LONDON)
@@ -164,9 +173,9 @@ def test_no_fix_taken_after_the_order_ended_is_stored(
     _, device = _monitored(client, staff_tokens)
     now = datetime.now(UTC)
     ended = now - timedelta(minutes=10)
+    _monitored_since(sessions, now - timedelta(days=1))
     with sessions() as session, session.begin():
-        order = session.scalars(select(Order)).one()
-        order.starts_at, order.ends_at = now - timedelta(days=1), ended
+        session.scalars(select(Order)).one().ends_at = ended
     before, after = ended - timedelta(minutes=5), ended + timedelta(minutes=5)
     items = [device.position(at=before), device.position(at=after),
              device.item("battery", level=50, charging=False)]
@@ -177,5 +186,26 @@ def test_no_fix_taken_after_the_order_ended_is_stored(
     assert body["dropped"] == [{"seq": 2, "reason": modes.ORDER_ENDED}]
     assert [at.replace(microsecond=0) for at in _stored_fixes(sessions)] == [
         before.replace(microsecond=0)
+    ]
+    assert _queued_positions(client, sessions) == 1
+
+
+def test_no_fix_taken_before_the_order_started_is_stored(
+    client: TestClient, staff_tokens: dict[str, str], sessions: sessionmaker[Session]
+) -> None:
+    _, device = _monitored(client, staff_tokens)
+    now = datetime.now(UTC)
+    started = now - timedelta(hours=1)
+    _monitored_since(sessions, now - timedelta(hours=2))  # fitted an hour before the start
+    with sessions() as session, session.begin():
+        session.scalars(select(Order)).one().starts_at = started
+    before, after = started - timedelta(minutes=5), started + timedelta(minutes=5)
+    items = [device.position(at=before), device.item("battery", at=before, level=50,
+                                                     charging=False), device.position(at=after)]
+    body = send(client, device, items).json()
+    assert body["accepted"] == [2, 3]
+    assert body["dropped"] == [{"seq": 1, "reason": modes.ORDER_NOT_STARTED}]
+    assert [at.replace(microsecond=0) for at in _stored_fixes(sessions)] == [
+        after.replace(microsecond=0)
     ]
     assert _queued_positions(client, sessions) == 1

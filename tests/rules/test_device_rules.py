@@ -108,11 +108,15 @@ def test_device_silent_is_nothing_at_all(sessions: sessionmaker[Session]) -> Non
 
 def _end_order(sessions: sessionmaker[Session], w: Wearer, *, at: datetime) -> None:
     with transaction(sessions) as session:
-        device = session.get(Device, w.device_id)
-        assert device is not None
-        order = session.get(Order, device.order_id)
-        assert order is not None
-        order.ends_at = at
+        _order(session, w).ends_at = at
+
+
+def _order(session: Session, w: Wearer) -> Order:
+    device = session.get(Device, w.device_id)
+    assert device is not None
+    order = session.get(Order, device.order_id)
+    assert order is not None
+    return order
 
 
 def test_an_ended_order_releases_its_device_and_nobody_is_chased_for_it(
@@ -160,6 +164,19 @@ def test_nothing_taken_after_the_order_ends_raises_an_alert_before_the_sweep_rel
     w.send([w.item("strap", T0 + minutes(9), state="cut")], received_at=T0 + minutes(12))
     [tamper] = w.alerts()
     assert (tamper.type, tamper.started_at) == (AlertType.strap_tamper, T0 + minutes(9))
+
+
+def test_nothing_taken_before_the_order_started_raises_an_alert(
+    sessions: sessionmaker[Session],
+) -> None:
+    w = wearer(sessions, start=T0)  # the device is put on the order at T0
+    with transaction(sessions) as session:
+        _order(session, w).starts_at = T0 + minutes(1)
+    w.send([w.item("strap", T0 + minutes(0.5), state="cut")], received_at=T0 + minutes(1))
+    assert w.alerts() == []
+    w.send([w.item("strap", T0 + minutes(2), state="cut")], received_at=T0 + minutes(2))
+    [tamper] = w.alerts()
+    assert (tamper.type, tamper.started_at) == (AlertType.strap_tamper, T0 + minutes(2))
 
 
 @pytest.mark.parametrize(("language", "shown_in", "text"), [

@@ -149,7 +149,8 @@ def wearer(
     with transaction(sessions) as session:
         subject = factories.subject(session, timezone=timezone, risk_level=risk_level,
                                     caseload_team=caseload_team, language=language)
-        order = factories.order(session, subject.id)
+        order = factories.order(session, subject.id, starts_at=start.isoformat(),
+                                ends_at=(start + timedelta(days=180)).isoformat())
         device = devices_service.register_device(
             session, principal=SYSTEM,
             data=DeviceCreate(kind="smartwatch", serial=f"RULES-{next(_serials)}"),

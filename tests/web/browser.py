@@ -87,6 +87,7 @@ def seed(session: Session, keyring: KeyRing) -> Seed:
     assert admin is not None
     data.admin_token = factories.token_for(session, admin)
     subject = factories.subject(session, caseload_team="north")
-    data.order_id = factories.order(session, subject.id).id
+    started = datetime.now(UTC) - timedelta(hours=2)  # the trail goes back an hour
+    data.order_id = factories.order(session, subject.id, starts_at=started.isoformat()).id
     data.subject_id, data.reference = subject.id, subject.home_office_reference
     return data

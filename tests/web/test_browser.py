@@ -70,10 +70,12 @@ def server(
 def _trail(client: httpx.Client, data: Seed) -> None:
     """A paired device on the subject's order and an hour of fixes, through the device API."""
     device = pair(client, data.admin_token)
-    assigned = client.post(f"/api/v1/devices/{device.device_id}/assignment",
-                           json={"order_id": str(data.order_id)}, headers=bearer(data.admin_token))
-    assert assigned.status_code == 200, assigned.text
     now = datetime.now(UTC)
+    assigned = client.post(f"/api/v1/devices/{device.device_id}/assignment",
+                           json={"order_id": str(data.order_id),
+                                 "fitted_at": (now - timedelta(minutes=61)).isoformat()},
+                           headers=bearer(data.admin_token))
+    assert assigned.status_code == 200, assigned.text
     fixes = [device.position(lat=51.5 + 0.002 * math.sin(i / 5), lon=-0.12 + i * 0.0004,
                              at=now - timedelta(minutes=60 - i)) for i in range(60)]
     sent = send(client, device, fixes)
