@@ -13,7 +13,7 @@ import pyotp
 import pytest
 from sqlalchemy.orm import Session
 
-from openem.access import totp
+from openem.access import account, totp
 from openem.access.models import OrganisationKind, Role, User
 from openem.access.principal import SYSTEM
 from openem.crypto.envelope import KeyRing
@@ -45,6 +45,9 @@ def chromium_path() -> str:
 def screenshot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+RESET = "caseworker_after_reset"
 
 
 @dataclass
@@ -85,6 +88,11 @@ def seed(session: Session, keyring: KeyRing) -> Seed:
         data.user_ids[role.value] = user.id
     admin = session.get(User, data.user_ids[Role.admin.value])
     assert admin is not None
+    # A caseworker whose password an administrator has just reset (to the shared one).
+    reset = factories.user(session, Role.caseworker, team="north", org=home)
+    data.users[RESET] = (reset.username, with_totp(session, reset, keyring))
+    account.reset_password(session, principal=SYSTEM, user=reset, new=factories.PASSWORD,
+                           now=datetime.now(UTC))
     data.admin_token = factories.token_for(session, admin)
     subject = factories.subject(session, caseload_team="north")
     started = datetime.now(UTC) - timedelta(hours=2)  # the trail goes back an hour

@@ -25,7 +25,7 @@ from tests.conftest import bearer
 from tests.support.devices import pair, send
 from tests.support.factories import PASSWORD
 from tests.support.server import free_port, running, wait_for_health
-from tests.web.browser import CHROMIUM_ARGS, Seed, chromium_path, screenshot, seed
+from tests.web.browser import CHROMIUM_ARGS, RESET, Seed, chromium_path, screenshot, seed
 
 ROUTES = set(create_app().openapi()["paths"])  # app.routes hides included routers
 TIMEOUT_MS = 10_000
@@ -292,6 +292,24 @@ def test_a_caseworker_changes_their_password_on_the_account_page(
         changes = session.scalars(select(AuditEntry.action).where(
             AuditEntry.action == "user.password_change")).all()
     assert len(changes) == 2
+
+
+def test_after_a_reset_the_caseworker_must_choose_a_password_before_going_on(
+    browser: Any, server: tuple[str, Seed, sessionmaker[Session]]
+) -> None:
+    page = _logged_in(browser, server, RESET)
+    expect(page).to_have_url(re.compile(r"/account$"))
+    expect(page.locator("#password-reset-notice")).to_contain_text("An administrator reset")
+    page.goto("/caseload")
+    expect(page).to_have_url(re.compile(r"/account$"))
+    form = page.locator("#password-form")
+    form.get_by_label("Current password").fill(PASSWORD)
+    form.get_by_label("New password", exact=True).fill("amber kettle ninety ferns")
+    form.get_by_label("New password again").fill("amber kettle ninety ferns")
+    form.get_by_role("button", name="Change password").click()
+    expect(page).to_have_url(re.compile(r"/caseload$"))
+    expect(page.locator("main h1")).to_contain_text("Caseload")
+    page.context.close()
 
 
 def test_an_administrator_registers_a_device_gets_its_codes_and_retires_it(
