@@ -30,8 +30,9 @@ class Device(IdMixin, TimestampMixin, Base):
     state: Mapped[str] = mapped_column(String(16), default=DeviceState.stock, index=True)
     order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id"), index=True)
     subject_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("subjects.id"), index=True)
-    # When its current assignment began: what it took before then is not this subject's.
-    assigned_at: Mapped[datetime | None]
+    # Since when it has served its order, or (once taken off one) nobody: what it took
+    # before then is not its current holder's. None: never on an order.
+    serving_since: Mapped[datetime | None]
 
 
 class DeviceAssignment(IdMixin, Base):

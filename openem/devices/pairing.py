@@ -116,7 +116,7 @@ def pair_device(
 _DEVICE_KEYS: Table = DeviceKey.__table__  # type: ignore[assignment]
 # The request path runs this for every batch of signed device requests.
 _LIVE_DEVICES = (
-    "SELECT d.id, d.subject_id, d.order_id, d.assigned_at, k.public_key "
+    "SELECT d.id, d.subject_id, d.order_id, d.serving_since, k.public_key "
     "FROM device_keys AS k JOIN devices AS d ON d.id = k.device_id "
     "WHERE k.{key_in} AND k.revoked_at IS NULL AND d.state <> {parameter}"
 )
@@ -129,7 +129,7 @@ class LiveDevice:
     id: uuid.UUID
     subject_id: uuid.UUID | None
     order_id: uuid.UUID | None
-    assigned_at: datetime | None
+    serving_since: datetime | None
     public_key: Ed25519PublicKey
 
 
@@ -153,10 +153,10 @@ def active_keys(
                 id=_uuid(id_),
                 subject_id=subject_id and _uuid(subject_id),
                 order_id=order_id and _uuid(order_id),
-                assigned_at=assigned_at and _stored_time(assigned_at),
+                serving_since=serving_since and _stored_time(serving_since),
                 public_key=_stored_key(bytes(public_key)),
             )
-            for id_, subject_id, order_id, assigned_at, public_key in rows
+            for id_, subject_id, order_id, serving_since, public_key in rows
         )
     }
 

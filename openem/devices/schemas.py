@@ -50,7 +50,7 @@ class DeviceOut(BaseModel):
     state: DeviceState
     order_id: uuid.UUID | None
     subject_id: uuid.UUID | None
-    assigned_at: datetime | None
+    serving_since: datetime | None
     created_at: datetime
 
 

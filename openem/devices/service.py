@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from openem.access import audit
@@ -99,7 +99,8 @@ def end_assignment(session: Session, device: Device, *, now: datetime) -> None:
         .where(DeviceSecret.device_id == device.id, DeviceSecret.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    device.order_id = device.subject_id = device.assigned_at = None
+    device.order_id = device.subject_id = None
+    device.serving_since = now
 
 
 def update_device(
@@ -154,9 +155,9 @@ def assign_device(
         raise Invalid("the order needs a different kind of device", field="order_id")
     if device.state not in (DeviceState.stock, DeviceState.paired):
         raise Invalid("only an unassigned, working device can be assigned", field="device_id")
-    since = _fitted_at(session, device, fitted_at=fitted_at, now=now)
+    since = _fitted_at(device, fitted_at=fitted_at, now=now)
     device.state = DeviceState.assigned
-    device.order_id, device.subject_id, device.assigned_at = order.id, order.subject_id, since
+    device.order_id, device.subject_id, device.serving_since = order.id, order.subject_id, since
     session.add(
         DeviceAssignment(
             device_id=device.id, order_id=order.id, subject_id=order.subject_id, assigned_at=since
@@ -176,20 +177,14 @@ def assign_device(
     return device
 
 
-def _fitted_at(
-    session: Session, device: Device, *, fitted_at: datetime | None, now: datetime
-) -> datetime:
+def _fitted_at(device: Device, *, fitted_at: datetime | None, now: datetime) -> datetime:
     if fitted_at is None:
         return now
     if fitted_at > now:
         raise Invalid("the fitting time is in the future", field="fitted_at")
     if fitted_at < now - LATEST_FITTING_RECORD:
         raise Invalid("a fitting is recorded within 24 hours", field="fitted_at")
-    released = session.scalar(
-        select(func.max(DeviceAssignment.unassigned_at)).where(
-            DeviceAssignment.device_id == device.id
-        )
-    )
+    released = device.serving_since  # when it was taken off its last order, if ever
     if released is not None and fitted_at < released:
         raise Invalid("the fitting time is before the device was last taken off an order",
                       field="fitted_at")

@@ -34,6 +34,7 @@ from openem.db.bulk import (
     stored_rows_by_key,
 )
 from openem.devices.models import DeviceHealth
+from openem.ingest.attribution import EarlierHolder, earlier_holders, holder_at
 from openem.ingest.items import AnyItem, PositionItem, RejectedItem, in_zone_of
 from openem.ingest.models import DeviceEvent
 from openem.locations.models import Position
@@ -61,7 +62,7 @@ class SendingDevice(Protocol):
     @property
     def order_id(self) -> uuid.UUID | None: ...
     @property
-    def assigned_at(self) -> datetime | None: ...
+    def serving_since(self) -> datetime | None: ...
 
 
 @dataclass
@@ -114,6 +115,9 @@ class HealthRows:
 
 
 _EMPTY_HEALTH: dict[str, Any] = {column.name: None for column in HEALTH.c}
+
+
+NO_HEALTH = HealthRows(StoredRows([], [], "device_id"), {})
 
 
 def read_health_rows(
@@ -260,15 +264,11 @@ def _flags_json(flags: list[str] | None) -> bytes:
 
 
 def _restricted(session: Session, uploads: list[Upload]) -> set[uuid.UUID]:
-    """The devices among ``uploads`` whose upload does not keep every item sent: something
-    in it was taken before the device's assignment began, or a fix before its order
-    started or once it had ended, or its order's mode keeps less than the full trail."""
-    restricted = {
-        upload.device.id
-        for upload in uploads
-        if (since := upload.device.assigned_at) is not None
-        and any(item.ts < since for item in upload.items)
-    }
+    """The devices among ``uploads`` whose upload is not all kept as its current holder's:
+    something in it was taken before the device began serving that holder (see
+    :mod:`openem.ingest.attribution`), or a fix before its order started or once it had
+    ended, or its order's mode keeps less than the full trail."""
+    restricted = _from_earlier(uploads)
     first_fix: dict[uuid.UUID, datetime] = {}
     last_fix: dict[uuid.UUID, datetime] = {}
     for upload in uploads:
@@ -292,25 +292,45 @@ def _restricted(session: Session, uploads: list[Upload]) -> set[uuid.UUID]:
     return restricted | {u.device.id for u in uploads if u.device.order_id in restricting}
 
 
+def _from_earlier(uploads: list[Upload]) -> set[uuid.UUID]:
+    """The devices among ``uploads`` that sent something taken before they began serving
+    their current holder."""
+    return {
+        upload.device.id
+        for upload in uploads
+        if (since := upload.device.serving_since) is not None
+        and any(item.ts < since for item in upload.items)
+    }
+
+
 def _apply_monitoring_mode(
-    session: Session, device: SendingDevice, items: list[AnyItem], result: IngestResult
-) -> list[AnyItem]:
-    """Drop what the device took before its assignment began, and the fixes its order does
-    not allow (its mode, or taken before it started or once it had ended): they are never
-    stored."""
-    order = session.get(Order, device.order_id) if device.order_id is not None else None
+    session: Session,
+    device: SendingDevice,
+    items: list[AnyItem],
+    result: IngestResult,
+    earlier: list[EarlierHolder],
+) -> tuple[list[AnyItem], dict[EarlierHolder, list[AnyItem]]]:
+    """Split ``items`` between the device's current holder and the ``earlier`` ones it
+    served when they were taken, and drop what may not be kept: anything taken before the
+    current assignment and on no earlier one, and the fixes the holder's order does not
+    allow (its mode, or taken before it started or once it had ended)."""
     kept: list[AnyItem] = []
+    late: dict[EarlierHolder, list[AnyItem]] = {}
     for item in items:
-        reason = None
-        if device.assigned_at is not None and item.ts < device.assigned_at:
-            reason = BEFORE_ASSIGNMENT
-        elif isinstance(item, PositionItem):
+        holder: SendingDevice | None = device
+        if device.serving_since is not None and item.ts < device.serving_since:
+            holder = holder_at(earlier, item.ts) or (device if device.order_id is None else None)
+        reason = BEFORE_ASSIGNMENT if holder is None else None
+        if holder is not None and isinstance(item, PositionItem):
+            order = session.get(Order, holder.order_id) if holder.order_id is not None else None
             reason = why_dropped(session, order=order, at=item.ts)
         if reason is not None:
             result.dropped.append((item.seq, reason))
+        elif isinstance(holder, EarlierHolder):
+            late.setdefault(holder, []).append(item)
         else:
             kept.append(item)
-    return kept
+    return kept, late
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,23 +442,41 @@ def ingest_many(
     if not uploads:
         return []
     restricted = _restricted(session, uploads)
+    earlier = earlier_holders(session, _from_earlier(uploads))
     healths = read_health_rows(session, [u.device.id for u in uploads], for_update=True)
-    settled = [
+    planned = [
         _current_plan(session, upload, healths, restricted, quality,
-                      plans[index] if plans is not None else None)
+                      plans[index] if plans is not None else None,
+                      earlier.get(upload.device.id, []))
         for index, upload in enumerate(uploads)
     ]
+    settled = [plan for current, late in planned for plan in (current, *late)]
     # Rows go in (device, seq) order: concurrent PostgreSQL batches then take the
     # unique-index locks in one order and cannot deadlock.
-    in_order = sorted(settled, key=lambda plan: plan.pending.upload.device.id)
+    in_order = sorted(settled, key=_first_row)
     new_positions = _insert_new(session, [plan.positions for plan in in_order])
     new_events = _insert_new(session, [plan.events for plan in in_order])
     if new_positions is not None or new_events is not None:
         for plan in settled:
             _settle_duplicates(plan, new_positions, new_events)
-    _write_health(session, [plan.health for plan in settled])
+    # Health is the device's state now: what it took for an earlier holder leaves it be.
+    _write_health(session, [current.health for current, _ in planned])
     enqueue_many(session, [plan.message for plan in settled if plan.message is not None])
-    return [plan.pending.result for plan in settled]
+    return [_merged(current, late) for current, late in planned]
+
+
+def _first_row(plan: Plan) -> tuple[uuid.UUID, int]:
+    return plan.pending.upload.device.id, min((i.seq for i in plan.pending.items), default=0)
+
+
+def _merged(current: Plan, late: list[Plan]) -> IngestResult:
+    """The upload's result, with what was stored for its device's earlier holders."""
+    result = current.pending.result
+    for plan in late:
+        result.accepted = sorted([*result.accepted, *plan.pending.result.accepted])
+        result.duplicates = sorted([*result.duplicates, *plan.pending.result.duplicates])
+        result.flagged |= plan.pending.result.flagged
+    return result
 
 
 def _current_plan(
@@ -448,19 +486,28 @@ def _current_plan(
     restricted: set[uuid.UUID],
     quality: QualitySettings | None,
     plan: Plan | None,
-) -> Plan:
+    earlier: list[EarlierHolder],
+) -> tuple[Plan, list[Plan]]:
+    """The upload's plan for its device's current holder, and one for each earlier holder
+    it took something for (stored under that holder, without the device's current
+    health: quality is judged within what it sent for them)."""
     restricts = upload.device.id in restricted
     if plan is not None and not restricts and plan.health_stored == healths.stored(
         upload.device.id
     ):
-        return plan
+        return plan, []
     result = IngestResult(rejected=list(upload.rejected))
-    items = upload.items
+    items, late = upload.items, dict[EarlierHolder, list[AnyItem]]()
     if restricts:
-        items = _apply_monitoring_mode(session, upload.device, items, result)
+        items, late = _apply_monitoring_mode(session, upload.device, items, result, earlier)
     dialect = session.get_bind().dialect.name
-    return plan_upload(upload, healths, dialect=dialect, quality=quality, items=items,
-                       result=result)
+    current = plan_upload(upload, healths, dialect=dialect, quality=quality, items=items,
+                          result=result)
+    return current, [
+        plan_upload(Upload(device=holder, items=taken, rejected=[], now=upload.now),
+                    NO_HEALTH, dialect=dialect, quality=quality)
+        for holder, taken in late.items()
+    ]
 
 
 def _insert_new(session: Session, parts: list[DriverRows]) -> set[tuple[uuid.UUID, int]] | None:

@@ -151,7 +151,7 @@ def test_a_device_serving_an_order_before_0012_keeps_when_its_assignment_began(
                                              unassigned_at=end))
         migrate.upgrade(empty_database)
         with Session(engine) as session:
-            assert session.get(Device, serving).assigned_at == began  # type: ignore[union-attr]
-            assert session.get(Device, returned).assigned_at is None  # type: ignore[union-attr]
+            assert session.get(Device, serving).serving_since == began  # type: ignore[union-attr]
+            assert session.get(Device, returned).serving_since == began + timedelta(days=1)  # type: ignore[union-attr]
     finally:
         engine.dispose()

@@ -117,7 +117,7 @@ def test_what_a_device_sends_after_it_is_unassigned_is_nobodys(
     assert message["subject_id"] is None
 
 
-def test_what_a_reissued_device_took_before_its_new_assignment_is_not_the_new_wearers(
+def test_what_a_reissued_device_took_for_its_last_wearer_is_theirs_not_the_new_wearers(
     client: TestClient, staff_tokens: dict[str, str], admin: dict[str, str],
     sessions: sessionmaker[Session],
 ) -> None:
@@ -127,27 +127,46 @@ def test_what_a_reissued_device_took_before_its_new_assignment_is_not_the_new_we
     removed = datetime.now(UTC)
     buffered = [device.item("strap", at=removed, state="cut"), device.position(at=removed)]
     client.delete(f"/api/v1/devices/{device.device_id}/assignment", headers=admin)
+    in_stock = device.position()  # switched on in the store room
     # The next wearer's order began the day before: the device's fixes are inside it.
     second = _order(client, staff_tokens, starts_at=(removed - timedelta(days=1)).isoformat())
     assigned = client.post(f"/api/v1/devices/{device.device_id}/assignment",
                            json={"order_id": second["id"]}, headers=admin)
     assert assigned.status_code == 200, assigned.text
-    response = send(client, device, [*buffered, device.position()])
+    items = [*buffered, in_stock, device.position()]
+    response = send(client, device, items)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["accepted"] == [4]
-    assert body["dropped"] == [{"seq": 2, "reason": BEFORE_ASSIGNMENT},
-                               {"seq": 3, "reason": BEFORE_ASSIGNMENT}]
+    assert body["accepted"] == [2, 3, 5]
+    assert body["dropped"] == [{"seq": 4, "reason": BEFORE_ASSIGNMENT}]
+    again = send(client, device, items).json()  # the answer was lost: sent again
+    assert (again["accepted"], again["duplicates"]) == ([], [2, 3, 5])
     with sessions() as session:
         fixes = session.execute(select(Position.seq, Position.subject_id)).all()
-        events = session.scalars(select(DeviceEvent.seq)).all()
+        events = session.execute(select(DeviceEvent.seq, DeviceEvent.subject_id)).all()
+        health = session.get(DeviceHealth, uuid.UUID(device.device_id))
     assert sorted((seq, str(s)) for seq, s in fixes) == [
-        (1, first["subject_id"]), (4, second["subject_id"])
+        (1, first["subject_id"]), (3, first["subject_id"]), (5, second["subject_id"])
     ]
-    assert events == []
-    sent_on = [[i["seq"] for i in m["items"]] for m in _published(client, sessions)
-               if m["subject_id"] == second["subject_id"]]
-    assert sent_on == [[4]]
+    assert [(seq, str(s)) for seq, s in events] == [(2, first["subject_id"])]
+    assert health is not None and health.strap_state is None  # the device now, not then
+    sent_on = sorted(([i["seq"] for i in m["items"]], m["subject_id"])
+                     for m in _published(client, sessions) if m["items"][0]["seq"] > 1)
+    assert sent_on == [([2, 3], first["subject_id"]), ([5], second["subject_id"])]
+
+
+def test_what_a_returned_device_took_before_it_was_taken_off_stays_its_wearers(
+    client: TestClient, staff_tokens: dict[str, str], admin: dict[str, str],
+    sessions: sessionmaker[Session],
+) -> None:
+    order, device = _assigned(client, staff_tokens)
+    last = device.position(at=datetime.now(UTC))
+    client.delete(f"/api/v1/devices/{device.device_id}/assignment", headers=admin)
+    response = send(client, device, [last, device.position()])
+    assert response.json()["accepted"] == [2, 3]
+    with sessions() as session:
+        owners = {seq: s for seq, s in session.execute(select(Position.seq, Position.subject_id))}
+    assert (str(owners[2]), owners[3]) == (order["subject_id"], None)
 
 
 def _published(client: TestClient, sessions: sessionmaker[Session]) -> list[dict[str, Any]]:
@@ -223,7 +242,7 @@ def test_a_fitting_recorded_afterwards_keeps_what_the_device_took_since(
                            json={"order_id": order["id"], "fitted_at": fitted.isoformat()},
                            headers=admin)
     assert assigned.status_code == 200, assigned.text
-    assert datetime.fromisoformat(assigned.json()["assigned_at"]) == fitted
+    assert datetime.fromisoformat(assigned.json()["serving_since"]) == fitted
     body = send(client, device, [device.position(at=now - timedelta(minutes=15)),
                                  device.position(at=now - timedelta(minutes=5))]).json()
     assert (body["accepted"], body["dropped"]) == ([2], [{"seq": 1, "reason": BEFORE_ASSIGNMENT}])

@@ -37,7 +37,7 @@ class Sender:
     id: uuid.UUID
     subject_id: uuid.UUID | None = None
     order_id: uuid.UUID | None = None
-    assigned_at: datetime | None = None
+    serving_since: datetime | None = None
 
 
 def _device(sessions: sessionmaker[Session]) -> Sender:

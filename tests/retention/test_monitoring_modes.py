@@ -48,7 +48,7 @@ def _monitored_since(sessions: sessionmaker[Session], since: datetime) -> None:
     """The order started, and its device was put on it, at ``since``."""
     with sessions() as session, session.begin():
         session.scalars(select(Order)).one().starts_at = since
-        session.scalars(select(Device)).one().assigned_at = since
+        session.scalars(select(Device)).one().serving_since = since
 
 
 def _stored_fixes(sessions: sessionmaker[Session]) -> list[datetime]:
