@@ -32,6 +32,9 @@ def web(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
         yield client
 
 
+FITTED = (utcnow() - timedelta(hours=3)).replace(second=0, microsecond=0)
+
+
 @pytest.fixture
 def fleet(sessions: sessionmaker[Session]) -> dict[str, object]:
     """A tag on an order (strap cut, battery low), a watch in stock, a faulty watch."""
@@ -47,7 +50,7 @@ def fleet(sessions: sessionmaker[Session]) -> dict[str, object]:
         tag, watch, broken = (device("fitted_tag", "TAG-0001"), device("smartwatch", "W-0002"),
                               device("smartwatch", "W-0003"))
         devices_service.assign_device(session, principal=SYSTEM, device_id=tag.id,
-                                      order_id=order.id, now=now)
+                                      order_id=order.id, now=now, fitted_at=FITTED)
         devices_service.update_device(session, principal=SYSTEM, device_id=broken.id,
                                       data=DeviceUpdate(state=DeviceState.faulty), now=now)
         session.add(DeviceHealth(device_id=tag.id, subject_id=subject.id,
@@ -80,6 +83,7 @@ def test_the_admin_sees_each_device_with_its_health_and_can_act_on_it(
     assert "TAG-0001" in tag and ">assigned<" in tag and "5 min ago" in tag and "12%" in tag
     assert "strap cut" in tag and "low battery" in tag
     assert f'href="/subjects/{fleet["subject"]}"' in tag
+    assert f"since {FITTED:%Y-%m-%d %H:%M} UTC" in tag
     assert 'data-action="unassign"' in tag and 'data-action="retire"' in tag
     watch = _row(page, fleet["watch"])
     assert "never" in watch and 'data-action="pairing-code"' in watch
