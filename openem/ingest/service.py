@@ -43,8 +43,9 @@ from openem.subjects.models import MonitoringMode, Order
 from openem.subjects.modes import why_dropped
 
 TELEMETRY_SUBJECT = "openem.telemetry"
-# Dropped: taken before the device's current assignment began, so not its subject's
-# (a re-issued device's buffered strap cut or trail from its previous wearer).
+# Dropped: taken before the device's current assignment began and on no earlier one (a
+# re-issued device's items from the store room), so nobody's, and not to be stored as
+# its subject's.
 BEFORE_ASSIGNMENT = "taken_before_assignment"
 POSITIONS: Table = Position.__table__  # type: ignore[assignment]
 EVENTS: Table = DeviceEvent.__table__  # type: ignore[assignment]
@@ -263,12 +264,14 @@ def _flags_json(flags: list[str] | None) -> bytes:
     return b',"flags":' + json.dumps(flags, separators=(",", ":")).encode() + b"}"
 
 
-def _restricted(session: Session, uploads: list[Upload]) -> set[uuid.UUID]:
+def _restricted(
+    session: Session, uploads: list[Upload], from_earlier: set[uuid.UUID]
+) -> set[uuid.UUID]:
     """The devices among ``uploads`` whose upload is not all kept as its current holder's:
     something in it was taken before the device began serving that holder (see
     :mod:`openem.ingest.attribution`), or a fix before its order started or once it had
     ended, or its order's mode keeps less than the full trail."""
-    restricted = _from_earlier(uploads)
+    restricted = set(from_earlier)
     first_fix: dict[uuid.UUID, datetime] = {}
     last_fix: dict[uuid.UUID, datetime] = {}
     for upload in uploads:
@@ -303,7 +306,7 @@ def _from_earlier(uploads: list[Upload]) -> set[uuid.UUID]:
     }
 
 
-def _apply_monitoring_mode(
+def _attribute(
     session: Session,
     device: SendingDevice,
     items: list[AnyItem],
@@ -441,8 +444,9 @@ def ingest_many(
         raise ValueError("one plan per upload")
     if not uploads:
         return []
-    restricted = _restricted(session, uploads)
-    earlier = earlier_holders(session, _from_earlier(uploads))
+    from_earlier = _from_earlier(uploads)
+    restricted = _restricted(session, uploads, from_earlier)
+    earlier = earlier_holders(session, from_earlier)
     healths = read_health_rows(session, [u.device.id for u in uploads], for_update=True)
     planned = [
         _current_plan(session, upload, healths, restricted, quality,
@@ -499,7 +503,7 @@ def _current_plan(
     result = IngestResult(rejected=list(upload.rejected))
     items, late = upload.items, dict[EarlierHolder, list[AnyItem]]()
     if restricts:
-        items, late = _apply_monitoring_mode(session, upload.device, items, result, earlier)
+        items, late = _attribute(session, upload.device, items, result, earlier)
     dialect = session.get_bind().dialect.name
     current = plan_upload(upload, healths, dialect=dialect, quality=quality, items=items,
                           result=result)
