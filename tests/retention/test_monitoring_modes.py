@@ -167,45 +167,27 @@ def test_default_curfew_hours_in_local_time(
     assert modes.order_curfew_active(NoSubject(), order=order, at=at) is inside  # type: ignore[arg-type]
 
 
-def test_no_fix_taken_after_the_order_ended_is_stored(
+def test_no_fix_taken_outside_the_orders_term_is_stored(
     client: TestClient, staff_tokens: dict[str, str], sessions: sessionmaker[Session]
 ) -> None:
     _, device = _monitored(client, staff_tokens)
     now = datetime.now(UTC)
-    ended = now - timedelta(minutes=10)
-    _monitored_since(sessions, now - timedelta(days=1))
+    started, ended = now - timedelta(hours=1), now - timedelta(minutes=10)
+    _monitored_since(sessions, now - timedelta(hours=2))  # fitted an hour before the start
     with sessions() as session, session.begin():
-        session.scalars(select(Order)).one().ends_at = ended
-    before, after = ended - timedelta(minutes=5), ended + timedelta(minutes=5)
-    items = [device.position(at=before), device.position(at=after),
-             device.item("battery", level=50, charging=False)]
+        order = session.scalars(select(Order)).one()
+        order.starts_at, order.ends_at = started, ended
+    early, within, late = (started - timedelta(minutes=5), ended - timedelta(minutes=5),
+                           ended + timedelta(minutes=5))
+    items = [device.position(at=early), device.position(at=within), device.position(at=late),
+             device.item("battery", at=early, level=50, charging=False)]
     response = send(client, device, items)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["accepted"] == [1, 3]
-    assert body["dropped"] == [{"seq": 2, "reason": modes.ORDER_ENDED}]
+    assert body["accepted"] == [2, 4]
+    assert body["dropped"] == [{"seq": 1, "reason": modes.ORDER_NOT_STARTED},
+                               {"seq": 3, "reason": modes.ORDER_ENDED}]
     assert [at.replace(microsecond=0) for at in _stored_fixes(sessions)] == [
-        before.replace(microsecond=0)
-    ]
-    assert _queued_positions(client, sessions) == 1
-
-
-def test_no_fix_taken_before_the_order_started_is_stored(
-    client: TestClient, staff_tokens: dict[str, str], sessions: sessionmaker[Session]
-) -> None:
-    _, device = _monitored(client, staff_tokens)
-    now = datetime.now(UTC)
-    started = now - timedelta(hours=1)
-    _monitored_since(sessions, now - timedelta(hours=2))  # fitted an hour before the start
-    with sessions() as session, session.begin():
-        session.scalars(select(Order)).one().starts_at = started
-    before, after = started - timedelta(minutes=5), started + timedelta(minutes=5)
-    items = [device.position(at=before), device.item("battery", at=before, level=50,
-                                                     charging=False), device.position(at=after)]
-    body = send(client, device, items).json()
-    assert body["accepted"] == [2, 3]
-    assert body["dropped"] == [{"seq": 1, "reason": modes.ORDER_NOT_STARTED}]
-    assert [at.replace(microsecond=0) for at in _stored_fixes(sessions)] == [
-        after.replace(microsecond=0)
+        within.replace(microsecond=0)
     ]
     assert _queued_positions(client, sessions) == 1
