@@ -11,7 +11,7 @@ from pydantic import AwareDatetime
 
 from openem.access.principal import Principal
 from openem.db.base import utcnow
-from openem.disclosures import service
+from openem.disclosures import register, service
 from openem.disclosures.models import (
     DisclosedClass,
     Disclosure,
@@ -125,7 +125,7 @@ def disclose_subject(
     data_class: DisclosedClass = DisclosedClass.profile,
 ) -> SubjectDisclosureOut:
     """Data about the granted subject, one class at a time; each read is on the register."""
-    entry, subject, orders, trail = service.disclose_subject(
+    entry, subject, orders, trail = register.disclose_subject(
         session, principal=principal, grant_id=grant_id, data_class=data_class, now=utcnow()
     )
     return SubjectDisclosureOut(
@@ -145,7 +145,7 @@ def disclose_subject(
 @router.get("/grants/{grant_id}/presence", response_model=PresenceOut)
 def disclose_presence(grant_id: uuid.UUID, session: DbSession, principal: UseGrants) -> PresenceOut:
     """The answer to a granted location inquiry; each subject named is on the register."""
-    entries, subjects = service.disclose_presence(
+    entries, subjects = register.disclose_presence(
         session, principal=principal, grant_id=grant_id, now=utcnow()
     )
     return PresenceOut(
@@ -164,7 +164,7 @@ def list_register(
     cursor: str | None = None,
     limit: Limit = 50,
 ) -> Page[Disclosure]:
-    return service.list_register(
+    return register.list_register(
         session,
         principal=principal,
         subject_id=subject_id,

@@ -20,7 +20,7 @@ from openem.alerts.models import Alert, AlertEvent, AlertEvidence
 from openem.crypto import store
 from openem.crypto.envelope import EnvelopeError
 from openem.devices.models import InboxItem
-from openem.disclosures.service import disclosures_for_subject
+from openem.disclosures.register import disclosures_for_subject
 from openem.ingest.models import DeviceEvent
 from openem.locations.exports import to_geojson
 from openem.locations.models import Position

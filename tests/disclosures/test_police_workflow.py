@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from openem.access.models import AuditEntry, OrganisationKind, Role
 from openem.db.base import UTCDateTime
 from openem.db.session import transaction
-from openem.disclosures import service
+from openem.disclosures import register, service
 from openem.disclosures.models import DisclosedClass, RequestStatus
 from openem.disclosures.positions import SqlPositions, distance_m
 from openem.disclosures.schemas import RequestCreate
@@ -75,7 +75,7 @@ def test_subject_request_granted_used_within_scope_registered_then_expired(
             conditions=None,
             now=NOW,
         )
-        entry, disclosed, _, _ = service.disclose_subject(
+        entry, disclosed, _, _ = register.disclose_subject(
             session,
             principal=people["officer"],
             grant_id=grant.id,
@@ -85,8 +85,8 @@ def test_subject_request_granted_used_within_scope_registered_then_expired(
         assert disclosed.id == subject.id
 
     with transaction(sessions) as session:
-        register = service.disclosures_for_subject(session, subject_id=subject.id)
-        assert [(d.data_class, d.recipient_id, d.approver_id, d.legal_basis) for d in register] == [
+        entries = register.disclosures_for_subject(session, subject_id=subject.id)
+        assert [(d.data_class, d.recipient_id, d.approver_id, d.legal_basis) for d in entries] == [
             (
                 "profile",
                 people["officer"].user_id,
@@ -94,14 +94,14 @@ def test_subject_request_granted_used_within_scope_registered_then_expired(
                 "DPA 2018 s.35(2)(b)",
             )
         ]
-        assert register[0].id == entry.id
+        assert entries[0].id == entry.id
 
     # outside scope: a data class the grant does not cover
     with (
         pytest.raises(Forbidden, match="does not cover location_history"),
         transaction(sessions) as session,
     ):
-        service.disclose_subject(
+        register.disclose_subject(
             session,
             principal=people["officer"],
             grant_id=grant.id,
@@ -110,7 +110,7 @@ def test_subject_request_granted_used_within_scope_registered_then_expired(
         )
     # another officer cannot use the grant
     with pytest.raises(NotFound), transaction(sessions) as session:
-        service.disclose_subject(
+        register.disclose_subject(
             session,
             principal=people["colleague"],
             grant_id=grant.id,
@@ -119,7 +119,7 @@ def test_subject_request_granted_used_within_scope_registered_then_expired(
         )
     # after expiry, by itself
     with pytest.raises(Forbidden, match="expired"), transaction(sessions) as session:
-        service.disclose_subject(
+        register.disclose_subject(
             session,
             principal=people["officer"],
             grant_id=grant.id,
@@ -127,7 +127,7 @@ def test_subject_request_granted_used_within_scope_registered_then_expired(
             now=NOW + timedelta(days=2, seconds=1),
         )
     with transaction(sessions) as session:
-        assert len(service.disclosures_for_subject(session, subject_id=subject.id)) == 1
+        assert len(register.disclosures_for_subject(session, subject_id=subject.id)) == 1
         refused = session.scalars(
             select(AuditEntry.action).where(AuditEntry.outcome == "refused")
         ).all()
@@ -249,7 +249,7 @@ def test_location_inquiry_names_only_subjects_within_radius_and_window(
             conditions=None,
             now=NOW,
         )
-        entries, subjects = service.disclose_presence(
+        entries, subjects = register.disclose_presence(
             session,
             principal=people["officer"],
             grant_id=grant.id,
