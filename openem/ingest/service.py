@@ -470,7 +470,8 @@ def ingest_many(
 
 
 def _first_row(plan: Plan) -> tuple[uuid.UUID, int]:
-    return plan.pending.upload.device.id, min((i.seq for i in plan.pending.items), default=0)
+    items = plan.pending.items  # in increasing seq order, as parsed
+    return plan.pending.upload.device.id, items[0].seq if items else 0
 
 
 def _merged(current: Plan, late: list[Plan]) -> IngestResult:
