@@ -135,6 +135,11 @@ class Settings(BaseSettings):
     rules_device_silent_minutes: float = Field(
         30.0, gt=0, description="Nothing at all from a device for this long: a device-silent alert."
     )
+    rules_removal_leeway_minutes: float = Field(
+        30.0, ge=0, le=240,
+        description="A strap cut, case opened or watch taken off this long before a recorded "
+        "removal is the removal, not tamper.",
+    )
     rules_battery_warning_levels: tuple[int, ...] = Field(
         (30, 15, 5), description="Battery levels (%) at which the wearer is warned via the inbox."
     )

@@ -45,7 +45,7 @@ class Alert(IdMixin, Base):
     priority: Mapped[int]
     key: Mapped[str] = mapped_column(String(120))
     status: Mapped[str] = mapped_column(String(16), default=AlertStatus.open)
-    device_id: Mapped[uuid.UUID | None]
+    device_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     zone_id: Mapped[uuid.UUID | None]
     zone_version_id: Mapped[uuid.UUID | None]
     started_at: Mapped[datetime]

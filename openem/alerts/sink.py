@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -89,10 +89,12 @@ class AlertsSink:
     def end(
         self, session: Session, *, condition: Condition, ended_at: datetime, now: datetime,
         evidence: Sequence[Evidence] = (), superseded: bool = False,
+        note: Mapping[str, object] | None = None,
     ) -> None:
         alert = _alert(session, condition)
-        if superseded and alert.ended_at is None:
-            alert.detail = {**alert.detail, SUPERSEDED: True}
+        if alert.ended_at is None and (superseded or note):
+            marks = {SUPERSEDED: True} if superseded else {}
+            alert.detail = {**alert.detail, **(note or {}), **marks}
         raising.end_alert(session, alert=alert, ended_at=ended_at, now=now, evidence=evidence)
 
     def escalate(

@@ -17,6 +17,7 @@ from openem.devices.schemas import (
     DeviceCreate,
     DeviceHealthOut,
     DeviceOut,
+    DeviceRemoval,
     DeviceUpdate,
     PairingCodeOut,
     TrackerSecretOut,
@@ -87,6 +88,17 @@ def unassign_device(device_id: uuid.UUID, session: DbSession, principal: WriteDe
     """Take the device off its order (returned or swapped): from now on nothing it sends
     is the subject's. Devices of an ended order are released by the rules sweep."""
     return service.unassign_device(session, principal=principal, device_id=device_id, now=utcnow())
+
+
+@router.post("/devices/{device_id}/removal", response_model=DeviceOut)
+def record_removal(
+    device_id: uuid.UUID, data: DeviceRemoval, session: DbSession, principal: WriteDevices
+) -> Device:
+    """A technician took the device off its wearer (strap cut or undone): it is taken off
+    its order as of then, and the strap cut or case opened of the removal raises no tamper
+    alert."""
+    return service.record_removal(session, principal=principal, device_id=device_id,
+                                  now=utcnow(), removed_at=data.removed_at)
 
 
 @router.post("/devices/{device_id}/pairing-code", status_code=201, response_model=PairingCodeOut)

@@ -44,7 +44,10 @@ class DeviceAssignment(IdMixin, Base):
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"))
     subject_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subjects.id"), index=True)
     assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
-    unassigned_at: Mapped[datetime | None]
+    unassigned_at: Mapped[datetime | None] = mapped_column(index=True)
+    # The assignment ended because a technician took the device off the wearer (then the
+    # same as unassigned_at): a strap cut or case opened just before is not tamper.
+    removed_at: Mapped[datetime | None]
 
 
 class DeviceKey(IdMixin, Base):

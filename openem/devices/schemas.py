@@ -40,6 +40,15 @@ class DeviceAssign(Strict):
     )
 
 
+class DeviceRemoval(Strict):
+    removed_at: AwareDatetime | None = Field(
+        None,
+        description="When the technician took the device off the wearer, if recorded "
+        "afterwards (at most 24 hours ago, not before it was fitted); default now. What it "
+        "took after then is not stored as the subject's.",
+    )
+
+
 class DeviceOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

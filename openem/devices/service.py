@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
@@ -32,8 +33,8 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     DeviceState.faulty: frozenset({DeviceState.stock, DeviceState.retired}),
     DeviceState.retired: frozenset(),
 }
-# How long after a fitting it may still be recorded as of the time it happened.
-LATEST_FITTING_RECORD = timedelta(hours=24)
+# How long after a fitting or a removal it may still be recorded as of when it happened.
+LATEST_VISIT_RECORD = timedelta(hours=24)
 
 
 # Called after a device is assigned to an order (enrolment), in the same transaction.
@@ -77,17 +78,23 @@ def change_state(device: Device, state: str) -> None:
     device.state = state
 
 
-def end_assignment(session: Session, device: Device, *, now: datetime) -> None:
-    """The device no longer serves its order: the assignment is closed, the device and
-    its health row no longer name the subject, so nothing it sends from now on is theirs
-    (no alerts, no caseload status), what its inbox still held for them is withdrawn, and
-    its tracker-app secret is revoked. No-op for a device serving no order."""
+def end_assignment(
+    session: Session, device: Device, *, now: datetime, ended_at: datetime | None = None,
+    removed: bool = False,
+) -> None:
+    """The device no longer serves its order, as of ``ended_at`` (default ``now``): the
+    assignment is closed (``removed``: by a technician taking the device off the wearer),
+    the device and its health row no longer name the subject, so nothing it takes from
+    then on is theirs (no alerts, no caseload status), what its inbox still held for them
+    is withdrawn, and its tracker-app secret is revoked. No-op for a device serving no
+    order."""
     if device.order_id is None and device.subject_id is None:
         return
+    ended = ended_at or now
     session.execute(
         update(DeviceAssignment)
         .where(DeviceAssignment.device_id == device.id, DeviceAssignment.unassigned_at.is_(None))
-        .values(unassigned_at=now)
+        .values(unassigned_at=ended, removed_at=ended if removed else None)
     )
     session.execute(
         update(DeviceHealth).where(DeviceHealth.device_id == device.id).values(subject_id=None)
@@ -100,7 +107,7 @@ def end_assignment(session: Session, device: Device, *, now: datetime) -> None:
         .values(revoked_at=now)
     )
     device.order_id = device.subject_id = None
-    device.serving_since = now
+    device.serving_since = ended
 
 
 def update_device(
@@ -178,17 +185,25 @@ def assign_device(
 
 
 def _fitted_at(device: Device, *, fitted_at: datetime | None, now: datetime) -> datetime:
-    if fitted_at is None:
-        return now
-    if fitted_at > now:
-        raise Invalid("the fitting time is in the future", field="fitted_at")
-    if fitted_at < now - LATEST_FITTING_RECORD:
-        raise Invalid("a fitting is recorded within 24 hours", field="fitted_at")
     released = device.serving_since  # when it was taken off its last order, if ever
-    if released is not None and fitted_at < released:
-        raise Invalid("the fitting time is before the device was last taken off an order",
-                      field="fitted_at")
-    return fitted_at
+    return _recorded_time(fitted_at, now=now, not_before=released, field="fitted_at",
+                          what="fitting", before="the device was last taken off an order")
+
+
+def _recorded_time(
+    at: datetime | None, *, now: datetime, not_before: datetime | None, field: str, what: str,
+    before: str,
+) -> datetime:
+    """A technician's visit recorded afterwards: at most a day ago, and in order."""
+    if at is None:
+        return now
+    if at > now:
+        raise Invalid(f"the {what} time is in the future", field=field)
+    if at < now - LATEST_VISIT_RECORD:
+        raise Invalid(f"a {what} is recorded within 24 hours", field=field)
+    if not_before is not None and at < not_before:
+        raise Invalid(f"the {what} time is before {before}", field=field)
+    return at
 
 
 def unassign_device(
@@ -197,25 +212,82 @@ def unassign_device(
     """The device is taken off its order (returned, swapped, or the order is over): it
     goes back to ``paired`` and keeps its key, ready for another order."""
     require(principal, "devices:write")
-    device = get_device(session, principal=principal, device_id=device_id)
-    if device.state != DeviceState.assigned:
-        raise Invalid("the device is not assigned to an order", field="device_id")
+    device = _assigned_device(session, principal=principal, device_id=device_id)
     _unassign(session, device, principal=principal, now=now)
     return device
 
 
-def _unassign(session: Session, device: Device, *, principal: Principal, now: datetime) -> None:
+def record_removal(
+    session: Session, *, principal: Principal, device_id: uuid.UUID, now: datetime,
+    removed_at: datetime | None = None,
+) -> Device:
+    """A technician took the device off its wearer at ``removed_at`` (default ``now``):
+    it is taken off its order as of then, and the strap cut or case opened of the
+    removal is not read as tamper (see openem.rules.device_rules)."""
+    require(principal, "devices:write")
+    device = _assigned_device(session, principal=principal, device_id=device_id)
+    removed = _recorded_time(removed_at, now=now, not_before=device.serving_since,
+                             field="removed_at", what="removal", before="the device was fitted")
+    _unassign(session, device, principal=principal, now=now, removed_at=removed)
+    return device
+
+
+def _assigned_device(session: Session, *, principal: Principal, device_id: uuid.UUID) -> Device:
+    device = get_device(session, principal=principal, device_id=device_id)
+    if device.state != DeviceState.assigned:
+        raise Invalid("the device is not assigned to an order", field="device_id")
+    return device
+
+
+def _unassign(
+    session: Session, device: Device, *, principal: Principal, now: datetime,
+    removed_at: datetime | None = None,
+) -> None:
     subject_id = device.subject_id
     change_state(device, DeviceState.paired)
-    end_assignment(session, device, now=now)
+    end_assignment(session, device, now=now, ended_at=removed_at, removed=removed_at is not None)
     audit.record(
         session,
         principal=principal,
-        action="device.unassign",
+        action="device.remove" if removed_at else "device.unassign",
         record_type="device",
         record_id=device.id,
         subject_id=subject_id,
     )
+
+
+def removal_after(
+    session: Session, *, device_id: uuid.UUID, subject_id: uuid.UUID, at: datetime,
+    within: timedelta,
+) -> datetime | None:
+    """When a technician took this device off this subject, if that was at most
+    ``within`` after ``at``."""
+    return session.scalar(
+        select(DeviceAssignment.removed_at).where(
+            DeviceAssignment.device_id == device_id,
+            DeviceAssignment.subject_id == subject_id,
+            DeviceAssignment.removed_at >= at,
+            DeviceAssignment.removed_at <= at + within,
+        ).limit(1)
+    )
+
+
+@dataclass(frozen=True)
+class EndedAssignment:
+    device_id: uuid.UUID
+    subject_id: uuid.UUID
+    ended_at: datetime
+    removed: bool  # by a technician taking the device off the wearer
+
+
+def ended_since(session: Session, *, since: datetime) -> list[EndedAssignment]:
+    """Every assignment that ended at or after ``since``, earliest first."""
+    a = DeviceAssignment
+    query = select(a.device_id, a.subject_id, a.unassigned_at, a.removed_at).where(
+        a.unassigned_at >= since
+    ).order_by(a.unassigned_at, a.device_id)
+    return [EndedAssignment(device, subject, ended, removed is not None)
+            for device, subject, ended, removed in session.execute(query) if ended]
 
 
 def release_ended_orders(session: Session, *, now: datetime) -> list[tuple[uuid.UUID, uuid.UUID]]:

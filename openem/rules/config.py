@@ -16,6 +16,7 @@ class RulesConfig:
     replay: timedelta = timedelta(days=7)
     signal_loss: timedelta = timedelta(minutes=20)
     device_silent: timedelta = timedelta(minutes=30)
+    removal_leeway: timedelta = timedelta(minutes=30)
     battery_warning_levels: tuple[int, ...] = (30, 15, 5)
     battery_alert_level: int = 5
     checkin_repeat_count: int = 3
@@ -36,6 +37,7 @@ class RulesConfig:
             replay=timedelta(days=settings.rules_replay_days),
             signal_loss=timedelta(minutes=settings.rules_signal_loss_minutes),
             device_silent=timedelta(minutes=settings.rules_device_silent_minutes),
+            removal_leeway=timedelta(minutes=settings.rules_removal_leeway_minutes),
             battery_warning_levels=tuple(sorted(settings.rules_battery_warning_levels,
                                                 reverse=True)),
             battery_alert_level=settings.rules_battery_alert_level,

@@ -4,26 +4,37 @@ A low battery, not charging, earns the wearer a warning through the device inbox
 at each tier (30, 15, 5 % by default) before any alert, and the alert it finally
 raises is technical. Only a strap or case reported opened or cut is tamper; a
 battery that dies is never recorded as tamper (silence is a technical alert).
+
+A technician taking the device off at a recorded removal cuts the strap too: what
+the device reports up to `RulesConfig.removal_leeway` before the removal raises no
+alert, and an alert it raised before the removal was recorded is ended at the
+removal, with `at_recorded_removal` in its detail, for a person to close.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from openem.devices import inbox
+from openem.devices import service as devices_service
+from openem.devices.service import LATEST_VISIT_RECORD
 from openem.rules import state as rule_state
 from openem.rules.config import RulesConfig
-from openem.rules.findings import AlertType, Evidence, Finding
+from openem.rules.findings import AlertType, Condition, Evidence, Finding
 from openem.rules.sink import AlertSink
 from openem.subjects import wording
 from openem.subjects.models import Subject
 
 DEVICE_RULE = "device"
 BATTERY_RULE = "battery"
+
+AT_REMOVAL = "at_recorded_removal"
+TAMPER = (AlertType.strap_tamper, AlertType.case_tamper, AlertType.device_removed)
+ABSENCE = (AlertType.device_silent, AlertType.signal_loss)
 
 # item type -> (alert type, the values that mean "condition present", "condition over")
 CONDITIONS: dict[str, tuple[AlertType, str, frozenset[Any], frozenset[Any]]] = {
@@ -50,12 +61,12 @@ def evaluate_events(
                      now=now, config=config, sink=sink)
         elif item["type"] in CONDITIONS:
             _condition(session, subject_id=subject_id, device_id=device_id, item=item, at=at,
-                       now=now, sink=sink)
+                       now=now, removal_leeway=config.removal_leeway, sink=sink)
 
 
 def _condition(
     session: Session, *, subject_id: uuid.UUID, device_id: uuid.UUID, item: dict[str, Any],
-    at: datetime, now: datetime, sink: AlertSink,
+    at: datetime, now: datetime, removal_leeway: timedelta, sink: AlertSink,
 ) -> None:
     alert_type, field, present, over = CONDITIONS[item["type"]]
     key = f"{item['type']}:{device_id}"
@@ -68,6 +79,10 @@ def _condition(
     ongoing = sink.ongoing(session, subject_id=subject_id, alert_types=(alert_type,),
                            device_id=device_id)
     if item[field] in present:
+        if ongoing is None and devices_service.removal_after(
+            session, device_id=device_id, subject_id=subject_id, at=at, within=removal_leeway
+        ):
+            return
         if ongoing is None:
             sink.raise_condition(session, Finding(
                 subject_id=subject_id, alert_type=alert_type, key=f"{device_id}:{item['seq']}",
@@ -78,6 +93,35 @@ def _condition(
             sink.sustain(session, condition=ongoing, evidence=evidence, now=now)
     elif item[field] in over and ongoing is not None:
         sink.end(session, condition=ongoing, ended_at=at, now=now, evidence=evidence)
+
+
+def settle_removals(
+    session: Session, *, now: datetime, config: RulesConfig, sink: AlertSink
+) -> None:
+    """End what the device's holder can no longer answer for once it was taken off them:
+    the tamper its recorded removal caused, and its silence or lost signal."""
+    ended = devices_service.ended_since(
+        session, since=now - LATEST_VISIT_RECORD - config.removal_leeway
+    )
+    kinds = (*TAMPER, *ABSENCE)
+    ongoing = sink.ongoing_for_devices(session, device_ids={e.device_id for e in ended},
+                                       alert_types=kinds)
+    for assignment in ended:
+        for condition in ongoing.get(assignment.device_id, []):
+            if condition.subject_id != assignment.subject_id:
+                continue
+            if condition.alert_type in ABSENCE and condition.started_at <= assignment.ended_at:
+                sink.end(session, condition=condition, ended_at=assignment.ended_at, now=now)
+            elif assignment.removed and _caused_by_removal(condition, assignment, config):
+                sink.end(session, condition=condition, ended_at=assignment.ended_at, now=now,
+                         note={AT_REMOVAL: assignment.ended_at.isoformat()})
+
+
+def _caused_by_removal(
+    condition: Condition, assignment: devices_service.EndedAssignment, config: RulesConfig
+) -> bool:
+    return (assignment.ended_at - config.removal_leeway
+            <= condition.started_at <= assignment.ended_at)
 
 
 def _battery(

@@ -9,7 +9,7 @@ so a condition and the rule state that found it commit together or not at all.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -50,8 +50,10 @@ class AlertSink(Protocol):
     def end(
         self, session: Session, *, condition: Condition, ended_at: datetime, now: datetime,
         evidence: Sequence[Evidence] = (), superseded: bool = False,
+        note: Mapping[str, object] | None = None,
     ) -> None:
-        """The condition is over (``superseded``: the complete history no longer shows it)."""
+        """The condition is over (``superseded``: the complete history no longer shows it;
+        ``note``: added to its detail, for the person who reviews it)."""
 
     def escalate(
         self, session: Session, *, now: datetime, minutes_by_priority: Sequence[int]

@@ -5,8 +5,10 @@ fix, and not silent) but has sent no fix for N minutes: no GNSS, shielding, indo
 *Device silent*: nothing at all for M minutes: no network, a flat battery, a
 fault. Both are technical: neither is ever read as non-compliance on its own.
 
-First, devices whose order has ended are released (partition 0 only, like escalation):
-nobody is chased for a device they were entitled to hand back.
+First (partition 0 only, like escalation), devices whose order has ended are released,
+and the silence, lost signal or removal tamper of devices taken off their holders in the
+last day are ended (`openem.rules.device_rules.settle_removals`): nobody is chased for a
+device they were entitled to hand back.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from openem.devices.service import assigned_health, release_ended_orders
 from openem.rules.config import RulesConfig
-from openem.rules.device_rules import last_battery
+from openem.rules.device_rules import last_battery, settle_removals
 from openem.rules.findings import AlertType, Finding
 from openem.rules.partition import WHOLE, Partition
 from openem.rules.sink import AlertSink
@@ -29,11 +31,8 @@ def sweep(
     partition: Partition = WHOLE,
 ) -> None:
     if partition.escalates:
-        for device_id, subject_id in release_ended_orders(session, now=now):
-            for alert_type in (AlertType.device_silent, AlertType.signal_loss):
-                _condition(session, subject_id=subject_id, device_id=device_id,
-                           alert_type=alert_type, present=False, since=now, recovered=now,
-                           now=now, sink=sink)
+        release_ended_orders(session, now=now)
+        settle_removals(session, now=now, config=config, sink=sink)
     for device, health in assigned_health(session, now=now):
         assert device.subject_id is not None
         if not partition.owns(device.subject_id):

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from openem.db import migrate
 from openem.db.engine import make_engine
 from openem.db.registry import Base
-from openem.devices.models import Device, DeviceAssignment, InboxItem
+from openem.devices.models import Device, InboxItem
 from tests.conftest import IN_CI, POSTGRES_URL
 from tests.support import factories
 
@@ -97,6 +97,21 @@ def _device_as_before_0012(session: Session, order_id: uuid.UUID | None = None) 
     return device_id
 
 
+def _assignment_as_before_0013(
+    session: Session, *, device_id: uuid.UUID, order_id: uuid.UUID, subject_id: uuid.UUID,
+    assigned_at: datetime, unassigned_at: datetime | None,
+) -> None:
+    """An assignment row written without the model, whose columns are a later revision's."""
+    ids = {"id": uuid.uuid4(), "device": device_id, "order": order_id, "subject": subject_id}
+    on_sqlite = session.get_bind().dialect.name == "sqlite"
+    values: dict[str, object] = {name: i.hex if on_sqlite else i for name, i in ids.items()}
+    session.execute(
+        text("INSERT INTO device_assignments (id, device_id, order_id, subject_id, assigned_at,"
+             " unassigned_at) VALUES (:id, :device, :order, :subject, :assigned, :unassigned)"),
+        {**values, "assigned": assigned_at, "unassigned": unassigned_at},
+    )
+
+
 def test_inbox_items_from_before_0009_are_attributed_to_whom_the_device_then_served(
     empty_database: str,
 ) -> None:
@@ -109,11 +124,11 @@ def test_inbox_items_from_before_0009_are_attributed_to_whom_the_device_then_ser
             device_id = _device_as_before_0012(session)
             for subject, start, end in ((first, 0, 10), (second, 20, None)):
                 order = factories.order(session, subject.id)
-                session.add(DeviceAssignment(
-                    device_id=device_id, order_id=order.id, subject_id=subject.id,
+                _assignment_as_before_0013(
+                    session, device_id=device_id, order_id=order.id, subject_id=subject.id,
                     assigned_at=t0 + timedelta(days=start),
                     unassigned_at=None if end is None else t0 + timedelta(days=end),
-                ))
+                )
             subjects = (first.id, second.id)
         with engine.begin() as connection:
             for day in (5, 15, 25):
@@ -146,9 +161,9 @@ def test_a_device_serving_an_order_before_0012_keeps_when_its_assignment_began(
             for device_id, start, end in ((serving, began - timedelta(days=30), began),
                                           (serving, began, None),
                                           (returned, began, began + timedelta(days=1))):
-                session.add(DeviceAssignment(device_id=device_id, order_id=order.id,
-                                             subject_id=subject.id, assigned_at=start,
-                                             unassigned_at=end))
+                _assignment_as_before_0013(session, device_id=device_id, order_id=order.id,
+                                           subject_id=subject.id, assigned_at=start,
+                                           unassigned_at=end)
         migrate.upgrade(empty_database)
         with Session(engine) as session:
             assert session.get(Device, serving).serving_since == began  # type: ignore[union-attr]

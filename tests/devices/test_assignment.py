@@ -283,6 +283,76 @@ def test_a_fitting_time_without_its_offset_is_refused(
     assert response.json()["errors"][0]["field"] == "fitted_at"
 
 
+def _fitted(
+    client: TestClient, tokens: dict[str, str], *, ago: timedelta
+) -> tuple[dict[str, Any], TestDevice]:
+    now = datetime.now(UTC)
+    order = _order(client, tokens, starts_at=(now - timedelta(days=1)).isoformat())
+    device = pair(client, tokens["admin"])
+    assigned = client.post(f"/api/v1/devices/{device.device_id}/assignment",
+                           json={"order_id": order["id"], "fitted_at": (now - ago).isoformat()},
+                           headers=bearer(tokens["admin"]))
+    assert assigned.status_code == 200, assigned.text
+    return order, device
+
+
+def test_a_removal_takes_the_device_off_its_wearer_as_of_when_it_happened(
+    client: TestClient, staff_tokens: dict[str, str], admin: dict[str, str],
+    sessions: sessionmaker[Session],
+) -> None:
+    order, device = _fitted(client, staff_tokens, ago=timedelta(hours=2))
+    now = datetime.now(UTC)
+    removed = now - timedelta(minutes=30)
+    response = client.post(f"/api/v1/devices/{device.device_id}/removal",
+                           json={"removed_at": removed.isoformat()}, headers=admin)
+    assert response.status_code == 200, response.text
+    assert response.json()["state"] == "paired" and response.json()["subject_id"] is None
+    assert datetime.fromisoformat(response.json()["serving_since"]) == removed
+    [assignment] = _assignments(sessions, device)
+    assert assignment.unassigned_at == assignment.removed_at
+    assert assignment.removed_at is not None
+    assert assignment.removed_at.replace(tzinfo=UTC) == removed
+    assert _actions(sessions, device)[-1] == "device.remove"
+    # Sent afterwards: the last fix on the wearer, and one from the technician's van.
+    body = send(client, device, [device.position(at=removed - timedelta(minutes=5)),
+                                 device.position(at=removed + timedelta(minutes=5))]).json()
+    assert body["accepted"] == [1, 2]
+    with sessions() as session:
+        owners = {seq: s for seq, s in session.execute(select(Position.seq, Position.subject_id))}
+    assert (str(owners[1]), owners[2]) == (order["subject_id"], None)
+
+
+@pytest.mark.parametrize(("removed", "why"), [
+    (timedelta(minutes=5), "in the future"),
+    (-timedelta(hours=25), "within 24 hours"),
+    (-timedelta(hours=3), "before the device was fitted"),
+])
+def test_a_removal_time_is_refused_in_the_future_over_a_day_ago_or_before_the_fitting(
+    removed: timedelta, why: str, client: TestClient, staff_tokens: dict[str, str],
+    admin: dict[str, str], sessions: sessionmaker[Session],
+) -> None:
+    _, device = _fitted(client, staff_tokens, ago=timedelta(hours=2))
+    response = client.post(
+        f"/api/v1/devices/{device.device_id}/removal",
+        json={"removed_at": (datetime.now(UTC) + removed).isoformat()}, headers=admin,
+    )
+    assert response.status_code == 422, response.text
+    assert why in response.json()["detail"]
+    assert response.json()["errors"][0]["field"] == "removed_at"
+    [assignment] = _assignments(sessions, device)
+    assert assignment.unassigned_at is None  # nothing half-written
+
+
+def test_only_a_device_on_an_order_can_be_removed_from_its_wearer(
+    client: TestClient, staff_tokens: dict[str, str], admin: dict[str, str]
+) -> None:
+    device = pair(client, staff_tokens["admin"])
+    response = client.post(f"/api/v1/devices/{device.device_id}/removal", json={},
+                           headers=admin)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "device_id"
+
+
 def test_a_reused_device_never_shows_the_last_wearers_inbox(
     client: TestClient, staff_tokens: dict[str, str], admin: dict[str, str]
 ) -> None:

@@ -190,3 +190,57 @@ def test_the_battery_warning_is_in_the_wearers_language_where_translated(
     w.send([w.item("battery", T0, level=14, charging=False)], received_at=T0)
     [warning] = [i.payload for i in w.inbox() if i.kind == "message"]
     assert (warning["text"], warning["language"]) == (text, shown_in)
+
+
+def test_the_strap_cut_and_case_opened_of_a_recorded_removal_are_not_tamper(
+    sessions: sessionmaker[Session],
+) -> None:
+    w = wearer(sessions, start=T0)
+    cut = T0 + minutes(60)
+    # The technician records the removal from the van; the tag, out of signal, sends later.
+    w.take_off(removed_at=cut + minutes(10), recorded_at=cut + minutes(12))
+    w.send([w.item("strap", cut, state="cut"), w.item("case", cut, state="opened"),
+            w.item("worn", cut, worn=False)], received_at=cut + minutes(20))
+    assert w.alerts() == []
+    assert len(w.delivered) == 1  # the items did reach the rules, as the subject's
+
+
+def test_a_strap_cut_long_before_a_recorded_removal_is_still_tamper(
+    sessions: sessionmaker[Session],
+) -> None:
+    w = wearer(sessions, start=T0)
+    cut = T0 + minutes(60)
+    w.take_off(removed_at=cut + minutes(31), recorded_at=cut + minutes(32))
+    w.send([w.item("strap", cut, state="cut")], received_at=cut + minutes(40))
+    w.sweep(cut + minutes(41))
+    [alert] = w.alerts()
+    assert alert.type == AlertType.strap_tamper
+    assert alert.ended_at is None and "at_recorded_removal" not in alert.detail
+
+
+def test_tamper_raised_before_the_removal_was_recorded_ends_at_it_for_a_person_to_close(
+    sessions: sessionmaker[Session],
+) -> None:
+    w = wearer(sessions, start=T0)
+    cut = T0 + minutes(60)
+    w.send([w.item("strap", cut, state="cut")], received_at=cut)
+    w.take_off(removed_at=cut + minutes(5), recorded_at=cut + minutes(8))
+    w.sweep(cut + minutes(9))
+    [alert] = w.alerts()
+    assert alert.type == AlertType.strap_tamper and alert.ended_at == cut + minutes(5)
+    assert alert.detail["at_recorded_removal"] == (cut + minutes(5)).isoformat()
+    assert alert.status == "open"  # ended, not resolved: a person decides
+
+
+def test_a_device_handed_back_is_no_longer_chased_for_its_silence(
+    sessions: sessionmaker[Session],
+) -> None:
+    w = wearer(sessions, start=T0)
+    w.send([w.fix(T0, HOME)], received_at=T0)
+    w.sweep(T0 + minutes(31))
+    [silent] = w.alerts()
+    assert silent.type == AlertType.device_silent and silent.ended_at is None
+    w.take_off(recorded_at=T0 + minutes(40))
+    w.sweep(T0 + minutes(41))
+    [silent] = w.alerts()
+    assert silent.ended_at == T0 + minutes(40)

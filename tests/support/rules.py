@@ -111,6 +111,18 @@ class Wearer:
         self.clock.now = at
         self.worker.sweep_once()
 
+    def take_off(self, *, recorded_at: datetime, removed_at: datetime | None = None) -> None:
+        """The device leaves the subject at `recorded_at`: a technician's recorded removal
+        (as of `removed_at`), or without one, handed back."""
+        self.clock.now = recorded_at
+        with transaction(self.sessions) as session:
+            if removed_at is None:
+                devices_service.unassign_device(session, principal=SYSTEM,
+                                                device_id=self.device_id, now=recorded_at)
+            else:
+                devices_service.record_removal(session, principal=SYSTEM, device_id=self.device_id,
+                                               now=recorded_at, removed_at=removed_at)
+
     def zone(self, *, now: datetime, **data: Any) -> uuid.UUID:
         with transaction(self.sessions) as session:
             row = zones_service.create_zone(

@@ -85,10 +85,11 @@ def test_the_admin_sees_each_device_with_its_health_and_can_act_on_it(
     assert f'href="/subjects/{fleet["subject"]}"' in tag
     assert f"since {FITTED:%Y-%m-%d %H:%M} UTC" in tag
     assert 'data-action="unassign"' in tag and 'data-action="retire"' in tag
+    assert 'data-action="removal"' in tag
     watch = _row(page, fleet["watch"])
     assert "never" in watch and 'data-action="pairing-code"' in watch
     assert 'data-action="tracker-secret"' in watch
-    assert 'data-action="unassign"' not in watch
+    assert 'data-action="unassign"' not in watch and 'data-action="removal"' not in watch
     broken = _row(page, fleet["broken"])
     assert 'data-action="stock"' in broken and 'data-action="pairing-code"' not in broken
     assert 'data-action="tracker-secret"' not in broken

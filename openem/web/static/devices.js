@@ -11,6 +11,9 @@ const ACTIONS = {
   "tracker-secret": { method: "POST", path: "/tracker-secret",
                       ask: "Issue a new tracker-app secret? The app's current one stops working.",
                       show: (answer) => `Secret ${answer.secret} (user name: the serial)` },
+  removal: { method: "POST", path: "/removal", body: {},
+             ask: "Record that a technician took this device off its wearer just now? It leaves "
+                  + "the order, and its strap cut or case opened is not tamper." },
   unassign: { method: "DELETE", path: "/assignment",
               ask: "Take this device off its order? It stops reporting for the subject." },
   faulty: { method: "PATCH", path: "", body: { state: "faulty" },
