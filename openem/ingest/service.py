@@ -14,7 +14,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any, Protocol
 
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -398,11 +398,13 @@ def plan_upload(
     quality: QualitySettings | None = None,
     items: list[AnyItem] | None = None,
     result: IngestResult | None = None,
+    last_fix: dict[str, Any] | None = None,
 ) -> Plan:
     """Quality flags, rows, health and outbox message for ``upload`` (or its ``items``,
-    when some were dropped into ``result``), as if every item were new. No database."""
+    when some were dropped into ``result``), as if every item were new; its fixes are
+    judged after the health's last fix, or ``last_fix``'s columns. No database."""
     result = result or IngestResult(rejected=list(upload.rejected))
-    health_read = healths.health(upload.device.id)
+    health_read = healths.health(upload.device.id) | (last_fix or {})
     entry = _Pending(upload=upload, result=result, items=upload.items if items is None else items)
     device, now = upload.device, upload.now
     # In (device, seq) order: see ingest_many.
@@ -495,7 +497,7 @@ def _current_plan(
 ) -> tuple[Plan, list[Plan]]:
     """The upload's plan for its device's current holder, and one for each earlier holder
     it took something for (stored under that holder, without the device's current
-    health: quality is judged within what it sent for them)."""
+    health: its fixes are judged after that holder's last good fix before them)."""
     restricts = upload.device.id in restricted
     if plan is not None and not restricts and plan.health_stored == healths.stored(
         upload.device.id
@@ -510,9 +512,29 @@ def _current_plan(
                           result=result)
     return current, [
         plan_upload(Upload(device=holder, items=taken, rejected=[], now=upload.now),
-                    NO_HEALTH, dialect=dialect, quality=quality)
+                    NO_HEALTH, dialect=dialect, quality=quality,
+                    last_fix=_last_fix_before(session, holder, taken))
         for holder, taken in late.items()
     ]
+
+
+def _last_fix_before(
+    session: Session, holder: EarlierHolder, items: list[AnyItem]
+) -> dict[str, Any] | None:
+    """The holder's last unflagged fix from the device before the first of ``items``, as
+    health columns."""
+    first = min(item.ts for item in items)
+    p = Position
+    row = session.execute(
+        select(p.fixed_at, p.lat, p.lon, p.accuracy_m)
+        .where(p.subject_id == holder.subject_id, p.device_id == holder.id,
+               p.fixed_at < first, p.flags == "")
+        .order_by(p.fixed_at.desc()).limit(1)
+    ).first()
+    if row is None:
+        return None
+    return {"last_fix_at": row.fixed_at, "last_fix_lat": row.lat, "last_fix_lon": row.lon,
+            "last_fix_accuracy_m": row.accuracy_m}
 
 
 def _insert_new(session: Session, parts: list[DriverRows]) -> set[tuple[uuid.UUID, int]] | None:

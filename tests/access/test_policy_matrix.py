@@ -73,6 +73,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("PATCH", "/api/v1/devices/{device_id}"): frozenset({R.admin}),
     ("POST", "/api/v1/devices/{device_id}/assignment"): frozenset({R.admin}),
     ("DELETE", "/api/v1/devices/{device_id}/assignment"): frozenset({R.admin}),
+    ("POST", "/api/v1/devices/{device_id}/removal"): frozenset({R.admin}),
     ("POST", "/api/v1/subjects/{subject_id}/messages"): frozenset(
         {R.caseworker, R.operator, R.supervisor}
     ),

@@ -322,6 +322,23 @@ def test_a_removal_takes_the_device_off_its_wearer_as_of_when_it_happened(
     assert (str(owners[1]), owners[2]) == (order["subject_id"], None)
 
 
+def test_a_late_fix_for_the_last_wearer_is_judged_after_their_stored_trail(
+    client: TestClient, staff_tokens: dict[str, str], admin: dict[str, str],
+    sessions: sessionmaker[Session],
+) -> None:
+    _, device = _fitted(client, staff_tokens, ago=timedelta(hours=2))
+    now = datetime.now(UTC)
+    assert send(client, device, [device.position(at=now - timedelta(minutes=60))]).json()[
+        "accepted"] == [1]
+    client.delete(f"/api/v1/devices/{device.device_id}/assignment", headers=admin)
+    # Ten minutes after a fix in London, one in Paris: not where the wearer was.
+    paris = device.position(lat=48.8566, lon=2.3522, at=now - timedelta(minutes=50))
+    assert send(client, device, [paris]).json()["accepted"] == [2]
+    with sessions() as session:
+        flags = dict(session.execute(select(Position.seq, Position.flags)).all())
+    assert flags[1] == "" and "implied_speed" in flags[2]
+
+
 @pytest.mark.parametrize(("removed", "why"), [
     (timedelta(minutes=5), "in the future"),
     (-timedelta(hours=25), "within 24 hours"),
