@@ -404,7 +404,9 @@ def plan_upload(
     when some were dropped into ``result``), as if every item were new; its fixes are
     judged after the health's last fix, or ``last_fix``'s columns. No database."""
     result = result or IngestResult(rejected=list(upload.rejected))
-    health_read = healths.health(upload.device.id) | (last_fix or {})
+    health_read = healths.health(upload.device.id)
+    if last_fix:
+        health_read = health_read | last_fix
     entry = _Pending(upload=upload, result=result, items=upload.items if items is None else items)
     device, now = upload.device, upload.now
     # In (device, seq) order: see ingest_many.
