@@ -56,6 +56,20 @@ def _assigned(client: TestClient, tokens: dict[str, str]) -> tuple[dict[str, Any
     return order, device
 
 
+def _fitted(
+    client: TestClient, tokens: dict[str, str], *, ago: timedelta
+) -> tuple[dict[str, Any], TestDevice]:
+    now = datetime.now(UTC)
+    order = _order(client, tokens, starts_at=(now - timedelta(days=1)).isoformat())
+    device = pair(client, tokens["admin"])
+    assigned = client.post(f"/api/v1/devices/{device.device_id}/assignment",
+                           json={"order_id": order["id"], "fitted_at": (now - ago).isoformat()},
+                           headers=bearer(tokens["admin"]))
+    assert assigned.status_code == 200, assigned.text
+    assert datetime.fromisoformat(assigned.json()["serving_since"]) == now - ago
+    return order, device
+
+
 def _assignments(sessions: sessionmaker[Session], device: TestDevice) -> list[DeviceAssignment]:
     with sessions() as session:
         query = select(DeviceAssignment).where(
@@ -232,17 +246,10 @@ def test_a_device_is_put_on_an_order_only_through_its_assignment(
 
 
 def test_a_fitting_recorded_afterwards_keeps_what_the_device_took_since(
-    client: TestClient, staff_tokens: dict[str, str], admin: dict[str, str],
+    client: TestClient, staff_tokens: dict[str, str],
 ) -> None:
+    _, device = _fitted(client, staff_tokens, ago=timedelta(minutes=10))
     now = datetime.now(UTC)
-    order = _order(client, staff_tokens, starts_at=(now - timedelta(days=1)).isoformat())
-    device = pair(client, staff_tokens["admin"])
-    fitted = now - timedelta(minutes=10)
-    assigned = client.post(f"/api/v1/devices/{device.device_id}/assignment",
-                           json={"order_id": order["id"], "fitted_at": fitted.isoformat()},
-                           headers=admin)
-    assert assigned.status_code == 200, assigned.text
-    assert datetime.fromisoformat(assigned.json()["serving_since"]) == fitted
     body = send(client, device, [device.position(at=now - timedelta(minutes=15)),
                                  device.position(at=now - timedelta(minutes=5))]).json()
     assert (body["accepted"], body["dropped"]) == ([2], [{"seq": 1, "reason": BEFORE_ASSIGNMENT}])
@@ -281,19 +288,6 @@ def test_a_fitting_time_without_its_offset_is_refused(
                            headers=admin)
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"] == "fitted_at"
-
-
-def _fitted(
-    client: TestClient, tokens: dict[str, str], *, ago: timedelta
-) -> tuple[dict[str, Any], TestDevice]:
-    now = datetime.now(UTC)
-    order = _order(client, tokens, starts_at=(now - timedelta(days=1)).isoformat())
-    device = pair(client, tokens["admin"])
-    assigned = client.post(f"/api/v1/devices/{device.device_id}/assignment",
-                           json={"order_id": order["id"], "fitted_at": (now - ago).isoformat()},
-                           headers=bearer(tokens["admin"]))
-    assert assigned.status_code == 200, assigned.text
-    return order, device
 
 
 def test_a_removal_takes_the_device_off_its_wearer_as_of_when_it_happened(
