@@ -19,7 +19,7 @@ from openem.access.models import AuditEntry, Organisation
 from openem.alerts.models import Alert, AlertEvent, AlertEvidence
 from openem.crypto import store
 from openem.crypto.envelope import EnvelopeError
-from openem.devices.models import InboxItem
+from openem.devices.models import Device, DeviceAssignment, InboxItem
 from openem.disclosures.register import disclosures_for_subject
 from openem.ingest.models import DeviceEvent
 from openem.locations.exports import to_geojson
@@ -76,6 +76,18 @@ def export_positions(session: Session, scope: ExportScope) -> ExportSection:
 def export_device_events(session: Session, scope: ExportScope) -> ExportSection:
     query = select(DeviceEvent).where(DeviceEvent.subject_id == scope.subject_id)
     return ExportSection(records=[row(e) for e in session.scalars(query.order_by(DeviceEvent.at))])
+
+
+def export_devices(session: Session, scope: ExportScope) -> ExportSection:
+    """Which devices served the subject and when: fitted, taken off, removed by a technician."""
+    query = select(DeviceAssignment, Device.kind, Device.serial).join(
+        Device, Device.id == DeviceAssignment.device_id
+    ).where(DeviceAssignment.subject_id == scope.subject_id)
+    rows = session.execute(query.order_by(DeviceAssignment.assigned_at))
+    return ExportSection(records=[
+        row(assignment, exclude=("subject_id",)) | {"kind": kind, "serial": serial}
+        for assignment, kind, serial in rows
+    ])
 
 
 def export_reviews(session: Session, scope: ExportScope) -> ExportSection:
@@ -206,6 +218,7 @@ def register_builtin() -> None:
     register_exporter("identity", export_identity)
     register_exporter("positions", export_positions)
     register_exporter("device_events", export_device_events)
+    register_exporter("devices", export_devices)
     register_exporter("reviews", export_reviews)
     register_exporter("rights_requests", export_rights_requests)
     register_exporter("privacy_notices", export_privacy_notices)

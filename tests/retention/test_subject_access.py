@@ -114,6 +114,7 @@ def test_archive_holds_every_record_class_and_the_access_log(
         "records/identity.json",
         "records/positions.json",
         "records/device_events.json",
+        "records/devices.json",
         "records/reviews.json",
         "records/rights_requests.json",
         "records/privacy_notices.json",
@@ -136,6 +137,10 @@ def test_archive_holds_every_record_class_and_the_access_log(
     assert disclosure["data_class"] == "location_history"
     assert disclosure["to_organisation"].startswith("Organisation ")
     assert "crime_reference" not in disclosure and "recipient_id" not in disclosure
+    [device] = json.loads(archive.read("records/devices.json"))
+    assert device["kind"] == "smartwatch" and device["serial"].startswith("SN-")
+    assert device["assigned_at"] and device["unassigned_at"] is None
+    assert device["removed_at"] is None and "subject_id" not in device
     [notice] = json.loads(archive.read("records/device_inbox.json"))
     assert notice["kind"] == "notice" and notice["payload"]["language"] == "pl"
     assert archive.read(f"photos/{me.blob_id}.jpg") == b"\xff\xd8fictional photo"
