@@ -256,6 +256,33 @@ def _unassign(
     )
 
 
+@dataclass(frozen=True)
+class Served:
+    """A device's time on one of the subject's orders."""
+
+    kind: str
+    fitted_at: datetime
+    ended_at: datetime | None
+    removed: bool  # ended by a technician taking the device off the wearer
+
+
+def devices_served(
+    session: Session, *, principal: Principal, subject_id: uuid.UUID, limit: int = 50
+) -> list[Served]:
+    """The devices that served the subject, latest fitted first."""
+    require(principal, "devices:read")
+    a = DeviceAssignment
+    query = (
+        select(Device.kind, a.assigned_at, a.unassigned_at, a.removed_at)
+        .join(Device, Device.id == a.device_id)
+        .where(a.subject_id == subject_id)
+        .order_by(a.assigned_at.desc())
+        .limit(limit)
+    )
+    return [Served(kind, fitted, ended, removed is not None)
+            for kind, fitted, ended, removed in session.execute(query)]
+
+
 def removal_after(
     session: Session, *, device_id: uuid.UUID, subject_id: uuid.UUID, at: datetime,
     within: timedelta,

@@ -17,6 +17,7 @@ from openem.subjects.models import Order, Subject
 
 MAX_ORDERS = 20
 MAX_DEVICES = 10
+MAX_ASSIGNMENTS = 20
 
 
 @dataclass(frozen=True)
@@ -66,4 +67,19 @@ def subject_view(session: Session, *, principal: Principal, subject_id: uuid.UUI
             devices_service.device_health(session, principal=principal, device_id=device.id)
             for device in devices
         ]
+        served = devices_service.devices_served(
+            session, principal=principal, subject_id=subject_id, limit=MAX_ASSIGNMENTS
+        )
+        view.timeline = sorted([*view.timeline, *_device_entries(served)],
+                               key=lambda entry: _sort_key(entry.at))
     return view
+
+
+def _device_entries(served: list[devices_service.Served]) -> list[TimelineEntry]:
+    entries = []
+    for device in served:
+        entries.append(TimelineEntry(device.fitted_at, f"Device fitted ({device.kind})"))
+        if device.ended_at is not None:
+            how = "removed by a technician" if device.removed else "taken off the order"
+            entries.append(TimelineEntry(device.ended_at, f"Device {how} ({device.kind})"))
+    return entries

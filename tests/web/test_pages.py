@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from openem.access.models import AuditEntry, Role
 from openem.access.policy import PERMISSIONS
+from openem.access.principal import SYSTEM
 from openem.app import create_app
 from openem.config import Settings
+from openem.devices import service as devices_service
+from openem.devices.schemas import DeviceCreate
+from openem.subjects.models import Order
 from tests.support import factories
 from tests.web.support import log_in
 
@@ -194,3 +199,36 @@ def test_supervisor_sees_reviews_due(
     assert web.get("/reviews").status_code == 200
     page = web.get("/caseload")
     assert str(people["north_ref"]) in page.text and str(people["south_ref"]) in page.text
+
+
+def test_the_subject_timeline_shows_when_each_device_was_fitted_and_taken_off(
+    web: TestClient, sessions: sessionmaker[Session], people: dict[str, object]
+) -> None:
+    now = datetime.now(UTC)
+    with sessions() as session, session.begin():
+        order = session.scalars(select(Order).where(Order.subject_id == people["north"])).one()
+        first, second = (
+            devices_service.register_device(session, principal=SYSTEM, data=DeviceCreate(
+                kind=order.device_kind, serial=f"TIMELINE-{n}-{uuid.uuid4().hex[:6]}"))
+            for n in (1, 2)
+        )
+        for device, fitted, ended in ((first, 5, 4), (second, 3, 2)):
+            devices_service.assign_device(session, principal=SYSTEM, device_id=device.id,
+                                          order_id=order.id, now=now - timedelta(hours=fitted))
+            devices_service.unassign_device(session, principal=SYSTEM, device_id=device.id,
+                                            now=now - timedelta(hours=ended))
+        devices_service.assign_device(session, principal=SYSTEM, device_id=first.id,
+                                      order_id=order.id, now=now - timedelta(hours=1))
+        devices_service.record_removal(session, principal=SYSTEM, device_id=first.id, now=now)
+    log_in(web, sessions, people["caseworker"])
+    page = web.get(f"/subjects/{people['north']}").text
+    timeline = re.search(r'<ol id="timeline".*?</ol>', page, re.S)
+    assert timeline is not None
+    kind = order.device_kind
+    device_lines = [line for line in re.findall(r"</time> ([^<]*)</li>", timeline.group(0))
+                    if line.startswith("Device")]
+    assert device_lines == [
+        f"Device fitted ({kind})", f"Device taken off the order ({kind})",
+        f"Device fitted ({kind})", f"Device taken off the order ({kind})",
+        f"Device fitted ({kind})", f"Device removed by a technician ({kind})",
+    ]
