@@ -182,7 +182,7 @@ def retire_device(
     session: Session, *, principal: Principal, device_id: uuid.UUID, now: datetime
 ) -> Device:
     require(principal, "devices:write")
-    device = session.get(Device, device_id)
+    device = session.get(Device, device_id, with_for_update=True, populate_existing=True)
     if device is None:
         raise NotFound("no such device")
     subject_id = device.subject_id

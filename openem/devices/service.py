@@ -64,9 +64,14 @@ def register_device(session: Session, *, principal: Principal, data: DeviceCreat
     return device
 
 
-def get_device(session: Session, *, principal: Principal, device_id: uuid.UUID) -> Device:
+def get_device(
+    session: Session, *, principal: Principal, device_id: uuid.UUID, for_update: bool = False
+) -> Device:
+    """The device; ``for_update`` locks it until commit on PostgreSQL (SQLite has one
+    writer at a time), so that two hand-overs of one device cannot both go through."""
     require(principal, "devices:read")
-    device = session.get(Device, device_id)
+    device = session.get(Device, device_id, with_for_update=for_update,
+                         populate_existing=for_update)
     if device is None:
         raise NotFound("no such device")
     return device
@@ -119,7 +124,7 @@ def update_device(
     now: datetime,
 ) -> Device:
     require(principal, "devices:write")
-    device = get_device(session, principal=principal, device_id=device_id)
+    device = get_device(session, principal=principal, device_id=device_id, for_update=True)
     if data.state is not None:
         if data.state == DeviceState.assigned and device.state != DeviceState.assigned:
             raise Invalid("a device is assigned to an order through its assignment",
@@ -152,7 +157,7 @@ def assign_device(
     """Put the device on the order as of ``fitted_at`` (default ``now``): from then on what
     it takes is the subject's."""
     require(principal, "devices:write")
-    device = get_device(session, principal=principal, device_id=device_id)
+    device = get_device(session, principal=principal, device_id=device_id, for_update=True)
     order = session.get(Order, order_id)
     if order is None:
         raise Invalid("no such order", field="order_id")
@@ -233,7 +238,7 @@ def record_removal(
 
 
 def _assigned_device(session: Session, *, principal: Principal, device_id: uuid.UUID) -> Device:
-    device = get_device(session, principal=principal, device_id=device_id)
+    device = get_device(session, principal=principal, device_id=device_id, for_update=True)
     if device.state != DeviceState.assigned:
         raise Invalid("the device is not assigned to an order", field="device_id")
     return device

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,8 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from openem.access.models import AuditEntry
+from openem.access.principal import SYSTEM
 from openem.bus.outbox import OutboxMessage
+from openem.db.session import transaction
+from openem.devices import service as devices_service
 from openem.devices.models import DeviceAssignment, DeviceHealth
+from openem.devices.schemas import DeviceCreate
+from openem.errors import Invalid
 from openem.ingest.models import DeviceEvent
 from openem.ingest.service import BEFORE_ASSIGNMENT
 from openem.locations.models import Position
@@ -411,3 +417,49 @@ def test_a_tracker_app_is_shut_out_when_its_phone_leaves_the_order(
     assert client.post("/device/v1/owntracks", json=fix, headers=headers).status_code == 401
     with sessions() as session:
         assert len(session.scalars(select(Position)).all()) == 1
+
+
+def test_two_hand_overs_of_one_device_at_once_let_only_the_first_through(
+    sessions: sessionmaker[Session],
+) -> None:
+    with transaction(sessions) as session:
+        order = factories.order(session, factories.subject(session).id)
+        device = devices_service.register_device(session, principal=SYSTEM, data=DeviceCreate(
+            kind=order.device_kind, serial=f"TWICE-{uuid.uuid4().hex[:8]}"))
+        devices_service.assign_device(session, principal=SYSTEM, device_id=device.id,
+                                      order_id=order.id, now=datetime.now(UTC))
+        device_id = device.id
+    removed, may_commit = threading.Event(), threading.Event()
+    outcome: dict[str, BaseException | None] = {}
+
+    def remove() -> None:
+        with transaction(sessions) as session:
+            devices_service.record_removal(session, principal=SYSTEM, device_id=device_id,
+                                           now=datetime.now(UTC))
+            removed.set()
+            may_commit.wait(timeout=10)
+
+    def take_off() -> None:
+        try:
+            with transaction(sessions) as session:
+                devices_service.unassign_device(session, principal=SYSTEM, device_id=device_id,
+                                                now=datetime.now(UTC))
+            outcome["take_off"] = None
+        except Exception as error:  # reported to the test thread
+            outcome["take_off"] = error
+
+    first = threading.Thread(target=remove)
+    first.start()
+    assert removed.wait(timeout=10)
+    second = threading.Thread(target=take_off)
+    second.start()
+    second.join(timeout=1)
+    assert second.is_alive()  # waits for the first hand-over to commit or roll back
+    may_commit.set()
+    first.join(timeout=10)
+    second.join(timeout=10)
+    assert isinstance(outcome["take_off"], Invalid)
+    with sessions() as session:
+        actions = session.scalars(select(AuditEntry.action).where(
+            AuditEntry.record_id == str(device_id), AuditEntry.action.like("device.%"))).all()
+    assert sorted(actions) == ["device.assign", "device.create", "device.remove"]
