@@ -48,6 +48,8 @@ def screenshot(page: Any, name: str) -> None:
 
 
 RESET = "caseworker_after_reset"
+# Each login spends a TOTP code: a second administrator for a second admin test.
+SECOND_ADMIN = "second_admin"
 
 
 @dataclass
@@ -91,6 +93,9 @@ def seed(session: Session, keyring: KeyRing) -> Seed:
     # A caseworker whose password an administrator has just reset (to the shared one).
     reset = factories.user(session, Role.caseworker, team="north", org=home)
     data.users[RESET] = (reset.username, with_totp(session, reset, keyring))
+    second = factories.user(session, Role.admin, team=None, org=home)
+    data.users[SECOND_ADMIN] = (second.username, with_totp(session, second, keyring))
+    data.user_ids[SECOND_ADMIN] = second.id
     account.reset_password(session, principal=SYSTEM, user=reset, new=factories.PASSWORD,
                            now=datetime.now(UTC))
     data.admin_token = factories.token_for(session, admin)

@@ -16,16 +16,28 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from openem.access.models import AuditEntry
+from openem.access.principal import SYSTEM
 from openem.app import create_app
 from openem.crypto.envelope import load_keyring
 from openem.db import migrate
 from openem.db.engine import make_engine
 from openem.db.session import make_session_factory
+from openem.devices import service as devices_service
+from openem.devices.schemas import DeviceCreate
 from tests.conftest import bearer
+from tests.support import factories
 from tests.support.devices import pair, send
 from tests.support.factories import PASSWORD
 from tests.support.server import free_port, running, wait_for_health
-from tests.web.browser import CHROMIUM_ARGS, RESET, Seed, chromium_path, screenshot, seed
+from tests.web.browser import (
+    CHROMIUM_ARGS,
+    RESET,
+    SECOND_ADMIN,
+    Seed,
+    chromium_path,
+    screenshot,
+    seed,
+)
 
 ROUTES = set(create_app().openapi()["paths"])  # app.routes hides included routers
 TIMEOUT_MS = 10_000
@@ -340,5 +352,33 @@ def test_an_administrator_registers_a_device_gets_its_codes_and_retires_it(
                 AuditEntry.actor_id == data.user_ids["admin"])).all()
         assert {"device.create", "device.pairing_code", "device.tracker_secret",
                 "device.retire"} <= set(actions)
+    finally:
+        page.context.close()
+
+
+def test_an_administrator_records_that_a_technician_took_a_device_off_its_wearer(
+    browser: Any, server: tuple[str, Seed, sessionmaker[Session]]
+) -> None:
+    _, data, sessions = server
+    with sessions() as session, session.begin():  # a wearer outside the caseworker's caseload
+        order = factories.order(session, factories.subject(session, caseload_team="south").id)
+        device = devices_service.register_device(session, principal=SYSTEM, data=DeviceCreate(
+            kind=order.device_kind, serial="WATCH-BROWSER-REMOVED"))
+        devices_service.assign_device(session, principal=SYSTEM, device_id=device.id,
+                                      order_id=order.id, now=datetime.now(UTC))
+    page = _logged_in(browser, server, SECOND_ADMIN)
+    try:
+        page.wait_for_url("**/devices")
+        row = page.locator("#devices tr", has_text="WATCH-BROWSER-REMOVED")
+        expect(row).to_contain_text("assigned")
+        page.once("dialog", lambda dialog: dialog.accept())
+        row.get_by_role("button", name="Removed from wearer").click()
+        expect(row).to_contain_text("paired")
+        expect(row.get_by_role("button", name="Removed from wearer")).to_have_count(0)
+        with sessions() as session:
+            actions = session.scalars(select(AuditEntry.action).where(
+                AuditEntry.actor_id == data.user_ids[SECOND_ADMIN],
+                AuditEntry.record_id == str(device.id))).all()
+        assert "device.remove" in actions
     finally:
         page.context.close()
