@@ -10,6 +10,7 @@ held.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -59,7 +60,7 @@ class DatabaseLock:
 
     def release(self) -> None:
         self.held = False
-        self._end_session()
+        self._end_session(unlock=True)
         if self._fd >= 0:
             os.close(self._fd)  # releases the flock
             self._fd = -1
@@ -84,11 +85,16 @@ class DatabaseLock:
             self._end_session()
             return False
 
-    def _end_session(self) -> None:
+    def _end_session(self, *, unlock: bool = False) -> None:
         """Close the connection for good, not back into the pool: a session-level advisory
-        lock lives as long as its session, pooled or not."""
+        lock lives as long as its session, pooled or not. ``unlock`` first, so that the
+        next holder can take it at once: the server ends a closed session a moment later."""
         if self._connection is not None:
             connection, self._connection = self._connection, None
+            if unlock:  # on failure, the session ends below and the lock with it
+                with contextlib.suppress(SQLAlchemyError):
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"),
+                                       {"key": advisory_key(self.name)})
             connection.invalidate()
             connection.close()
 

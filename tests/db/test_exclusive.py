@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -37,6 +37,32 @@ def test_one_holder_at_a_time_and_the_next_takes_over_once_it_is_released(
     first.release()
     assert second.hold()
     assert not first.hold()
+
+
+@pytest.mark.postgres
+def test_a_released_lock_is_free_at_once_not_when_the_server_ends_the_session(
+    postgres_url: str,
+) -> None:
+    engines = [make_engine(postgres_url) for _ in range(2)]
+    first, second = DatabaseLock(engines[0], "test"), DatabaseLock(engines[1], "test")
+    end: tuple[Callable[[], None], ...] = ()
+    try:
+        assert first.hold()
+        session = first._connection
+        assert session is not None
+        # The server ends a closed session a moment after the client closes it: here,
+        # not before the waiter asks.
+        end = (session.invalidate, session.close)
+        session.invalidate = session.close = lambda *args: None  # type: ignore[method-assign]
+        first.release()
+        assert second.hold()
+    finally:
+        for close in end:
+            close()
+        first.release()
+        second.release()
+        for engine in engines:
+            engine.dispose()
 
 
 def test_locks_of_different_names_do_not_exclude_each_other(
