@@ -322,10 +322,9 @@ def ended_since(session: Session, *, since: datetime) -> list[EndedAssignment]:
             for device, subject, ended, removed in session.execute(query) if ended]
 
 
-def release_ended_orders(session: Session, *, now: datetime) -> list[tuple[uuid.UUID, uuid.UUID]]:
+def release_ended_orders(session: Session, *, now: datetime) -> None:
     """Unassign every device whose order has ended (by review or by its end date), so
-    that nothing more is stored or raised for the subject; returns the (device, subject)
-    pairs released."""
+    that nothing more is stored or raised for the subject."""
     query = (
         select(Device)
         .join(Order, Order.id == Device.order_id)
@@ -336,13 +335,8 @@ def release_ended_orders(session: Session, *, now: datetime) -> list[tuple[uuid.
         .order_by(Device.id)
         .with_for_update(of=Device)
     )
-    released: list[tuple[uuid.UUID, uuid.UUID]] = []
     for device in list(session.scalars(query)):
-        subject_id = device.subject_id
         _unassign(session, device, principal=SYSTEM, now=now)
-        if subject_id is not None:
-            released.append((device.id, subject_id))
-    return released
 
 
 def list_devices(

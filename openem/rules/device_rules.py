@@ -95,7 +95,7 @@ def _condition(
         sink.end(session, condition=ongoing, ended_at=at, now=now, evidence=evidence)
 
 
-def settle_removals(
+def settle_hand_backs(
     session: Session, *, now: datetime, config: RulesConfig, sink: AlertSink
 ) -> None:
     """End what the device's holder can no longer answer for once it was taken off them:

@@ -7,7 +7,7 @@ fault. Both are technical: neither is ever read as non-compliance on its own.
 
 First (partition 0 only, like escalation), devices whose order has ended are released,
 and the silence, lost signal or removal tamper of devices taken off their holders in the
-last day are ended (`openem.rules.device_rules.settle_removals`): nobody is chased for a
+last day are ended (`openem.rules.device_rules.settle_hand_backs`): nobody is chased for a
 device they were entitled to hand back.
 """
 
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from openem.devices.service import assigned_health, release_ended_orders
 from openem.rules.config import RulesConfig
-from openem.rules.device_rules import last_battery, settle_removals
+from openem.rules.device_rules import last_battery, settle_hand_backs
 from openem.rules.findings import AlertType, Finding
 from openem.rules.partition import WHOLE, Partition
 from openem.rules.sink import AlertSink
@@ -32,7 +32,7 @@ def sweep(
 ) -> None:
     if partition.escalates:
         release_ended_orders(session, now=now)
-        settle_removals(session, now=now, config=config, sink=sink)
+        settle_hand_backs(session, now=now, config=config, sink=sink)
     for device, health in assigned_health(session, now=now):
         assert device.subject_id is not None
         if not partition.owns(device.subject_id):
