@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -30,6 +30,7 @@ import psycopg
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from openem.access.principal import SYSTEM
 from openem.app import create_app
@@ -43,6 +44,10 @@ from openem.devices import service as devices_service
 from openem.devices.schemas import DeviceCreate
 from openem.ingest.service import POSITIONS
 from openem.sim.signer import generate_device_key_pair
+from openem.subjects import assessments
+from openem.subjects import service as subjects_service
+from openem.subjects.models import DeviceKind, ImmigrationStatus, Order
+from openem.subjects.schemas import Conviction, OrderCreate, SubjectCreate
 
 NATIONAL_FIXES_PER_S = 3_300
 BATCH_SIZE = 60
@@ -72,17 +77,20 @@ def create_bench_app() -> FastAPI:
 
 
 def _devices(database_url: str, count: int) -> list[dict[str, str]]:
+    """Paired devices, each fitted to its own subject on an order, as every device sending
+    fixes in service is: the figures include looking up whose the fixes are."""
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
+    now = datetime.now(UTC)
+    run = time.time_ns()
     devices = []
     with sessions() as session, session.begin():
-        for _ in range(count):
+        assessments.approve_every_cohort_for_fictional_data(session, now=now)
+        for index in range(count):
             device = devices_service.register_device(
-                session,
-                principal=SYSTEM,
-                data=DeviceCreate(kind="fitted_tag", serial=f"BENCH-{time.time_ns()}"),
+                session, principal=SYSTEM,
+                data=DeviceCreate(kind="fitted_tag", serial=f"BENCH-{run}-{index}"),
             )
-            now = datetime.now(UTC)
             code = pairing.issue_pairing_code(
                 session, principal=SYSTEM, device_id=device.id, now=now
             ).code
@@ -90,14 +98,37 @@ def _devices(database_url: str, count: int) -> list[dict[str, str]]:
             pairing.pair_device(
                 session, serial=device.serial, code=code, public_key=keys.public_key_raw(), now=now
             )
+            order = _order(session, reference=f"B{run % 10**9}{index:05d}", now=now)
+            # Fitted before the oldest fix of the first upload (ingest drops what came before).
+            devices_service.assign_device(session, principal=SYSTEM, device_id=device.id,
+                                          order_id=order.id, now=now - FITTED_BEFORE)
             devices.append(
                 {
                     "id": str(device.id),
+                    "subject_id": str(order.subject_id),
+                    "order_id": str(order.id),
                     "private_key": base64.b64encode(keys.private_key_raw()).decode(),
                 }
             )
     engine.dispose()
     return devices
+
+
+FITTED_BEFORE = timedelta(hours=1)
+
+
+def _order(session: Session, *, reference: str, now: datetime) -> Order:
+    """A fictional subject's order for a fitted tag, keeping the full trail."""
+    subject = subjects_service.create_subject(session, principal=SYSTEM, data=SubjectCreate(
+        given_name="Bench", family_name="Fictional", date_of_birth=date(1980, 1, 1),
+        nationality="GBR", home_office_reference=reference,
+    ))
+    return subjects_service.create_order(session, principal=SYSTEM, data=OrderCreate(
+        subject_id=subject.id, legal_basis_reference="bench",
+        conviction=Conviction(offence="bench", court="bench", conviction_date=date(2020, 1, 1)),
+        immigration_status=ImmigrationStatus.deportation_order, device_kind=DeviceKind.fitted_tag,
+        starts_at=now - 2 * FITTED_BEFORE, ends_at=now + timedelta(days=30), checkins_per_day=0,
+    ))
 
 
 @dataclass(frozen=True)
@@ -246,14 +277,17 @@ def _load(
     }
 
 
+IDS = ("device_id", "subject_id", "order_id")
 RAW_SEQ_START = 10_000_000  # above every sequence number the load phases send
 
 
-def _raw_rows(device_id: str, count: int) -> list[dict[str, Any]]:
+def _raw_rows(device: dict[str, str], count: int) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     return [
         {
-            "device_id": device_id,
+            "device_id": device["id"],
+            "subject_id": device["subject_id"],
+            "order_id": device["order_id"],
             "seq": RAW_SEQ_START + i,
             "fixed_at": now,
             "received_at": now,
@@ -267,11 +301,11 @@ def _raw_rows(device_id: str, count: int) -> list[dict[str, Any]]:
     ]
 
 
-def raw_insert_rate(database_url: str, device_id: str, rows: int) -> float:
+def raw_insert_rate(database_url: str, device: dict[str, str], rows: int) -> float:
     """Rows/s for the same rows put in from Python objects (COPY row by row on PostgreSQL,
     SQLAlchemy ``executemany`` on SQLite), converting them inside the timed section."""
     engine = make_engine(database_url)
-    data = _raw_rows(device_id, rows)
+    data = _raw_rows(device, rows)
     columns = list(data[0])
     try:
         with engine.begin() as connection:
@@ -320,14 +354,14 @@ def _wire_text(value: Any) -> str:
 
 
 def preformatted_insert_rate(
-    database_url: str, device_id: str, rows: int, *, indexed: bool = False
+    database_url: str, device: dict[str, str], rows: int, *, indexed: bool = False
 ) -> float:
     """Rows/s for the same rows put straight in by the fastest means the database offers:
     already in its own input form before the clock starts (COPY text on PostgreSQL,
     driver-ready tuples for one ``executemany`` transaction on SQLite). Into a bare copy
     of the positions table, or with ``indexed`` into the positions table itself, with
     its keys, indexes and foreign key (the rows are deleted again afterwards)."""
-    data = _raw_rows(device_id, rows)
+    data = _raw_rows(device, rows)
     columns = list(data[0])
     table = "positions" if indexed else "raw_bench_positions"
     engine = make_engine(database_url)
@@ -341,7 +375,7 @@ def preformatted_insert_rate(
             )
             raw.commit()
         if is_sqlite(database_url):
-            stored = [row | {"device_id": uuid.UUID(device_id)} for row in data]
+            stored = [row | {key: uuid.UUID(row[key]) for key in IDS} for row in data]
             tuples = cast(list[tuple[Any, ...]], driver_rows("sqlite", POSITIONS, stored).values)
             started = time.perf_counter()
             cursor.execute("BEGIN")
@@ -408,9 +442,9 @@ def bench_backend(
             rate_per_s=NATIONAL_FIXES_PER_S / BATCH_SIZE,
         )
     rows = max(10_000, int(batch["items_per_s"] * seconds))
-    from_python = raw_insert_rate(database_url, devices[0]["id"], rows)
-    raw = preformatted_insert_rate(database_url, devices[0]["id"], rows)
-    indexed = preformatted_insert_rate(database_url, devices[0]["id"], rows, indexed=True)
+    from_python = raw_insert_rate(database_url, devices[0], rows)
+    raw = preformatted_insert_rate(database_url, devices[0], rows)
+    indexed = preformatted_insert_rate(database_url, devices[0], rows, indexed=True)
     figures.update(
         {
             "noop_requests_per_s": ceiling["requests_per_s"],

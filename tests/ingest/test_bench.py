@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from openem.access.principal import SYSTEM
+from openem.db.engine import make_engine
 from openem.devices import service as devices
 from openem.devices.schemas import DeviceCreate
 from openem.ingest.bench import preformatted_insert_rate, run_ingest_bench
@@ -27,9 +29,8 @@ FIGURES = (
 
 
 def test_ingest_bench_prints_every_figure_with_its_target(tmp_path: Path) -> None:
-    result = run_ingest_bench(
-        database_urls={"sqlite": f"sqlite:///{tmp_path / 'bench.db'}"}, seconds=0.5
-    )
+    database_url = f"sqlite:///{tmp_path / 'bench.db'}"
+    result = run_ingest_bench(database_urls={"sqlite": database_url}, seconds=0.5)
     figures = result["figures"]
     assert result["name"] == "ingest"
     for name in FIGURES:
@@ -44,6 +45,15 @@ def test_ingest_bench_prints_every_figure_with_its_target(tmp_path: Path) -> Non
         "sqlite.batch_ratio_to_raw", "sqlite.single_requests_per_s", "sqlite.single_p99_ms",
         "sqlite.national_batch_p99_ms", "sqlite.single_ratio_to_ceiling",
     }
+    # Its devices serve orders, as in service: every fix it sent was kept as a subject's.
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        stored = connection.execute(
+            select(func.count(), func.count(Position.subject_id), func.count(Position.order_id))
+        ).one()
+    engine.dispose()
+    assert stored[0] >= figures["sqlite.batch_fixes_per_s"] * 0.5
+    assert stored[0] == stored[1] == stored[2]
 
 
 def test_the_raw_insert_into_the_positions_table_leaves_it_as_it_was(
@@ -55,7 +65,8 @@ def test_the_raw_insert_into_the_positions_table_leaves_it_as_it_was(
     session.commit()
     # Refused if the rows did not fit the table: its foreign key needs the device's id
     # as OpenEM stores it.
-    rate = preformatted_insert_rate(database_url, str(device.id), 2_000, indexed=True)
+    sender = {"id": str(device.id), "subject_id": str(uuid.uuid4()), "order_id": str(uuid.uuid4())}
+    rate = preformatted_insert_rate(database_url, sender, 2_000, indexed=True)
     assert rate > 0
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Position)) == 0
