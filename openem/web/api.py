@@ -164,6 +164,7 @@ def devices_page(
         states=list(DeviceState),
         kinds=list(DeviceKind),
         can_write=viewer.may("devices:write"),
+        removal_leeway_minutes=request.app.state.settings.rules_removal_leeway_minutes,
     )
 
 

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from openem.db import migrate
 from openem.db.engine import make_engine
 from openem.db.session import make_session_factory
 from openem.devices import service as devices_service
+from openem.devices.models import DeviceAssignment
 from openem.devices.schemas import DeviceCreate
 from tests.conftest import bearer
 from tests.support import factories
@@ -103,6 +105,12 @@ def browser(server: tuple[str, Seed, Any]) -> Iterator[Any]:
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+def _browser_local_minute(page: Any, moment: datetime) -> str:
+    """``moment`` as a datetime-local input takes it: the browser's local time, to the minute."""
+    zone = ZoneInfo(page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone"))
+    return moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
 
 
 def _logged_in(browser: Any, server: tuple[str, Seed, Any], role: str) -> Any:
@@ -356,29 +364,45 @@ def test_an_administrator_registers_a_device_gets_its_codes_and_retires_it(
         page.context.close()
 
 
-def test_an_administrator_records_that_a_technician_took_a_device_off_its_wearer(
+def test_an_administrator_records_when_a_technician_took_a_device_off_its_wearer(
     browser: Any, server: tuple[str, Seed, sessionmaker[Session]]
 ) -> None:
     _, data, sessions = server
+    fitted = datetime.now(UTC) - timedelta(hours=2)
     with sessions() as session, session.begin():  # a wearer outside the caseworker's caseload
         order = factories.order(session, factories.subject(session, caseload_team="south").id)
         device = devices_service.register_device(session, principal=SYSTEM, data=DeviceCreate(
             kind=order.device_kind, serial="WATCH-BROWSER-REMOVED"))
         devices_service.assign_device(session, principal=SYSTEM, device_id=device.id,
-                                      order_id=order.id, now=datetime.now(UTC))
+                                      order_id=order.id, now=fitted)
     page = _logged_in(browser, server, SECOND_ADMIN)
     try:
         page.wait_for_url("**/devices")
         row = page.locator("#devices tr", has_text="WATCH-BROWSER-REMOVED")
         expect(row).to_contain_text("assigned")
-        page.once("dialog", lambda dialog: dialog.accept())
         row.get_by_role("button", name="Removed from wearer").click()
+        dialog = page.get_by_role("dialog", name="Removed from wearer: WATCH-BROWSER-REMOVED")
+        taken_off = page.get_by_label("Taken off at (your local time)")
+        expect(taken_off).to_have_value(re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d$"))
+        # Before the fitting: refused, said in the dialog, nothing recorded.
+        taken_off.fill(_browser_local_minute(page, fitted - timedelta(hours=1)))
+        dialog.get_by_role("button", name="Record removal").click()
+        expect(dialog.get_by_role("alert")).to_contain_text("fitted")
+        screenshot(page, "devices-removal-refused")
+        removed = datetime.now(UTC) - timedelta(minutes=20)
+        taken_off.fill(_browser_local_minute(page, removed))
+        dialog.get_by_role("button", name="Record removal").click()
         expect(row).to_contain_text("paired")
         expect(row.get_by_role("button", name="Removed from wearer")).to_have_count(0)
         with sessions() as session:
             actions = session.scalars(select(AuditEntry.action).where(
                 AuditEntry.actor_id == data.user_ids[SECOND_ADMIN],
                 AuditEntry.record_id == str(device.id))).all()
-        assert "device.remove" in actions
+            recorded = session.scalars(select(DeviceAssignment.removed_at).where(
+                DeviceAssignment.device_id == device.id)).one()
+        assert actions.count("device.remove") == 1
+        assert recorded is not None
+        assert abs(recorded - removed.replace(second=0, microsecond=0)) < timedelta(
+            seconds=1)
     finally:
         page.context.close()

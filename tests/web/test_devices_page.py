@@ -27,7 +27,8 @@ from tests.web.support import log_in
 @pytest.fixture
 def web(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(database_url=database_url, bus_url="memory://", data_dir=tmp_path,
-                        key_file=tmp_path / "master.key", session_cookie_secure=False)
+                        key_file=tmp_path / "master.key", session_cookie_secure=False,
+                        rules_removal_leeway_minutes=45)
     with TestClient(create_app(settings), follow_redirects=False) as client:
         yield client
 
@@ -86,6 +87,8 @@ def test_the_admin_sees_each_device_with_its_health_and_can_act_on_it(
     assert f"since {FITTED:%Y-%m-%d %H:%M} UTC" in tag
     assert 'data-action="unassign"' in tag and 'data-action="retire"' in tag
     assert 'data-action="removal"' in tag
+    # A removal's dialog says how long before it a strap cut is the removal's (the setting).
+    assert 'id="removal-dialog"' in page and "up to 45 minutes before is not tamper" in page
     watch = _row(page, fleet["watch"])
     assert "never" in watch and 'data-action="pairing-code"' in watch
     assert 'data-action="tracker-secret"' in watch
@@ -104,6 +107,7 @@ def test_a_caseworker_reads_the_fleet_but_has_no_controls(
     assert 'href="/devices"' in web.get("/caseload").text  # in the navigation
     assert "TAG-0001" in page.text and "W-0002" in page.text
     assert "register-form" not in page.text and "data-action" not in page.text
+    assert "removal-dialog" not in page.text
     assert "/static/devices.js" not in page.text
 
 

@@ -11,9 +11,6 @@ const ACTIONS = {
   "tracker-secret": { method: "POST", path: "/tracker-secret",
                       ask: "Issue a new tracker-app secret? The app's current one stops working.",
                       show: (answer) => `Secret ${answer.secret} (user name: the serial)` },
-  removal: { method: "POST", path: "/removal", body: {},
-             ask: "Record that a technician took this device off its wearer just now? It leaves "
-                  + "the order, and its strap cut or case opened is not tamper." },
   unassign: { method: "DELETE", path: "/assignment",
               ask: "Take this device off its order? It stops reporting for the subject." },
   faulty: { method: "PATCH", path: "", body: { state: "faulty" },
@@ -44,6 +41,10 @@ document.getElementById("devices").addEventListener("click", async (event) => {
   const button = event.target.closest("button[data-action]");
   if (!button) return;
   const row = button.closest("tr");
+  if (button.dataset.action === "removal") {
+    askRemovalTime(row);
+    return;
+  }
   const action = ACTIONS[button.dataset.action];
   if (action.ask && !window.confirm(`${row.dataset.serial}: ${action.ask}`)) return;
   const error = document.getElementById("device-error");
@@ -58,5 +59,39 @@ document.getElementById("devices").addEventListener("click", async (event) => {
     row.querySelector(".shown-once").textContent = action.show(answer);
   } catch (failure) {
     error.textContent = `${row.dataset.serial}: ${failure.message}`;
+  }
+});
+
+// A removal is often recorded after the visit: the technician says when the device came off.
+const removal = document.getElementById("removal-dialog");
+const removedAt = document.getElementById("removed-at");
+const removalError = document.getElementById("removal-error");
+
+// A datetime-local input's value: the browser's local time, to the minute.
+const localMinute = (date) =>
+  new Date(date.getTime() - date.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+
+function askRemovalTime(row) {
+  const now = new Date();
+  removal.dataset.deviceId = row.dataset.deviceId;
+  document.getElementById("removal-serial").textContent = row.dataset.serial;
+  removedAt.value = localMinute(now);
+  removedAt.max = localMinute(now);
+  removedAt.min = localMinute(new Date(now.getTime() - 24 * 3600_000));
+  removalError.textContent = "";
+  removal.showModal();
+}
+
+document.getElementById("removal-cancel").addEventListener("click", () => removal.close());
+
+document.getElementById("removal-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  removalError.textContent = "";
+  try {
+    await api("POST", `/api/v1/devices/${removal.dataset.deviceId}/removal`,
+              { removed_at: new Date(removedAt.value).toISOString() });
+    window.location.reload();
+  } catch (failure) {
+    removalError.textContent = failure.message;
   }
 });
