@@ -21,6 +21,7 @@ from openem.db.bulk import query_by_key
 from openem.devices.models import Device, DeviceKey, DeviceSecret, DeviceState, PairingCode
 from openem.devices.service import change_state, end_assignment
 from openem.errors import Invalid, NotFound
+from openem.subjects.models import MonitoringMode
 
 CODE_TTL = timedelta(minutes=15)
 MAX_FAILED_ATTEMPTS = 5
@@ -114,23 +115,41 @@ def pair_device(
 
 
 _DEVICE_KEYS: Table = DeviceKey.__table__  # type: ignore[assignment]
+FULL_TRAIL = MonitoringMode.full_trail.value
 # The request path runs this for every batch of signed device requests.
 _LIVE_DEVICES = (
-    "SELECT d.id, d.subject_id, d.order_id, d.serving_since, k.public_key "
+    "SELECT d.id, d.subject_id, d.order_id, d.serving_since, k.public_key, "
+    "o.starts_at, o.ends_at, o.monitoring_mode "
     "FROM device_keys AS k JOIN devices AS d ON d.id = k.device_id "
+    "LEFT JOIN orders AS o ON o.id = d.order_id "
     "WHERE k.{key_in} AND k.revoked_at IS NULL AND d.state <> {parameter}"
 )
 
 
 @dataclass(frozen=True, slots=True)
+class OrderTerm:
+    """When the order a device serves runs, and whether it keeps every fix (its mode)."""
+
+    starts_at: datetime
+    ends_at: datetime
+    full_trail: bool
+
+    def keeps_all(self, first: datetime, last: datetime) -> bool:
+        """Whether every fix taken from ``first`` to ``last`` is kept under the order."""
+        return self.full_trail and self.starts_at <= first and last < self.ends_at
+
+
+@dataclass(frozen=True, slots=True)
 class LiveDevice:
-    """A paired, not retired device and its current public key."""
+    """A paired, not retired device, its current public key, and the term of the order it
+    serves (read with the key: ingest needs it for every upload)."""
 
     id: uuid.UUID
     subject_id: uuid.UUID | None
     order_id: uuid.UUID | None
     serving_since: datetime | None
     public_key: Ed25519PublicKey
+    order_term: OrderTerm | None = None
 
 
 def active_key(session: Session | Connection, device_id: uuid.UUID) -> LiveDevice | None:
@@ -155,8 +174,12 @@ def active_keys(
                 order_id=order_id and _uuid(order_id),
                 serving_since=serving_since and _stored_time(serving_since),
                 public_key=_stored_key(bytes(public_key)),
+                order_term=starts_at and OrderTerm(
+                    _stored_time(starts_at), _stored_time(ends_at), mode == FULL_TRAIL
+                ),
             )
-            for id_, subject_id, order_id, serving_since, public_key in rows
+            for id_, subject_id, order_id, serving_since, public_key, starts_at, ends_at, mode
+            in rows
         )
     }
 

@@ -34,6 +34,7 @@ from openem.db.bulk import (
     stored_rows_by_key,
 )
 from openem.devices.models import DeviceHealth
+from openem.devices.pairing import LiveDevice
 from openem.ingest.attribution import EarlierHolder, earlier_holders, holder_at
 from openem.ingest.items import AnyItem, PositionItem, RejectedItem, in_zone_of
 from openem.ingest.models import DeviceEvent
@@ -275,12 +276,17 @@ def _restricted(
     first_fix: dict[uuid.UUID, datetime] = {}
     last_fix: dict[uuid.UUID, datetime] = {}
     for upload in uploads:
-        order_id = upload.device.order_id
+        device, order_id = upload.device, upload.device.order_id
         fixes = [item.ts for item in upload.items if isinstance(item, PositionItem)]
-        if order_id is not None and fixes:
-            first, last = min(fixes), max(fixes)
-            first_fix[order_id] = min(first, first_fix.get(order_id, first))
-            last_fix[order_id] = max(last, last_fix.get(order_id, last))
+        if order_id is None or not fixes:
+            continue
+        first, last = min(fixes), max(fixes)
+        if isinstance(device, LiveDevice) and device.order_term is not None:
+            if not device.order_term.keeps_all(first, last):  # its term, read with its key
+                restricted.add(device.id)
+            continue
+        first_fix[order_id] = min(first, first_fix.get(order_id, first))
+        last_fix[order_id] = max(last, last_fix.get(order_id, last))
     if not last_fix:
         return restricted
     orders = rows_by_key(session, ORDERS, "id", list(last_fix),

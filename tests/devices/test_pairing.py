@@ -16,6 +16,7 @@ from openem.devices.models import DeviceState
 from openem.devices.schemas import DeviceCreate, DeviceUpdate
 from openem.errors import Invalid
 from openem.sim.signer import generate_device_key_pair
+from tests.support import factories
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
@@ -109,3 +110,30 @@ def test_a_faulty_or_retired_device_gets_no_code_and_no_tracker_secret(
         pairing.issue_pairing_code(session, principal=SYSTEM, device_id=device_id, now=T0)
     with sessions() as session, pytest.raises(Invalid, match=f"a {state} device"):
         pairing.issue_tracker_secret(session, principal=SYSTEM, device_id=device_id, now=T0)
+
+
+@pytest.mark.parametrize("mode", ["full_trail", "curfew_only"])
+def test_a_live_device_carries_the_term_and_mode_of_the_order_it_serves(
+    mode: str, sessions: sessionmaker[Session]
+) -> None:
+    device_id, serial = _device(sessions)
+    assert _pair(sessions, serial, _code(sessions, device_id, at=T0), at=T0)
+    with sessions() as session:
+        unassigned = pairing.active_key(session, device_id)
+    assert unassigned is not None and unassigned.order_term is None
+    starts, ends = T0 - timedelta(days=1), T0 + timedelta(days=90)
+    with sessions() as session, session.begin():
+        order = factories.order(
+            session, factories.subject(session).id, device_kind="fitted_tag", checkins_per_day=0,
+            monitoring_mode=mode, starts_at=starts.isoformat(), ends_at=ends.isoformat(),
+        )
+        devices_service.assign_device(session, principal=SYSTEM, device_id=device_id,
+                                      order_id=order.id, now=T0)
+    with sessions() as session:
+        live = pairing.active_key(session, device_id)
+    assert live is not None and live.order_id == order.id
+    assert live.order_term == pairing.OrderTerm(starts, ends, full_trail=mode == "full_trail")
+    assert live.order_term.keeps_all(starts, ends - timedelta(microseconds=1)) == (
+        mode == "full_trail")
+    assert not live.order_term.keeps_all(starts - timedelta(microseconds=1), T0)
+    assert not live.order_term.keeps_all(T0, ends)
