@@ -9,13 +9,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from openem.access.principal import SYSTEM
 from openem.bus.outbox import OutboxMessage
+from openem.devices import pairing
 from openem.devices import service as devices_service
-from openem.devices.models import DeviceHealth
+from openem.devices.models import Device, DeviceHealth
 from openem.devices.schemas import DeviceCreate
 from openem.ingest.items import parse_batch
 from openem.ingest.service import (
@@ -28,6 +30,8 @@ from openem.ingest.service import (
     read_health_rows,
 )
 from openem.locations.models import Position
+from openem.sim.signer import generate_device_key_pair
+from tests.support import factories
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -181,3 +185,42 @@ def test_the_event_carries_every_item_as_the_model_serialises_it_with_its_flags(
         for item, flags in zip(upload.items, [[], ["implied_speed", "null_island"]], strict=True)
     ]
     assert event["items"] == expected
+
+
+@pytest.mark.parametrize("mode", ["full_trail", "curfew_only", "checkin_only"])
+def test_the_order_read_with_the_devices_key_keeps_the_fixes_the_order_itself_keeps(
+    mode: str, sessions: sessionmaker[Session],
+) -> None:
+    """The writer's devices carry their order's term and mode; other callers' devices do not,
+    and the order is looked up. Both keep the same fixes: those inside its term, under a
+    mode that keeps them (a curfew-only order without curfew hours keeps none)."""
+    starts, ends = NOW - timedelta(hours=2), NOW + timedelta(minutes=2)
+    with sessions() as session, session.begin():
+        order = factories.order(
+            session, factories.subject(session).id, device_kind="fitted_tag", checkins_per_day=0,
+            monitoring_mode=mode, starts_at=starts.isoformat(), ends_at=ends.isoformat(),
+        )
+        device = devices_service.register_device(
+            session, principal=SYSTEM,
+            data=DeviceCreate(kind="fitted_tag", serial=f"TERM-{time.time_ns()}"))
+        code = pairing.issue_pairing_code(session, principal=SYSTEM, device_id=device.id,
+                                          now=NOW).code
+        key = generate_device_key_pair(device_id=str(device.id)).public_key_raw()
+        pairing.pair_device(session, serial=device.serial, code=code, public_key=key, now=NOW)
+        devices_service.assign_device(session, principal=SYSTEM, device_id=device.id,
+                                      order_id=order.id, now=NOW - timedelta(hours=3))
+        device_id = device.id
+    readers = {"with its key": lambda s: pairing.active_key(s, device_id),
+               "as stored": lambda s: s.get(Device, device_id)}
+    taken = [starts - timedelta(minutes=1), starts, NOW, ends - timedelta(seconds=1), ends,
+             ends + timedelta(minutes=1)]
+    for seq, at in enumerate(taken, start=1):
+        kept = {}
+        for name, read in readers.items():
+            with sessions() as session:
+                result = ingest_many(session, [_upload(read(session), (seq, 51.5, -0.12, at))])[0]
+                kept[name] = (result.accepted, result.dropped)
+                session.rollback()
+        assert kept["with its key"] == kept["as stored"], at
+        inside = mode == "full_trail" and starts <= at < ends
+        assert kept["as stored"][0] == ([seq] if inside else []), at
