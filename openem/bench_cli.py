@@ -51,12 +51,20 @@ def bench_rules(
 def bench_ingest(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
     seconds: Annotated[float, typer.Option(help="Seconds per phase.")] = 10.0,
-    database_url: Annotated[str | None, typer.Option(help="One database to measure.")] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="One database to measure: it gets fictional subjects, orders and "
+                     "devices, and is refused if it holds real subjects."),
+    ] = None,
 ) -> None:
     """Ingest throughput and latency against the real server (SQLite and PostgreSQL)."""
-    from openem.ingest.bench import default_database_urls, run_ingest_bench
+    from openem.ingest.bench import NotABenchDatabase, default_database_urls, run_ingest_bench
 
-    result = run_ingest_bench(database_urls=default_database_urls(database_url), seconds=seconds)
+    try:
+        result = run_ingest_bench(database_urls=default_database_urls(database_url),
+                                  seconds=seconds)
+    except NotABenchDatabase as refused:
+        raise typer.BadParameter(str(refused), param_hint="--database-url") from None
     _print_bench(result, json_output)
 
 

@@ -28,7 +28,7 @@ from typing import Any, cast
 import httpx
 import psycopg
 from fastapi import FastAPI
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -46,7 +46,7 @@ from openem.ingest.service import POSITIONS
 from openem.sim.signer import generate_device_key_pair
 from openem.subjects import assessments
 from openem.subjects import service as subjects_service
-from openem.subjects.models import DeviceKind, ImmigrationStatus, Order
+from openem.subjects.models import DeviceKind, ImmigrationStatus, Order, Subject
 from openem.subjects.schemas import Conviction, OrderCreate, SubjectCreate
 
 NATIONAL_FIXES_PER_S = 3_300
@@ -123,6 +123,7 @@ def _order(session: Session, *, reference: str, now: datetime) -> Order:
         given_name="Bench", family_name="Fictional", date_of_birth=date(1980, 1, 1),
         nationality="GBR", home_office_reference=reference,
     ))
+    subject.fictional = True
     return subjects_service.create_order(session, principal=SYSTEM, data=OrderCreate(
         subject_id=subject.id, legal_basis_reference="bench",
         conviction=Conviction(offence="bench", court="bench", conviction_date=date(2020, 1, 1)),
@@ -406,6 +407,27 @@ def preformatted_insert_rate(
     return rows / elapsed
 
 
+class NotABenchDatabase(RuntimeError):
+    """The database holds real subjects: the bench adds fictional ones, their orders and
+    approved impact assessments, which have no place there."""
+
+
+def _refuse_real_subjects(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            real = inspect(connection).has_table("subjects") and connection.scalar(
+                select(func.count()).where(Subject.fictional.is_(False))
+            )
+    finally:
+        engine.dispose()
+    if real:
+        raise NotABenchDatabase(
+            "the ingest bench adds fictional subjects, orders and approved impact "
+            "assessments: give it an empty database, not one holding real subjects"
+        )
+
+
 def _free_port() -> int:
     import socket
 
@@ -422,6 +444,7 @@ def bench_backend(
     processes: int = 2,
     concurrency: int = 32,
 ) -> dict[str, float]:
+    _refuse_real_subjects(database_url)
     migrate.upgrade(database_url)
     devices = _devices(database_url, PACED_DEVICES)
     figures: dict[str, float] = {}

@@ -7,13 +7,18 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from openem.access.principal import SYSTEM
+from openem.cli import app
 from openem.db.engine import make_engine
 from openem.devices import service as devices
+from openem.devices.models import Device
 from openem.devices.schemas import DeviceCreate
 from openem.ingest.bench import preformatted_insert_rate, run_ingest_bench
 from openem.locations.models import Position
+from openem.subjects.models import Subject
+from tests.support import factories
 
 FIGURES = (
     "noop_requests_per_s", "single_requests_per_s", "single_p50_ms", "single_p99_ms",
@@ -70,3 +75,19 @@ def test_the_raw_insert_into_the_positions_table_leaves_it_as_it_was(
     assert rate > 0
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Position)) == 0
+
+
+def test_the_bench_refuses_a_database_holding_real_subjects_and_adds_nothing_to_it(
+    database_url: str, session: Session
+) -> None:
+    factories.subject(session)
+    session.commit()
+    result = CliRunner().invoke(
+        app, ["bench", "ingest", "--json", "--seconds", "0.5", "--database-url", database_url],
+        env={"COLUMNS": "400"},
+    )
+    assert result.exit_code == 2
+    assert "give it an empty database, not one holding real subjects" in result.output
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Device)) == 0
+    assert session.scalar(select(func.count()).select_from(Subject)) == 1
