@@ -246,11 +246,12 @@ def _assigned_device(session: Session, *, principal: Principal, device_id: uuid.
 
 def _unassign(
     session: Session, device: Device, *, principal: Principal, now: datetime,
-    removed_at: datetime | None = None,
+    removed_at: datetime | None = None, ended_at: datetime | None = None,
 ) -> None:
     subject_id = device.subject_id
     change_state(device, DeviceState.paired)
-    end_assignment(session, device, now=now, ended_at=removed_at, removed=removed_at is not None)
+    end_assignment(session, device, now=now, ended_at=removed_at or ended_at,
+                   removed=removed_at is not None)
     audit.record(
         session,
         principal=principal,
@@ -322,11 +323,13 @@ def ended_since(session: Session, *, since: datetime) -> list[EndedAssignment]:
             for device, subject, ended, removed in session.execute(query) if ended]
 
 
-def release_ended_orders(session: Session, *, now: datetime) -> None:
-    """Unassign every device whose order has ended (by review or by its end date), so
-    that nothing more is stored or raised for the subject."""
+def release_ended_orders(session: Session, *, now: datetime) -> list[EndedAssignment]:
+    """Unassign every device whose order has ended (by review or by its end date), as of
+    the order's end (a review that ends an order moves its end to then), so that nothing
+    the device took from then on is the subject's. The assignments it ended, however long
+    ago (an end recorded late, or a sweep that did not run)."""
     query = (
-        select(Device)
+        select(Device, Order.ends_at)
         .join(Order, Order.id == Device.order_id)
         .where(
             Device.state == DeviceState.assigned,
@@ -335,8 +338,15 @@ def release_ended_orders(session: Session, *, now: datetime) -> None:
         .order_by(Device.id)
         .with_for_update(of=Device)
     )
-    for device in list(session.scalars(query)):
-        _unassign(session, device, principal=SYSTEM, now=now)
+    released = []
+    for device, ends_at in list(session.execute(query)):
+        # Never before the device began serving the order (an end moved back past it).
+        ended_at = max(min(ends_at, now), device.serving_since or ends_at)
+        subject_id = device.subject_id
+        _unassign(session, device, principal=SYSTEM, now=now, ended_at=ended_at)
+        if subject_id is not None:  # always, for a device serving an order
+            released.append(EndedAssignment(device.id, subject_id, ended_at, removed=False))
+    return released
 
 
 def list_devices(

@@ -14,6 +14,7 @@ removal, with `at_recorded_removal` in its detail, for a person to close.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -96,13 +97,17 @@ def _condition(
 
 
 def settle_hand_backs(
-    session: Session, *, now: datetime, config: RulesConfig, sink: AlertSink
+    session: Session, *, now: datetime, config: RulesConfig, sink: AlertSink,
+    released: Sequence[devices_service.EndedAssignment] = (),
 ) -> None:
     """End what the device's holder can no longer answer for once it was taken off them:
-    the tamper its recorded removal caused, and its silence or lost signal."""
-    ended = devices_service.ended_since(
+    the tamper its recorded removal caused, and its silence or lost signal. Looks at the
+    assignments that ended in the last day, and at those just ``released``, whenever
+    they ended."""
+    recent = devices_service.ended_since(
         session, since=now - LATEST_VISIT_RECORD - config.removal_leeway
     )
+    ended = [*recent, *(e for e in released if e not in recent)]
     kinds = (*TAMPER, *ABSENCE)
     ongoing = sink.ongoing_for_devices(session, device_ids={e.device_id for e in ended},
                                        alert_types=kinds)

@@ -5,10 +5,11 @@ fix, and not silent) but has sent no fix for N minutes: no GNSS, shielding, indo
 *Device silent*: nothing at all for M minutes: no network, a flat battery, a
 fault. Both are technical: neither is ever read as non-compliance on its own.
 
-First (partition 0 only, like escalation), devices whose order has ended are released,
-and the silence, lost signal or removal tamper of devices taken off their holders in the
-last day are ended (`openem.rules.device_rules.settle_hand_backs`): nobody is chased for a
-device they were entitled to hand back.
+First (partition 0 only, like escalation), devices whose order has ended are released
+as of its end, and the silence, lost signal or removal tamper of devices just released or
+taken off their holders in the last day are ended
+(`openem.rules.device_rules.settle_hand_backs`): nobody is chased for a device they were
+entitled to hand back.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ def sweep(
     partition: Partition = WHOLE,
 ) -> None:
     if partition.escalates:
-        release_ended_orders(session, now=now)
-        settle_hand_backs(session, now=now, config=config, sink=sink)
+        released = release_ended_orders(session, now=now)
+        settle_hand_backs(session, now=now, config=config, sink=sink, released=released)
     for device, health in assigned_health(session, now=now):
         assert device.subject_id is not None
         if not partition.owns(device.subject_id):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from openem.access.models import AuditEntry
 from openem.alerts.types import AlertType
 from openem.db.session import transaction
-from openem.devices.models import Device
+from openem.devices.models import Device, DeviceAssignment
 from openem.devices.service import assigned_health
+from openem.ingest.models import DeviceEvent
 from openem.subjects.models import Order
 from tests.support.rules import HOME, Wearer, minutes, wearer
 
@@ -119,7 +120,7 @@ def _order(session: Session, w: Wearer) -> Order:
     return order
 
 
-def test_an_ended_order_releases_its_device_and_nobody_is_chased_for_it(
+def test_an_ended_order_releases_its_device_as_of_its_end_and_nobody_is_chased_for_it(
     sessions: sessionmaker[Session],
 ) -> None:
     w = wearer(sessions, start=T0)
@@ -128,19 +129,66 @@ def test_an_ended_order_releases_its_device_and_nobody_is_chased_for_it(
     [silent] = w.alerts()
     assert silent.ended_at is None
     _end_order(sessions, w, at=T0 + minutes(40))
-    w.sweep(T0 + minutes(41))
+    w.sweep(T0 + minutes(41))  # the first sweep after the end
     [ended] = w.alerts()
-    assert ended.ended_at == T0 + minutes(41)
+    assert ended.ended_at == T0 + minutes(40)
     with sessions() as session:
         device = session.get(Device, w.device_id)
         assert device is not None
         assert (device.state, device.order_id, device.subject_id) == ("paired", None, None)
+        assert session.scalars(select(DeviceAssignment.unassigned_at).where(
+            DeviceAssignment.device_id == w.device_id)).one() == T0 + minutes(40)
         actions = session.scalars(
             select(AuditEntry.action).where(AuditEntry.record_id == str(w.device_id))
         ).all()
     assert "device.unassign" in actions
     w.sweep(T0 + minutes(200))
     assert len(w.alerts()) == 1
+
+
+def test_an_order_whose_end_is_recorded_days_late_stops_the_chase_for_silence_at_its_end(
+    sessions: sessionmaker[Session],
+) -> None:
+    w = wearer(sessions, start=T0)
+    w.send([w.fix(T0, HOME)], received_at=T0)
+    w.sweep(T0 + minutes(35))
+    [silent] = w.alerts()
+    _end_order(sessions, w, at=T0 + minutes(60))  # recorded three days later
+    w.sweep(T0 + timedelta(days=3))
+    [ended] = w.alerts()
+    assert (ended.id, ended.ended_at) == (silent.id, T0 + minutes(60))
+
+
+def test_an_order_whose_end_was_moved_back_before_the_fitting_releases_the_device_as_fitted(
+    sessions: sessionmaker[Session],
+) -> None:
+    w = wearer(sessions, start=T0)  # fitted at T0
+    _end_order(sessions, w, at=T0 - minutes(5))
+    w.sweep(T0 + minutes(1))
+    with sessions() as session:
+        since, until = session.execute(
+            select(DeviceAssignment.assigned_at, DeviceAssignment.unassigned_at).where(
+                DeviceAssignment.device_id == w.device_id)).one()
+    assert since == until == T0
+
+
+def test_what_a_device_took_after_its_order_ended_and_sent_after_its_release_is_nobodys(
+    sessions: sessionmaker[Session],
+) -> None:
+    w = wearer(sessions, start=T0)
+    _end_order(sessions, w, at=T0 + minutes(40))
+    w.sweep(T0 + minutes(41))
+    # Out of signal across the end; sent once the sweep had released the device.
+    w.send([w.item("battery", T0 + minutes(39), level=50, charging=False),
+            w.item("battery", T0 + minutes(40.5), level=49, charging=False)],
+           received_at=T0 + minutes(50))
+    with sessions() as session:
+        stored = session.execute(
+            select(DeviceEvent.at, DeviceEvent.subject_id).where(
+                DeviceEvent.device_id == w.device_id).order_by(DeviceEvent.at)).all()
+    assert [(ts, subject) for ts, subject in stored] == [
+        (T0 + minutes(39), w.subject_id), (T0 + minutes(40.5), None)]
+    assert w.alerts() == []
 
 
 def test_the_sweep_never_raises_for_an_order_past_its_end(sessions: sessionmaker[Session]) -> None:
