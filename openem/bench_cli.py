@@ -26,17 +26,23 @@ def bench_rules(
     rate: Annotated[float, typer.Option(help="Offered ingest load, positions/s.")] = 3300.0,
     latency_database_url: Annotated[
         str | None,
-        typer.Option(help="A disposable database for the latency run (default: temp SQLite)."),
+        typer.Option(help="A disposable database for the latency run (default: temp SQLite); "
+                     "refused if it holds real subjects."),
     ] = None,
 ) -> None:
     """Zone evaluation rate (vs PostGIS ST_Covers) and alert latency on the stream under load."""
     import json
 
     from openem.alerts.latency import run_alert_latency
+    from openem.bench_common import NotABenchDatabase
     from openem.rules.bench import run_rules_bench
 
     report = run_rules_bench(database_url=database_url, seconds=seconds)
-    latency = run_alert_latency(seconds=seconds, rate=rate, database_url=latency_database_url)
+    try:
+        latency = run_alert_latency(seconds=seconds, rate=rate,
+                                    database_url=latency_database_url)
+    except NotABenchDatabase as refused:
+        raise typer.BadParameter(str(refused), param_hint="--latency-database-url") from None
     report["figures"].update(latency)
     p99 = latency["alert_latency_p99_s"]
     report["targets"]["alert_latency_p99_s"] = {
@@ -58,7 +64,8 @@ def bench_ingest(
     ] = None,
 ) -> None:
     """Ingest throughput and latency against the real server (SQLite and PostgreSQL)."""
-    from openem.ingest.bench import NotABenchDatabase, default_database_urls, run_ingest_bench
+    from openem.bench_common import NotABenchDatabase
+    from openem.ingest.bench import default_database_urls, run_ingest_bench
 
     try:
         result = run_ingest_bench(database_urls=default_database_urls(database_url),

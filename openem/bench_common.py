@@ -1,4 +1,5 @@
-"""Shared pieces of every `openem bench` script: the machine line and target checks."""
+"""Shared pieces of every `openem bench` script: the machine line, target checks, and the
+refusal of a database that holds real subjects."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ import platform
 import time
 from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy import func, inspect, select
+
+from openem.db.engine import make_engine
+from openem.subjects.models import Subject
 
 
 def machine() -> dict[str, Any]:
@@ -40,3 +46,26 @@ def percentile(sorted_values: list[float], pct: float) -> float:
 def target(value: float, wanted: float, op: str) -> dict[str, Any]:
     met = value >= wanted if op == ">=" else value <= wanted
     return {"target": wanted, "op": op, "met": bool(met)}
+
+
+class NotABenchDatabase(RuntimeError):
+    """The database holds real subjects: a bench that adds fictional ones, their orders
+    and approved impact assessments has no place there."""
+
+
+def refuse_real_subjects(database_url: str, *, bench: str) -> None:
+    """:class:`NotABenchDatabase` if the database holds a subject not marked fictional
+    (before anything is migrated or written)."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            real = inspect(connection).has_table("subjects") and connection.scalar(
+                select(func.count()).where(Subject.fictional.is_(False))
+            )
+    finally:
+        engine.dispose()
+    if real:
+        raise NotABenchDatabase(
+            f"the {bench} bench adds fictional subjects, orders and approved impact "
+            "assessments: give it an empty database, not one holding real subjects"
+        )

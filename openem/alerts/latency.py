@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from openem.access.principal import SYSTEM
 from openem.alerts.sink import AlertsSink
 from openem.alerts.stream import AlertHub
+from openem.bench_common import refuse_real_subjects
 from openem.bus.memory import MemoryBus
 from openem.bus.outbox import relay_until
 from openem.db import migrate
@@ -81,6 +82,7 @@ def _setup(sessions: sessionmaker[Session], *, count: int, run: str) -> list[Wea
                 given_name="Bench", family_name="Fictional", date_of_birth="1980-01-01",
                 nationality="GBR", home_office_reference=f"B{run}{i:06d}",
             ))
+            subject.fictional = True
             order = subjects_service.create_order(session, principal=SYSTEM, data=(
                 OrderCreate.model_validate({
                     "subject_id": str(subject.id), "legal_basis_reference": "bench",
@@ -250,6 +252,7 @@ def run_alert_latency(
     """Figures for the latency half of `openem bench rules` (a fresh database per run)."""
     with tempfile.TemporaryDirectory() as folder:
         url = database_url or f"sqlite:///{Path(folder) / 'latency.db'}"
+        refuse_real_subjects(url, bench="alert latency")
         migrate.upgrade(url)
         engine = make_engine(url)
         try:

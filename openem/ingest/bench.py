@@ -28,13 +28,13 @@ from typing import Any, cast
 import httpx
 import psycopg
 from fastapi import FastAPI
-from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from openem.access.principal import SYSTEM
 from openem.app import create_app
-from openem.bench_common import machine, percentile, target
+from openem.bench_common import machine, percentile, refuse_real_subjects, target
 from openem.db import migrate
 from openem.db.bulk import driver_rows
 from openem.db.engine import is_sqlite, make_engine
@@ -46,7 +46,7 @@ from openem.ingest.service import POSITIONS
 from openem.sim.signer import generate_device_key_pair
 from openem.subjects import assessments
 from openem.subjects import service as subjects_service
-from openem.subjects.models import DeviceKind, ImmigrationStatus, Order, Subject
+from openem.subjects.models import DeviceKind, ImmigrationStatus, Order
 from openem.subjects.schemas import Conviction, OrderCreate, SubjectCreate
 
 NATIONAL_FIXES_PER_S = 3_300
@@ -407,27 +407,6 @@ def preformatted_insert_rate(
     return rows / elapsed
 
 
-class NotABenchDatabase(RuntimeError):
-    """The database holds real subjects: the bench adds fictional ones, their orders and
-    approved impact assessments, which have no place there."""
-
-
-def _refuse_real_subjects(database_url: str) -> None:
-    engine = make_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            real = inspect(connection).has_table("subjects") and connection.scalar(
-                select(func.count()).where(Subject.fictional.is_(False))
-            )
-    finally:
-        engine.dispose()
-    if real:
-        raise NotABenchDatabase(
-            "the ingest bench adds fictional subjects, orders and approved impact "
-            "assessments: give it an empty database, not one holding real subjects"
-        )
-
-
 def _free_port() -> int:
     import socket
 
@@ -444,7 +423,7 @@ def bench_backend(
     processes: int = 2,
     concurrency: int = 32,
 ) -> dict[str, float]:
-    _refuse_real_subjects(database_url)
+    refuse_real_subjects(database_url, bench="ingest")
     migrate.upgrade(database_url)
     devices = _devices(database_url, PACED_DEVICES)
     figures: dict[str, float] = {}
