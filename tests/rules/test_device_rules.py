@@ -120,43 +120,33 @@ def _order(session: Session, w: Wearer) -> Order:
     return order
 
 
+@pytest.mark.parametrize("swept_after", [minutes(1), timedelta(days=3)],
+                         ids=["the next sweep", "an end recorded days late"])
 def test_an_ended_order_releases_its_device_as_of_its_end_and_nobody_is_chased_for_it(
-    sessions: sessionmaker[Session],
+    swept_after: timedelta, sessions: sessionmaker[Session],
 ) -> None:
     w = wearer(sessions, start=T0)
     w.send([w.fix(T0, HOME)], received_at=T0)
     w.sweep(T0 + minutes(35))
     [silent] = w.alerts()
     assert silent.ended_at is None
-    _end_order(sessions, w, at=T0 + minutes(40))
-    w.sweep(T0 + minutes(41))  # the first sweep after the end
+    end = T0 + minutes(40)
+    _end_order(sessions, w, at=end)
+    w.sweep(end + swept_after)
     [ended] = w.alerts()
-    assert ended.ended_at == T0 + minutes(40)
+    assert (ended.id, ended.ended_at) == (silent.id, end)
     with sessions() as session:
         device = session.get(Device, w.device_id)
         assert device is not None
         assert (device.state, device.order_id, device.subject_id) == ("paired", None, None)
         assert session.scalars(select(DeviceAssignment.unassigned_at).where(
-            DeviceAssignment.device_id == w.device_id)).one() == T0 + minutes(40)
+            DeviceAssignment.device_id == w.device_id)).one() == end
         actions = session.scalars(
             select(AuditEntry.action).where(AuditEntry.record_id == str(w.device_id))
         ).all()
     assert "device.unassign" in actions
-    w.sweep(T0 + minutes(200))
+    w.sweep(end + swept_after + minutes(200))
     assert len(w.alerts()) == 1
-
-
-def test_an_order_whose_end_is_recorded_days_late_stops_the_chase_for_silence_at_its_end(
-    sessions: sessionmaker[Session],
-) -> None:
-    w = wearer(sessions, start=T0)
-    w.send([w.fix(T0, HOME)], received_at=T0)
-    w.sweep(T0 + minutes(35))
-    [silent] = w.alerts()
-    _end_order(sessions, w, at=T0 + minutes(60))  # recorded three days later
-    w.sweep(T0 + timedelta(days=3))
-    [ended] = w.alerts()
-    assert (ended.id, ended.ended_at) == (silent.id, T0 + minutes(60))
 
 
 def test_an_order_whose_end_was_moved_back_before_the_fitting_releases_the_device_as_fitted(
