@@ -75,6 +75,32 @@ def bench_ingest(
     _print_bench(result, json_output)
 
 
+@bench_app.command("ingest-paired")
+def bench_ingest_paired(
+    start: Annotated[Path, typer.Option(help="The checkout to compare against (a git "
+                                        "worktree of the earlier commit).")],
+    end: Annotated[Path | None, typer.Option(help="The checkout compared (default: this "
+                                             "one).")] = None,
+    mode: Annotated[str, typer.Option(help="The phase: single or batch.")] = "single",
+    postgresql: Annotated[bool, typer.Option(help="On PostgreSQL (127.0.0.1) instead of "
+                                             "SQLite.")] = False,
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds; each loads both.")] = 12,
+    seconds: Annotated[float, typer.Option(help="Seconds per server per round.")] = 6.0,
+) -> None:
+    """One ingest phase of two checkouts, their servers loaded in turn round by round: the
+    medians of the per-round ratios, which the host's drift mostly cancels out of."""
+    from openem.ingest.bench_paired import MODES, DifferentSchemas, run_paired, this_checkout
+
+    if mode not in MODES:
+        raise typer.BadParameter(f"one of {', '.join(MODES)}", param_hint="--mode")
+    try:
+        result = run_paired(start=start, end=end or this_checkout(), postgresql=postgresql,
+                            mode=mode, rounds=rounds, seconds=seconds)
+    except DifferentSchemas as refused:
+        raise typer.BadParameter(str(refused), param_hint="--start") from None
+    _print_bench(result, json_output=True)
+
+
 @bench_app.command("dashboard")
 def bench_dashboard(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,

@@ -161,7 +161,10 @@ def _proc_stat(path: Path) -> tuple[int, list[str]]:
 
 
 @contextmanager
-def _server(database_url: str, port: int, workers: int) -> Iterator[Server]:
+def _server(
+    database_url: str, port: int, workers: int, *, pythonpath: Path | None = None
+) -> Iterator[Server]:
+    """The server on ``port``; with ``pythonpath``, the OpenEM checkout there."""
     # An ingest node: the outbox relay (part of ingest's delivery guarantee) runs, the
     # downstream consumers and schedulers run in their own processes in a national
     # deployment (docs/rules.md) and are measured by their own benchmarks.
@@ -172,6 +175,8 @@ def _server(database_url: str, port: int, workers: int) -> Iterator[Server]:
         "OPENEM_CHECKIN_SCHEDULER": "false",
         "OPENEM_PURGE_SCHEDULE": "false",
     }
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
     command = [
         sys.executable,
         "-m",
