@@ -50,6 +50,9 @@ def run_paired(
 ) -> dict[str, Any]:
     """Per-round fixes/s and server CPU per fix of ``start``'s and ``end``'s servers, and
     the medians of their per-round ratios."""
+    for checkout in (start, end):
+        if not _migrations(checkout):
+            raise DifferentSchemas(f"no OpenEM checkout at {checkout}")
     if _migrations(start) != _migrations(end):
         raise DifferentSchemas("the two checkouts have different migrations")
     batch_size, connections = MODES[mode]

@@ -41,6 +41,12 @@ def test_checkouts_with_different_migrations_are_refused(tmp_path: Path) -> None
     assert result.exit_code == 2 and "different migrations" in result.output
 
 
+def test_a_folder_that_is_no_checkout_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DifferentSchemas, match="no OpenEM checkout at"):
+        run_paired(start=tmp_path, end=this_checkout(), postgresql=False, mode="single",
+                   rounds=1, seconds=0.1)
+
+
 def test_an_unknown_phase_is_refused() -> None:
     result = CliRunner().invoke(
         app, ["bench", "ingest-paired", "--start", str(this_checkout()), "--mode", "noop"],
